@@ -1,0 +1,51 @@
+# KubeNova: `make dev` runs the platform on a local cluster, `make test` runs every check.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+
+.PHONY: help
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: upstream
+upstream: ## Build the pinned upstream programs (kube-apiserver, etcd, kwok, Capsule, ...) into ~/.cache/kubenova
+	@hack/upstream/build.sh
+
+.PHONY: build
+build: ## Build every crate and test
+	$(CARGO) build --workspace --all-targets
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: verify
+verify: ## rustfmt check, clippy -D warnings, generated files up to date
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@hack/verify-generated.sh
+
+.PHONY: test
+test: verify upstream ## verify, then every unit and integration test against real programs
+	$(CARGO) test --workspace --no-fail-fast
+
+.PHONY: dev
+dev: upstream ## Run the whole platform on a local cluster in the foreground (Ctrl-C stops it)
+	$(CARGO) build -p testenv --bin kubenova-testenv
+	target/debug/kubenova-testenv up --dir .kubenova/dev/run --env-file .kubenova/dev/env
+
+.PHONY: dev-up
+dev-up: upstream ## Like `make dev`, in the background; returns once .kubenova/dev/env is written
+	$(CARGO) build -p testenv --bin kubenova-testenv
+	@hack/dev.sh up
+
+.PHONY: dev-down
+dev-down: ## Stop what `make dev-up` started
+	@hack/dev.sh down
+
+.PHONY: clean
+clean: ## Remove build output and test environments (not the upstream cache)
+	$(CARGO) clean
+	rm -rf .kubenova

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Builds the upstream programs testenv runs from the pinned Go modules under hack/upstream/<name>/.
+#
+# Each module lists its programs as `tool` directives and requires the upstream module at one
+# pinned version. Binaries land in ${KUBENOVA_CACHE:-~/.cache/kubenova}/bin/<name>-<version>/ together
+# with a stamp (hash of go.mod, go.sum and this script); a module whose stamp matches is skipped.
+#
+# Usage: hack/upstream/build.sh [name...]      (default: every module)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${KUBENOVA_CACHE:-$HOME/.cache/kubenova}
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: Go is not installed (or not on PATH)." >&2
+  echo "KubeNova builds the Kubernetes programs its tests run (kube-apiserver, etcd, kwok, Capsule)" >&2
+  echo "from pinned Go modules. Install Go >= 1.26 from https://go.dev/dl/ and run 'make upstream' again." >&2
+  exit 1
+fi
+
+# The build uses only what go.sum already pins; the checksum database is not consulted for it.
+export GOFLAGS="-mod=readonly -buildvcs=false"
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+
+# Prints "<module path> <version>" of the upstream module that provides the module's tools.
+pinned() {
+  (cd "$1" && go list -f '{{.Module.Path}} {{.Module.Version}}' tool | sort -u | head -n1)
+}
+
+stamp_of() {
+  cat "$1/go.mod" "$1/go.sum" "$here/build.sh" | sha256sum | cut -d' ' -f1
+}
+
+# Extra linker flags per module, so the programs report their real version.
+ldflags_for() {
+  local name=$1 version=$2 flags="-s -w"
+  if [ "$name" = kubernetes ]; then
+    local minor
+    minor=$(echo "$version" | cut -d. -f2)
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      flags="$flags -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+      flags="$flags -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+    done
+  fi
+  echo "$flags"
+}
+
+# Files that come from the module source rather than from a build (CRDs and the like), and names.
+copy_assets() {
+  local name=$1 src=$2 out=$3
+  case "$name" in
+    etcd)
+      # go names the binary after its package, go.etcd.io/etcd/server/v3.
+      mv "$out/server" "$out/etcd"
+      ;;
+    kwok)
+      # kwok has no built-in stages: testenv feeds it upstream's "fast" node and pod lifecycles.
+      mkdir -p "$out/stages"
+      cp "$src"/kustomize/stage/node/fast/node-initialize.yaml \
+        "$src"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+        "$src"/kustomize/stage/pod/fast/pod-ready.yaml \
+        "$src"/kustomize/stage/pod/fast/pod-complete.yaml \
+        "$src"/kustomize/stage/pod/fast/pod-delete.yaml "$out/stages/"
+      ;;
+    capsule)
+      # CRDs (v1beta2 only; the .patch files add the chart's conversion webhook) and the chart,
+      # which testenv renders with helm for the CapsuleConfiguration.
+      mkdir -p "$out/crds"
+      cp "$src"/charts/capsule/crds/*.yaml "$out/crds/"
+      cp -r "$src"/charts/capsule "$out/chart"
+      chmod -R u+w "$out/chart"
+      # The optional capsule-proxy subchart (off by default) lives in an OCI registry this
+      # machine cannot reach; without the dependency list helm renders the chart offline.
+      awk '/^dependencies:/ { skip = 1; next } skip && /^[^ -]/ { skip = 0 } !skip' \
+        "$src/charts/capsule/Chart.yaml" >"$out/chart/Chart.yaml"
+      ;;
+  esac
+}
+
+build_one() {
+  local name=$1 dir=$here/$1
+  local module version
+  read -r module version < <(pinned "$dir")
+  local out=$cache/bin/$name-$version
+  local stamp
+  stamp=$(stamp_of "$dir")
+  if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+    echo "==> $name $version: up to date in $out"
+    return
+  fi
+  local tools
+  tools=$(cd "$dir" && go list tool | sort | tr '\n' ' ')
+  echo "==> $name $version: building $(echo "$tools" | wc -w) program(s) into $out"
+  local start=$SECONDS
+  echo "    downloading modules (go mod download)"
+  (cd "$dir" && go mod download)
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  local log=$cache/logs/$name-$version.log
+  mkdir -p "$(dirname "$log")"
+  echo "    compiling (go build -v; full output in $log)"
+  # shellcheck disable=SC2086 # $tools is a list of package paths
+  (cd "$dir" && go build -v -trimpath -ldflags "$(ldflags_for "$name" "$version")" -o "$out.tmp/" $tools) >"$log" 2>&1 &
+  local pid=$!
+  local last=$SECONDS
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if [ $((SECONDS - last)) -ge 15 ]; then
+      last=$SECONDS
+      echo "    ... $(wc -l <"$log") packages compiled, $((SECONDS - start))s"
+    fi
+  done
+  if ! wait "$pid"; then
+    echo "error: building $name $version failed; last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+  copy_assets "$name" "$(cd "$dir" && go list -m -f '{{.Dir}}' "$module")" "$out.tmp"
+  echo "$stamp" >"$out.tmp/.stamp"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  echo "    done in $((SECONDS - start))s"
+}
+
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  for d in "$here"/*/; do
+    [ -f "$d/go.mod" ] && names+=("$(basename "$d")")
+  done
+fi
+for n in "${names[@]}"; do
+  [ -f "$here/$n/go.mod" ] || { echo "error: no module hack/upstream/$n" >&2; exit 1; }
+  build_one "$n"
+done

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Fails when a generated or pinned file is out of date with what produces it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+status=0
+# The upstream wrapper modules must be tidy: go.sum pins exactly what the builds use.
+if command -v go >/dev/null 2>&1; then
+  for dir in hack/upstream/*/; do
+    [ -f "$dir/go.mod" ] || continue
+    if ! (cd "$dir" && GOFLAGS=-mod=mod GOSUMDB=off go mod tidy -diff >/dev/null 2>&1); then
+      echo "error: $dir is not tidy; run: (cd $dir && GOSUMDB=off go mod tidy)" >&2
+      status=1
+    fi
+  done
+else
+  echo "error: Go is needed to check hack/upstream (see README: prerequisites)" >&2
+  status=1
+fi
+exit $status

@@ -1,0 +1,428 @@
+//! The environment as a whole: start order, readiness, clients, `kubectl`, shutdown.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::kubeconfig::{self, Credential};
+use crate::pki::Pki;
+use crate::process::{Program, Supervisor};
+use crate::upstream::Module;
+use crate::{Error, Result, apiserver, capsule, controllers, etcd, kwok};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Directory for logs, certificates and data; default `target/testenv/<label>-<pid>-<n>`.
+    pub dir: Option<PathBuf>,
+    /// Names the default directory.
+    pub label: String,
+    /// Start Capsule (its CRDs, configuration, webhooks and controller).
+    pub capsule: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dir: None,
+            label: "env".into(),
+            capsule: true,
+        }
+    }
+}
+
+/// A running environment. Dropping it does not stop it; [`TestEnv::shutdown`] does, and so does
+/// the end of the process that started it.
+#[derive(Debug)]
+pub struct TestEnv {
+    dir: PathBuf,
+    server: String,
+    ca_pem: String,
+    admin_kubeconfig: PathBuf,
+    kubectl: PathBuf,
+    supervisor: Supervisor,
+    programs: Mutex<Vec<Program>>,
+    /// Where kwok serves the fake node's kubelet API.
+    pub kwok: kwok::Kwok,
+}
+
+static SHARED: OnceLock<std::result::Result<TestEnv, String>> = OnceLock::new();
+
+impl TestEnv {
+    /// The environment shared by every test of this test binary, started on first use.
+    ///
+    /// It is started on a thread of its own, so it does not depend on any test's runtime.
+    /// Panics with the startup error (which names the failing program's log) if it cannot start.
+    pub fn shared() -> &'static TestEnv {
+        let env = SHARED.get_or_init(|| {
+            std::thread::spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime
+                    .block_on(TestEnv::start(Options {
+                        label: test_binary_label(),
+                        ..Options::default()
+                    }))
+                    .map_err(|e| e.to_string())
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the testenv startup thread panicked".into()))
+        });
+        match env {
+            Ok(env) => env,
+            Err(e) => panic!("testenv could not start: {e}"),
+        }
+    }
+
+    /// Starts every program and waits until the environment is usable.
+    pub async fn start(options: Options) -> Result<TestEnv> {
+        install_crypto_provider();
+        let dir = match options.dir {
+            Some(dir) => dir,
+            None => default_dir(&options.label)?,
+        };
+        let (logs, data, pki_dir) = (dir.join("logs"), dir.join("data"), dir.join("pki"));
+        for d in [&logs, &data, &pki_dir] {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        let kubectl = Module::Kubernetes.path("kubectl")?;
+        let pki = Pki::new(&pki_dir)?;
+        let supervisor = Supervisor::new(&logs, &data)?;
+        let mut programs = Vec::new();
+
+        let etcd = etcd::start(&supervisor, &data).await?;
+        programs.push(etcd.program);
+
+        let admin = pki.client("admin", "kubenova-testenv-admin", &["system:masters"])?;
+        let admin_kubeconfig = dir.join("admin.kubeconfig");
+        let ca_pem = pki.ca().cert_pem.clone();
+        let config_path = admin_kubeconfig.clone();
+        let server = {
+            let port_probe = |url: String| {
+                let path = config_path.clone();
+                let (cert, key, ca) = (
+                    admin.cert_pem.clone(),
+                    admin.key_pem.clone(),
+                    ca_pem.clone(),
+                );
+                async move {
+                    kubeconfig::write(
+                        &path,
+                        "testenv",
+                        &url,
+                        &ca,
+                        Credential::ClientCert {
+                            cert_pem: &cert,
+                            key_pem: &key,
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+                    readyz(&path).await
+                }
+            };
+            let api = apiserver::start(&supervisor, &pki, &pki_dir, &etcd.url, port_probe).await?;
+            programs.push(api.program);
+            api.url
+        };
+
+        programs.push(controllers::start_controller_manager(
+            &supervisor,
+            &pki,
+            &pki_dir,
+            &server,
+        )?);
+        programs.push(controllers::start_scheduler(
+            &supervisor,
+            &pki,
+            &pki_dir,
+            &server,
+        )?);
+
+        let mut env = TestEnv {
+            dir,
+            server,
+            ca_pem,
+            admin_kubeconfig,
+            kubectl,
+            supervisor,
+            programs: Mutex::new(Vec::new()),
+            kwok: kwok::Kwok::default(),
+        };
+        let client = env.client().await?;
+        let (kwok, kwok_program) = kwok::start(&env, &pki, &pki_dir, &client).await?;
+        env.kwok = kwok;
+        programs.push(kwok_program);
+        *env.programs.lock().unwrap_or_else(|p| p.into_inner()) = programs;
+        env.wait_for_controllers(&client).await?;
+        if options.capsule {
+            let program = capsule::start(&env, &pki, &pki_dir, &client).await?;
+            env.lock_programs().push(program);
+        }
+        Ok(env)
+    }
+
+    fn lock_programs(&self) -> std::sync::MutexGuard<'_, Vec<Program>> {
+        self.programs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// kube-controller-manager is working once it has created the `default` ServiceAccount.
+    async fn wait_for_controllers(&self, client: &Client) -> Result<()> {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let api: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), "default");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if api.get_opt("default").await?.is_some() {
+                return Ok(());
+            }
+            self.check_programs()?;
+            if std::time::Instant::now() > deadline {
+                let log = self.log("kube-controller-manager");
+                return Err(Error::NotReady {
+                    what: "kube-controller-manager (default ServiceAccount)".into(),
+                    after: Duration::from_secs(60),
+                    last: "no ServiceAccount default/default".into(),
+                    tail: crate::process::tail(&log, 30),
+                    log,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Fails with the log of the first program that has exited.
+    pub fn check_programs(&self) -> Result<()> {
+        for p in self.lock_programs().iter_mut() {
+            p.check_running()?;
+        }
+        Ok(())
+    }
+
+    /// The apiserver URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The environment's CA certificate (PEM): it signed every serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The CA certificate file.
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.join("pki").join("ca.crt")
+    }
+
+    /// The admin kubeconfig (client certificate in `system:masters`).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.admin_kubeconfig
+    }
+
+    /// The environment's directory (logs in `logs/`, certificates in `pki/`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log file of one program, by short name (`etcd`, `kube-apiserver`, `kwok`, ...).
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{name}.log"))
+    }
+
+    /// `(name, pid)` of every running program.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.lock_programs()
+            .iter()
+            .map(|p| (p.name.clone(), p.pid()))
+            .collect()
+    }
+
+    /// The process group the programs run in.
+    pub fn process_group(&self) -> Option<i32> {
+        self.supervisor.process_group()
+    }
+
+    pub(crate) fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Result<Client> {
+        client_from(&self.admin_kubeconfig, None).await
+    }
+
+    /// A client that authenticates as admin and impersonates `user` with `groups`, as
+    /// KubeNova's proxy does.
+    pub async fn impersonating(&self, user: &str, groups: &[&str]) -> Result<Client> {
+        client_from(&self.admin_kubeconfig, Some((user, groups))).await
+    }
+
+    /// Writes a kubeconfig for this apiserver with the given credential.
+    pub fn write_kubeconfig(&self, path: &Path, credential: Credential<'_>) -> Result<()> {
+        kubeconfig::write(path, "testenv", &self.server, &self.ca_pem, credential)
+    }
+
+    /// The real `kubectl`, pointed at this environment as admin.
+    pub fn kubectl(&self) -> Command {
+        self.kubectl_with(&self.admin_kubeconfig)
+    }
+
+    /// The real `kubectl` with another kubeconfig.
+    pub fn kubectl_with(&self, kubeconfig: &Path) -> Command {
+        let mut cmd = Command::new(&self.kubectl);
+        cmd.arg(format!("--kubeconfig={}", kubeconfig.display()));
+        cmd
+    }
+
+    /// The path of the `kubectl` binary.
+    pub fn kubectl_path(&self) -> &Path {
+        &self.kubectl
+    }
+
+    /// Runs `kubectl` as admin with `args`, feeding `stdin`; returns stdout or the error.
+    pub fn kubectl_run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        run(self.kubectl(), args, stdin)
+    }
+
+    /// Server-side applies YAML or JSON manifests as admin.
+    pub fn apply(&self, manifests: &str) -> Result<String> {
+        self.kubectl_run(
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=testenv",
+                "-f",
+                "-",
+            ],
+            Some(manifests),
+        )
+    }
+
+    /// Stops every program (SIGTERM, SIGKILL after `grace`) and removes the data directory.
+    pub fn shutdown(&self, grace: Duration) {
+        self.supervisor.shutdown(grace);
+    }
+}
+
+/// Runs a command with extra arguments and optional stdin, returning stdout or its stderr.
+pub fn run(mut cmd: Command, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write;
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let program = Path::new(cmd.get_program())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut child = cmd.spawn().map_err(|e| Error::Spawn {
+        program: program.clone(),
+        source: e,
+    })?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .map_err(|e| Error::io(Path::new("stdin"), e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io(Path::new(&program), e))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(Error::Command {
+            program,
+            args: args.join(" "),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// kube's TLS goes through rustls, which needs one process-wide crypto provider.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+async fn client_from(path: &Path, impersonate: Option<(&str, &[&str])>) -> Result<Client> {
+    install_crypto_provider();
+    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    if let Some((user, groups)) = impersonate {
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+    }
+    Ok(Client::try_from(config)?)
+}
+
+async fn readyz(kubeconfig: &Path) -> std::result::Result<bool, String> {
+    let client = client_from(kubeconfig, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = http::Request::get("/readyz")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    match client.request_text(request).await {
+        Ok(body) => Ok(body.trim() == "ok"),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A name no other test in this process (or a recent one) has used: `<prefix>-<pid>-<n>`,
+/// lowercase so it is a valid Kubernetes name.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id() % 100_000)
+}
+
+fn test_binary_label() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| s.split('-').next().unwrap_or("tests").to_owned())
+        .unwrap_or_else(|| "tests".into())
+}
+
+/// `<workspace>/target/testenv/<label>-<pid>-<seconds>`; keeps the ten newest runs' logs.
+fn default_dir(label: &str) -> Result<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let root = workspace.join("target").join("testenv");
+    std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+    prune_old_runs(&root, 10);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    Ok(root.join(format!("{label}-{}-{secs}", std::process::id())))
+}
+
+fn prune_old_runs(root: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut runs: Vec<(SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(keep);
+    for (_, path) in runs.into_iter().take(excess) {
+        // Best effort: a run directory still in use by another process is only logs.
+        let _ = std::fs::remove_dir_all(path);
+    }
+}

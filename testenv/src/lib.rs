@@ -1,0 +1,141 @@
+//! A real, local Kubernetes control plane for KubeNova's tests and for `make dev`.
+//!
+//! [`TestEnv::start`] runs the upstream programs built by `make upstream` on free loopback ports
+//! in a fresh directory: etcd, kube-apiserver (RBAC, ServiceAccount tokens, impersonation only
+//! through RBAC), kube-controller-manager, kube-scheduler, kwok with one fake node whose pods run
+//! and answer `logs`/`exec`/`port-forward`, and Capsule with its admission webhooks. Nothing is
+//! mocked.
+//!
+//! Test binaries share one environment through [`TestEnv::shared`] and isolate by unique names
+//! ([`unique_name`]). No program outlives the process that started it, even when it panics or is
+//! killed (see [`process`]). Each program's log stays in `<dir>/logs/`; every startup error names
+//! the log and quotes its end.
+
+pub mod apiserver;
+pub mod capsule;
+pub mod controllers;
+pub mod env;
+pub mod etcd;
+pub mod kubeconfig;
+pub mod kwok;
+pub mod pki;
+pub mod process;
+pub mod upstream;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::{Options, TestEnv, unique_name};
+
+/// Errors starting or using the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An upstream program was not built.
+    #[error(
+        "{module} {version} is not built: {path} is missing. Run `make upstream` (needs Go) first"
+    )]
+    MissingUpstream {
+        /// Wrapper module name.
+        module: &'static str,
+        /// Pinned version.
+        version: &'static str,
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A program exited while the environment needed it.
+    #[error("{name} exited ({status}); its log is {log}, ending with:\n{tail}")]
+    Exited {
+        /// The program's short name.
+        name: String,
+        /// Its exit status.
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+    /// A program did not become ready in time.
+    #[error("{what} not ready after {after:?} (last: {last}); log {log}, ending with:\n{tail}")]
+    NotReady {
+        /// What was awaited.
+        what: String,
+        /// The timeout.
+        after: Duration,
+        /// The last observation.
+        last: String,
+        /// The log file of the program awaited.
+        log: PathBuf,
+        /// The last lines of the log.
+        tail: String,
+    },
+    /// A port a program cannot be moved from is in use.
+    #[error("port {port} is in use: {why}")]
+    PortTaken {
+        /// The port.
+        port: u16,
+        /// Why it matters.
+        why: &'static str,
+    },
+    /// An object the environment builds was invalid.
+    #[error("invalid object: {0}")]
+    Invalid(String),
+    /// Certificate or key generation failed.
+    #[error("certificates: {0}")]
+    Pki(String),
+    /// A Kubernetes client call failed.
+    #[error("kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
+    /// Building a client from a kubeconfig failed.
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    /// A command (`kubectl`, `helm`) failed.
+    #[error("{program} {args}: {message}")]
+    Command {
+        /// The program.
+        program: String,
+        /// The arguments.
+        args: String,
+        /// Its stderr.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A free TCP port on 127.0.0.1 (bound and released; the program that gets it binds it next).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::io(Path::new("127.0.0.1:0"), e))?
+        .port();
+    Ok(port)
+}
