@@ -1,5 +1,25 @@
-//! KubeNova's shared language: the `kubenova.io/v1alpha1` CRD types, the JWT claims, the role and
-//! scope types, and the one function that maps verified claims to a Kubernetes user and groups.
+//! KubeNova's shared language: the JWT claims, the role and scope types, and the one function
+//! that maps verified claims to a Kubernetes user and groups.
 //!
-//! This crate does no I/O. It is filled in by the proxy, control and agent work
-//! (see `../shared/ARCHITECTURE.md`); today it is empty on purpose.
+//! The control plane signs tokens with [`SigningKey`]; the authenticating proxy checks them with
+//! [`Verifier`] against a [`KeySet`] built from the published [`JwkSet`], then impersonates the
+//! [`Identity`] returned by [`identity()`]. Both sides use this crate, so the RBAC bindings control
+//! creates and the identity the proxy impersonates cannot drift apart.
+//!
+//! This crate does no I/O: time is passed in, keys are passed in.
+
+pub mod claims;
+pub mod identity;
+pub mod names;
+pub mod role;
+pub mod scope;
+pub mod token;
+
+#[cfg(test)]
+mod testutil;
+
+pub use claims::{Claims, ClaimsError};
+pub use identity::{Identity, identity};
+pub use role::Role;
+pub use scope::Scope;
+pub use token::{Jwk, JwkSet, KeySet, SigningKey, TokenError, Verifier};

@@ -1,5 +1,26 @@
 //! The data path for `kubectl`: verifies KubeNova JWTs, checks the token's tenant or project
 //! scope, and forwards to kube-apiserver (or capsule-proxy) with impersonation headers.
 //!
-//! Not built yet: the proxy issue delivers the binary `kubenova-proxy`. This library is empty on
-//! purpose so the workspace layout is in place.
+//! One module per concern, in the order a request meets them: [`tls`] and [`server`] accept
+//! it; [`extract`] takes the credentials and strips identity headers; [`path`] normalises and
+//! classifies the path; [`auth`] verifies the token (keys from [`keys`], revocations and the
+//! namespace index from [`cluster`]); [`scope`] decides; [`forward`], [`rewrite`] and
+//! [`fanout`] talk to the [`upstream`]; [`metrics`] counts. [`handler`] strings them together.
+
+pub mod auth;
+pub mod body;
+pub mod cluster;
+pub mod config;
+pub mod extract;
+pub mod fanout;
+pub mod forward;
+pub mod handler;
+pub mod keys;
+pub mod metrics;
+pub mod path;
+pub mod rewrite;
+pub mod run;
+pub mod scope;
+pub mod server;
+pub mod tls;
+pub mod upstream;

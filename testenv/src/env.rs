@@ -46,6 +46,7 @@ pub struct TestEnv {
     admin_kubeconfig: PathBuf,
     kubectl: PathBuf,
     supervisor: Supervisor,
+    pki: Pki,
     programs: Mutex<Vec<Program>>,
     /// Where kwok serves the fake node's kubelet API.
     pub kwok: kwok::Kwok,
@@ -152,17 +153,18 @@ impl TestEnv {
             admin_kubeconfig,
             kubectl,
             supervisor,
+            pki,
             programs: Mutex::new(Vec::new()),
             kwok: kwok::Kwok::default(),
         };
         let client = env.client().await?;
-        let (kwok, kwok_program) = kwok::start(&env, &pki, &pki_dir, &client).await?;
+        let (kwok, kwok_program) = kwok::start(&env, &env.pki, &pki_dir, &client).await?;
         env.kwok = kwok;
         programs.push(kwok_program);
         *env.programs.lock().unwrap_or_else(|p| p.into_inner()) = programs;
         env.wait_for_controllers(&client).await?;
         if options.capsule {
-            let program = capsule::start(&env, &pki, &pki_dir, &client).await?;
+            let program = capsule::start(&env, &env.pki, &pki_dir, &client).await?;
             env.lock_programs().push(program);
         }
         Ok(env)
@@ -245,6 +247,19 @@ impl TestEnv {
     /// The process group the programs run in.
     pub fn process_group(&self) -> Option<i32> {
         self.supervisor.process_group()
+    }
+
+    /// The environment's CA, to issue more certificates (a proxy's serving certificate, say).
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// Starts `command` as one of the environment's programs (stopped with it), logging to
+    /// `logs/<name>.log`.
+    pub fn spawn(&self, name: &str, command: Command) -> Result<()> {
+        let program = self.supervisor.spawn(name, command)?;
+        self.lock_programs().push(program);
+        Ok(())
     }
 
     pub(crate) fn supervisor(&self) -> &Supervisor {

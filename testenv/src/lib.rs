@@ -20,6 +20,7 @@ pub mod kubeconfig;
 pub mod kwok;
 pub mod pki;
 pub mod process;
+pub mod proxy;
 pub mod upstream;
 pub mod wait;
 

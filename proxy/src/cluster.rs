@@ -1,0 +1,232 @@
+//! What the proxy knows about the cluster, kept current by watchers: which tenant owns which
+//! namespace (Capsule's `capsule.clastix.io/tenant` label), which resources are namespaced
+//! (discovery), and which tokens are revoked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+
+use crate::auth::Revoked;
+
+/// The label Capsule puts on every namespace of a tenant.
+pub const TENANT_LABEL: &str = "capsule.clastix.io/tenant";
+/// The label that marks a ConfigMap as a list of revoked token ids (see docs/proxy.md).
+pub const REVOCATION_LABEL: &str = "kubenova.io/revocations";
+
+/// Read-only questions the scope decision asks.
+pub trait View {
+    /// The tenant a namespace belongs to, if any.
+    fn tenant_of(&self, namespace: &str) -> Option<String>;
+    /// Every namespace of a tenant, sorted.
+    fn namespaces_of(&self, tenant: &str) -> Vec<String>;
+    /// Whether a resource is namespaced (`None`: unknown to discovery).
+    fn is_namespaced(&self, group: &str, version: &str, resource: &str) -> Option<bool>;
+}
+
+type ResourceKey = (String, String, String);
+
+/// The live view, fed by watchers.
+#[derive(Clone)]
+pub struct ClusterView {
+    namespaces: Store<Namespace>,
+    resources: Arc<RwLock<HashMap<ResourceKey, bool>>>,
+    last_discovery: Arc<tokio::sync::Mutex<Option<Instant>>>,
+    client: Client,
+}
+
+impl std::fmt::Debug for ClusterView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterView")
+            .field("namespaces", &self.namespaces.state().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl View for ClusterView {
+    fn tenant_of(&self, namespace: &str) -> Option<String> {
+        self.namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.as_ref()?.get(TENANT_LABEL).cloned())
+    }
+
+    fn namespaces_of(&self, tenant: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .namespaces
+            .state()
+            .iter()
+            .filter(|ns| {
+                ns.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(TENANT_LABEL))
+                    .is_some_and(|t| t == tenant)
+            })
+            .filter_map(|ns| ns.metadata.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn is_namespaced(&self, group: &str, version: &str, resource: &str) -> Option<bool> {
+        self.resources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(group.to_owned(), version.to_owned(), resource.to_owned()))
+            .copied()
+    }
+}
+
+impl ClusterView {
+    /// Starts the namespace watcher and runs discovery once; returns when both are ready.
+    pub async fn start(client: Client) -> Result<Self, kube::Error> {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let (store, writer) = reflector::store();
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default().labels(TENANT_LABEL)),
+        )
+        .default_backoff()
+        .touched_objects();
+        tokio::spawn(async move {
+            futures_util::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                if let Err(e) = event {
+                    tracing::warn!(error = %e, "namespace watch failed; retrying");
+                }
+            }
+        });
+        let view = ClusterView {
+            namespaces: store,
+            resources: Arc::default(),
+            last_discovery: Arc::default(),
+            client,
+        };
+        view.refresh_discovery(Duration::ZERO).await?;
+        // Serving before the first namespace list arrived would refuse requests it should allow.
+        view.namespaces.wait_until_ready().await.map_err(|_| {
+            kube::Error::Service("the namespace watch stopped before its first list".into())
+        })?;
+        Ok(view)
+    }
+
+    /// Whether discovery has run (the namespace index is ready before `start` returns).
+    pub fn ready(&self) -> bool {
+        !self
+            .resources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Re-runs discovery unless it ran less than `min_age` ago (new CRDs appear this way).
+    pub async fn refresh_discovery(&self, min_age: Duration) -> Result<bool, kube::Error> {
+        let mut last = self.last_discovery.lock().await;
+        if last.is_some_and(|t| t.elapsed() < min_age) {
+            return Ok(false);
+        }
+        let discovery = kube::discovery::Discovery::new(self.client.clone())
+            .run()
+            .await?;
+        let mut resources = HashMap::new();
+        for group in discovery.groups() {
+            for version in group.versions() {
+                for (resource, caps) in group.versioned_resources(version) {
+                    let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+                    resources.insert(
+                        (
+                            resource.group.clone(),
+                            resource.version.clone(),
+                            resource.plural.clone(),
+                        ),
+                        namespaced,
+                    );
+                }
+            }
+        }
+        *self.resources.write().unwrap_or_else(|p| p.into_inner()) = resources;
+        *last = Some(Instant::now());
+        Ok(true)
+    }
+
+    /// Looks a namespace up on the server (the index may lag a namespace created a moment ago).
+    pub async fn tenant_of_live(&self, namespace: &str) -> Option<String> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns = api.get_opt(namespace).await.ok()??;
+        ns.metadata.labels?.get(TENANT_LABEL).cloned()
+    }
+}
+
+/// Keeps `revoked` equal to the union of the data keys of every ConfigMap labelled
+/// `kubenova.io/revocations=true` in `namespace`. Runs until the process ends.
+pub async fn watch_revocations(client: Client, namespace: String, revoked: Arc<Revoked>) {
+    let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(
+            api,
+            watcher::Config::default().labels(&format!("{REVOCATION_LABEL}=true")),
+        ),
+    )
+    .default_backoff();
+    futures_util::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(_) => sync_revoked(&store, &revoked),
+            Err(e) => tracing::warn!(error = %e, "revocation watch failed; retrying"),
+        }
+    }
+}
+
+fn sync_revoked(store: &Store<ConfigMap>, revoked: &Revoked) {
+    let mut current: HashMap<String, i64> = HashMap::new();
+    for cm in store.state() {
+        for (jti, exp) in cm.data.clone().unwrap_or_default() {
+            current.insert(jti, exp.trim().parse().unwrap_or(i64::MAX));
+        }
+    }
+    // Add first, then remove: a revoked jti is never missing in between.
+    for (jti, exp) in &current {
+        revoked.insert(jti.clone(), *exp);
+    }
+    revoked.retain(|jti, _| current.contains_key(jti));
+}
+
+/// A view that also knows one namespace the index has not caught up with yet.
+pub struct WithNamespace<'a> {
+    /// The live view.
+    pub inner: &'a dyn View,
+    /// The namespace just looked up on the server.
+    pub namespace: &'a str,
+    /// Its tenant.
+    pub tenant: Option<&'a str>,
+}
+
+impl View for WithNamespace<'_> {
+    fn tenant_of(&self, namespace: &str) -> Option<String> {
+        if namespace == self.namespace {
+            self.tenant.map(str::to_owned)
+        } else {
+            self.inner.tenant_of(namespace)
+        }
+    }
+
+    fn namespaces_of(&self, tenant: &str) -> Vec<String> {
+        let mut names = self.inner.namespaces_of(tenant);
+        if self.tenant == Some(tenant) && !names.iter().any(|n| n == self.namespace) {
+            names.push(self.namespace.to_owned());
+            names.sort();
+        }
+        names
+    }
+
+    fn is_namespaced(&self, group: &str, version: &str, resource: &str) -> Option<bool> {
+        self.inner.is_namespaced(group, version, resource)
+    }
+}

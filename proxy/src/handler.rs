@@ -1,0 +1,308 @@
+//! One request through the data path, in order: upgrade check, credentials, header hygiene,
+//! path check, authentication, scope decision, forward (or filter, or fan out), access log and
+//! metrics. Each step lives in its own module; this file only strings them together.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Limited;
+use hyper::body::Incoming;
+
+use crate::auth::{Authenticator, CacheUse, Principal};
+use crate::body::{self, Body, Reject};
+use crate::cluster::ClusterView;
+use crate::extract::{self, Upgrade};
+use crate::forward::{self, Acting};
+use crate::metrics::{GaugeGuard, Metrics, RequestLabels, ResultLabels, Tracked, VerbLabels};
+use crate::path::{self, ResourceRequest, Target, Verb};
+use crate::scope::{self, Decision};
+use crate::upstream::Upstream;
+use crate::{fanout, rewrite};
+
+/// Everything a request needs, shared by all connections.
+#[derive(Debug)]
+pub struct Proxy {
+    /// The upstream.
+    pub upstream: Arc<Upstream>,
+    /// Token verification.
+    pub auth: Arc<Authenticator>,
+    /// Namespaces, resources.
+    pub view: ClusterView,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Largest non-streaming request body.
+    pub max_body_bytes: usize,
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(0);
+
+fn request_id() -> String {
+    format!(
+        "{:x}-{:x}",
+        std::process::id(),
+        REQUEST_IDS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The request target to check. HTTP/2 always carries the scheme and authority as
+/// pseudo-headers, so only there the URI is reduced to its path; an HTTP/1 request line in
+/// absolute form stays absolute and is refused.
+fn origin_form(request: &Request<Incoming>) -> http::Uri {
+    if request.version() >= http::Version::HTTP_2
+        && let Some(pq) = request.uri().path_and_query()
+    {
+        return http::Uri::from(pq.clone());
+    }
+    request.uri().clone()
+}
+
+/// What the access log records about a request.
+#[derive(Default)]
+struct Outcome {
+    verb: &'static str,
+    principal: Option<Arc<Principal>>,
+    reason: Option<&'static str>,
+}
+
+impl Proxy {
+    /// Handles one request; never fails (errors are Kubernetes `Status` responses).
+    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let _in_flight = GaugeGuard::new(&self.metrics.in_flight);
+        let id = request_id();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let mut outcome = Outcome {
+            verb: "unknown",
+            ..Outcome::default()
+        };
+        let mut response = match self.route(request, &mut outcome).await {
+            Ok(response) => response,
+            Err(reject) => {
+                outcome.reason = Some(reject.reason);
+                self.metrics.reject(reject.reason);
+                reject.into_response()
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        let code = response.status().as_u16();
+        let elapsed = started.elapsed();
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                verb: outcome.verb.to_owned(),
+                code,
+            })
+            .inc();
+        self.metrics
+            .latency
+            .get_or_create(&VerbLabels {
+                verb: outcome.verb.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+        let (user, tenant) = outcome
+            .principal
+            .as_ref()
+            .map(|p| {
+                (
+                    p.claims.sub.as_str(),
+                    p.claims.tenant.as_deref().unwrap_or(""),
+                )
+            })
+            .unwrap_or(("", ""));
+        tracing::info!(
+            target: "access",
+            request_id = %id,
+            user,
+            tenant,
+            verb = outcome.verb,
+            method = %method,
+            path = %path,
+            code,
+            reason = outcome.reason.unwrap_or(""),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+        response
+    }
+
+    async fn route(
+        &self,
+        mut request: Request<Incoming>,
+        outcome: &mut Outcome,
+    ) -> Result<Response<Body>, Reject> {
+        let upgrade = extract::upgrade_protocol(request.headers())
+            .map_err(|e| Reject::bad_request(e.reason(), e.to_string()))?;
+        let credentials = extract::take_credentials(request.headers_mut())
+            .map_err(|e| Reject::unauthorized(e.reason(), e.to_string()));
+        let stripped = extract::strip_identity_headers(request.headers_mut());
+        if stripped.impersonation_attempted {
+            return Err(Reject::forbidden(
+                "impersonation",
+                "impersonation headers are not allowed: the proxy sets your identity",
+            ));
+        }
+        let credentials = credentials?;
+        let target = path::classify(request.method(), &origin_form(&request))
+            .map_err(|e| Reject::bad_request(e.reason(), e.to_string()))?;
+        outcome.verb = match &target {
+            Target::Resource(r) => r.verb.as_str(),
+            Target::NonResource { .. } => "nonresource",
+        };
+        let (principal, cache) = self.auth.authenticate(&credentials.token).await?;
+        drop(credentials);
+        self.metrics
+            .token_cache
+            .get_or_create(&ResultLabels {
+                result: match cache {
+                    CacheUse::Hit => "hit",
+                    CacheUse::Miss => "miss",
+                }
+                .into(),
+            })
+            .inc();
+        outcome.principal = Some(principal.clone());
+
+        let mut decision = scope::decide(&principal.scope, &target, &self.view);
+        if let (Decision::Deny(_), Target::Resource(r)) = (&decision, &target) {
+            decision = self
+                .recheck_new_namespace(&principal, &target, r, decision)
+                .await;
+        }
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_owned())
+            .unwrap_or_else(|| "/".into());
+        match decision {
+            Decision::Deny(reject) => Err(reject),
+            Decision::Forward => {
+                self.forward(
+                    request,
+                    &path_and_query,
+                    Acting::As(&principal.identity),
+                    upgrade,
+                    &target,
+                )
+                .await
+            }
+            Decision::NamespaceList {
+                label_selector,
+                field_selector,
+            } => {
+                let pq = rewrite::with_selectors(
+                    &path_and_query,
+                    &label_selector,
+                    field_selector.as_deref(),
+                );
+                self.forward(request, &pq, Acting::Proxy, None, &target)
+                    .await
+            }
+            Decision::AcrossNamespaces { namespaces } => {
+                let Target::Resource(r) = &target else {
+                    return Err(Reject::bad_request("path", "not a resource request"));
+                };
+                if let [only] = namespaces.as_slice() {
+                    let pq = rewrite::into_namespace(r, only, request.uri().query());
+                    self.forward(request, &pq, Acting::As(&principal.identity), None, &target)
+                        .await
+                } else {
+                    let (parts, _) = request.into_parts();
+                    fanout::run(self, parts, r, &namespaces, &principal.identity).await
+                }
+            }
+        }
+    }
+
+    /// A namespace created a moment ago may not be in the index yet: look it up once on the
+    /// server before refusing.
+    async fn recheck_new_namespace(
+        &self,
+        principal: &Principal,
+        target: &Target,
+        request: &ResourceRequest,
+        denied: Decision,
+    ) -> Decision {
+        let Some(namespace) = request.namespace.as_deref() else {
+            return denied;
+        };
+        if self.view.tenant_of_live(namespace).await.as_deref() != principal.scope.tenant() {
+            return denied;
+        }
+        let tenant = principal.scope.tenant().map(str::to_owned);
+        let view = crate::cluster::WithNamespace {
+            inner: &self.view,
+            namespace,
+            tenant: tenant.as_deref(),
+        };
+        scope::decide(&principal.scope, target, &view)
+    }
+
+    /// Forwards to the upstream and relays the answer.
+    pub(crate) async fn forward(
+        &self,
+        mut request: Request<Incoming>,
+        path_and_query: &str,
+        acting: Acting<'_>,
+        upgrade: Option<Upgrade>,
+        target: &Target,
+    ) -> Result<Response<Body>, Reject> {
+        let upgrade_header = upgrade.map(|u| match u {
+            Upgrade::WebSocket => HeaderValue::from_static("websocket"),
+            Upgrade::Spdy31 => HeaderValue::from_static("SPDY/3.1"),
+        });
+        if let Some(length) = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            && length > self.max_body_bytes
+        {
+            return Err(Reject::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body is larger than {} bytes",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        let client_upgrade = upgrade_header
+            .as_ref()
+            .map(|_| hyper::upgrade::on(&mut request));
+        let (parts, incoming) = request.into_parts();
+        let body = body::boxed(Limited::new(incoming, self.max_body_bytes));
+        let upstream_request = forward::upstream_request(
+            &self.upstream,
+            parts,
+            body,
+            path_and_query,
+            acting,
+            upgrade_header.as_ref(),
+        )?;
+        if let Some(client_upgrade) = client_upgrade {
+            let open = GaugeGuard::new(&self.metrics.open_upgrades);
+            return forward::upgrade(&self.upstream, client_upgrade, upstream_request, open).await;
+        }
+        let response = self.upstream.send(upstream_request).await.map_err(|e| {
+            tracing::warn!(error = %e, "upstream request failed");
+            Reject::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream",
+                "the Kubernetes API could not be reached",
+            )
+        })?;
+        let response = forward::relay(response);
+        let is_watch = matches!(target, Target::Resource(r) if r.verb == Verb::Watch);
+        Ok(if is_watch && response.status().is_success() {
+            let (parts, body) = response.into_parts();
+            let tracked = Tracked::new(body, GaugeGuard::new(&self.metrics.open_watches));
+            Response::from_parts(parts, body::boxed(tracked))
+        } else {
+            response
+        })
+    }
+}

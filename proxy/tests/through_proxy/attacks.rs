@@ -1,0 +1,338 @@
+//! Hostile requests over raw TLS, and bad tokens: each gets the right 400/401/403 from the
+//! proxy itself (a KN code in a Kubernetes Status), so nothing reaches the apiserver as someone
+//! else.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kubenova_api::{Role, SigningKey};
+use rustls_pki_types::pem::PemObject;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::{claims, harness, kubeconfig, kubectl, now, tenant_with_projects};
+
+/// Sends `head` (request line and headers, without the final blank line) over TLS and returns
+/// the status code and body.
+async fn raw(head: &str) -> (u16, String) {
+    let h = harness();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = std::fs::read(&h.proxy.ca_path).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&ca).flatten() {
+        roots.add(cert).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let addr = h.proxy.url.trim_start_matches("https://").to_owned();
+    let tcp = TcpStream::connect(&addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("tls");
+    let request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn owner_token(tenant: &str) -> String {
+    harness()
+        .proxy
+        .sign(&claims("mallory", &[Role::TenantOwner], Some(tenant), None))
+        .expect("token")
+}
+
+#[tokio::test]
+async fn header_smuggling_and_path_tricks_are_refused_by_the_proxy() {
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let token = owner_token(&t);
+    let auth = format!("Authorization: Bearer {token}");
+    let ns = format!("{t}-web");
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!(
+                "GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\nImpersonate-User: admin"
+            ),
+            403,
+            "KN-403",
+        ),
+        (
+            format!(
+                "GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\nimpersonate-group: system:masters\r\nIMPERSONATE-GROUP: x"
+            ),
+            403,
+            "KN-403",
+        ),
+        (
+            format!("GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\nImpersonate-Uid: 1"),
+            403,
+            "KN-403",
+        ),
+        (
+            format!(
+                "GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\nImpersonate-Extra-Scopes: all"
+            ),
+            403,
+            "KN-403",
+        ),
+        (
+            format!(
+                "GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\nConnection: Impersonate-User"
+            ),
+            403,
+            "KN-403",
+        ),
+        (
+            format!("GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\n{auth}"),
+            401,
+            "KN-401",
+        ),
+        (
+            format!("GET /api/v1/namespaces/%2e%2e/pods HTTP/1.1\r\n{auth}"),
+            400,
+            "KN-400",
+        ),
+        (
+            format!("GET /api/v1/namespaces/../pods HTTP/1.1\r\n{auth}"),
+            400,
+            "KN-400",
+        ),
+        (
+            format!("GET /api/v1/namespaces/{ns}/pods/..%2f..%2fsecrets HTTP/1.1\r\n{auth}"),
+            400,
+            "KN-400",
+        ),
+        (
+            format!("GET http://evil.example/api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}"),
+            400,
+            "KN-400",
+        ),
+        (
+            format!(
+                "GET /api/v1/namespaces/{ns}/pods HTTP/1.1\r\n{auth}\r\nUpgrade: h2c\r\nConnection: Upgrade"
+            ),
+            400,
+            "KN-400",
+        ),
+        (
+            "GET /api/v1/secrets HTTP/1.1\r\nAuthorization: Basic YWRtaW46YWRtaW4=".to_owned(),
+            401,
+            "KN-401",
+        ),
+        ("GET /api/v1/namespaces HTTP/1.1".to_owned(), 401, "KN-401"),
+        (format!("GET /metrics HTTP/1.1\r\n{auth}"), 403, "KN-403"),
+    ];
+    for (head, status, code) in cases {
+        let (got, body) = raw(&head).await;
+        let first = head.lines().next().unwrap_or_default().to_owned();
+        assert_eq!(got, status, "{first}: {body}");
+        assert!(body.contains(code), "{first}: {body}");
+    }
+}
+
+fn sign_raw(header: serde_json::Value, payload: serde_json::Value, key: &SigningKey) -> String {
+    // Sign an arbitrary payload the way an attacker with a key would.
+    let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key.to_pkcs8_pem().as_bytes())
+        .expect("der");
+    let encoding = jsonwebtoken::EncodingKey::from_ed_der(der.secret_pkcs8_der());
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    h.kid = header["kid"].as_str().map(str::to_owned);
+    jsonwebtoken::encode(&h, &payload, &encoding).expect("encode")
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401_and_never_reach_the_apiserver() {
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let proxy = &harness().proxy;
+    let good = claims("mallory", &[Role::TenantOwner], Some(&t), None);
+    let base = serde_json::to_value(&good).expect("claims json");
+    let with = |patch: serde_json::Value| {
+        let mut v = base.clone();
+        for (k, val) in patch.as_object().expect("object") {
+            v[k] = val.clone();
+        }
+        v
+    };
+    let kid = json!({"kid": proxy.signing_key.kid()});
+    let stranger = SigningKey::generate("stranger").expect("key");
+    let jwk = serde_json::to_string(&proxy.signing_key.public_jwk()).expect("jwk");
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header {
+            kid: Some(proxy.signing_key.kid().into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
+        &base,
+        &jsonwebtoken::EncodingKey::from_secret(jwk.as_bytes()),
+    )
+    .expect("hs256");
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": proxy.signing_key.kid()}).to_string()),
+        URL_SAFE_NO_PAD.encode(base.to_string())
+    );
+    let cases = vec![
+        (
+            "expired",
+            sign_raw(
+                kid.clone(),
+                with(json!({"exp": now() - 120})),
+                &proxy.signing_key,
+            ),
+        ),
+        (
+            "not yet valid",
+            sign_raw(
+                kid.clone(),
+                with(json!({"nbf": now() + 600})),
+                &proxy.signing_key,
+            ),
+        ),
+        (
+            "other audience",
+            sign_raw(
+                kid.clone(),
+                with(json!({"aud": "kubenova-api"})),
+                &proxy.signing_key,
+            ),
+        ),
+        (
+            "other issuer",
+            sign_raw(
+                kid.clone(),
+                with(json!({"iss": "https://evil"})),
+                &proxy.signing_key,
+            ),
+        ),
+        (
+            "exp as a string",
+            sign_raw(
+                kid.clone(),
+                with(json!({"exp": "9999999999"})),
+                &proxy.signing_key,
+            ),
+        ),
+        (
+            "no jti",
+            sign_raw(kid.clone(), with(json!({"jti": ""})), &proxy.signing_key),
+        ),
+        (
+            "unknown kid",
+            sign_raw(json!({"kid": "stranger"}), base.clone(), &stranger),
+        ),
+        (
+            "known kid, wrong key",
+            sign_raw(kid.clone(), base.clone(), &stranger),
+        ),
+        ("alg none", none),
+        ("HS256 keyed with the public JWK", hs256),
+    ];
+    for (what, token) in cases {
+        let (status, body) = raw(&format!(
+            "GET /api/v1/namespaces/{t}-web/pods HTTP/1.1\r\nAuthorization: Bearer {token}"
+        ))
+        .await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(body.contains("KN-401"), "{what}: {body}");
+        assert!(!body.contains(&token), "{what}: the error echoes the token");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working_within_two_seconds() {
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let c = claims("revokee", &[Role::TenantOwner], Some(&t), None);
+    let kc = kubeconfig(&c);
+    kubectl(&kc, &["get", "ns"]).expect("works before revocation");
+    let env = harness().env;
+    env.apply(
+        &json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": unique(), "namespace": testenv::proxy::NAMESPACE,
+                         "labels": {"kubenova.io/revocations": "true"}},
+            "data": {c.jti.clone(): c.exp.to_string()},
+        })
+        .to_string(),
+    )
+    .expect("revocation written");
+    let revoked_at = Instant::now();
+    loop {
+        match kubectl(&kc, &["get", "ns"]) {
+            Err(e) if e.contains("KN-401") => break,
+            _ => {
+                assert!(
+                    revoked_at.elapsed() < Duration::from_secs(2),
+                    "still accepted after 2s"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // Other tokens of the same person are unaffected.
+    let fresh = kubeconfig(&claims("revokee", &[Role::TenantOwner], Some(&t), None));
+    kubectl(&fresh, &["get", "ns"]).expect("a new token works");
+}
+
+#[tokio::test]
+async fn keys_rotate_without_a_restart() {
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let proxy = &harness().proxy;
+    let next = SigningKey::generate(format!("next-{}", unique())).expect("key");
+    let old_token = kubeconfig(&claims("rot", &[Role::TenantOwner], Some(&t), None));
+    let new_claims = claims("rot", &[Role::TenantOwner], Some(&t), None);
+    let new_token = next.sign(&new_claims).expect("sign");
+    let new_kc = harness()
+        .env
+        .dir()
+        .join("test-kubeconfigs")
+        .join(format!("{}.kubeconfig", new_claims.jti));
+    proxy
+        .write_kubeconfig(&new_kc, &new_token)
+        .expect("kubeconfig");
+    assert!(
+        kubectl(&new_kc, &["get", "ns"]).is_err(),
+        "unknown key first"
+    );
+
+    proxy
+        .publish_keys(&[&proxy.signing_key, &next])
+        .expect("two live keys");
+    eventually(|| kubectl(&new_kc, &["get", "ns"]).is_ok()).await;
+    kubectl(&old_token, &["get", "ns"]).expect("the old key still works");
+    // Put the original key back alone so other tests keep working.
+    proxy.publish_keys(&[&proxy.signing_key]).expect("one key");
+    eventually(|| kubectl(&new_kc, &["get", "ns"]).is_err_and(|e| e.contains("KN-401"))).await;
+}
+
+async fn eventually(mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within 10s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn unique() -> String {
+    testenv::unique_name("atk")
+}

@@ -1,0 +1,239 @@
+//! What a person with a KubeNova kubeconfig sees with the real kubectl.
+
+use kubenova_api::Role;
+use testenv::unique_name;
+
+use crate::harness::{claims, harness, kubeconfig, kubectl, tenant_with_projects};
+
+fn lines(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_tenant_owner_sees_only_its_namespaces_and_works_in_them() {
+    let t = unique_name("own");
+    let other = unique_name("oth");
+    tenant_with_projects(&t, &["web", "db"]);
+    tenant_with_projects(&other, &["web"]);
+    let kc = kubeconfig(&claims("alice", &[Role::TenantOwner], Some(&t), None));
+
+    let ns = kubectl(&kc, &["get", "ns", "-o", "name"]).expect("kubectl get ns");
+    assert_eq!(
+        lines(&ns),
+        vec![format!("namespace/{t}-db"), format!("namespace/{t}-web")]
+    );
+
+    // Capsule admits a new namespace for the owner, and the listing follows.
+    kubectl(&kc, &["create", "ns", &format!("{t}-new")]).expect("owner creates a namespace");
+    let ns = kubectl(&kc, &["get", "ns", "-o", "name"]).expect("kubectl get ns");
+    assert!(lines(&ns).contains(&format!("namespace/{t}-new")), "{ns}");
+
+    let web = format!("{t}-web");
+    kubectl(
+        &kc,
+        &[
+            "-n",
+            &web,
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=a=b",
+        ],
+    )
+    .expect("create configmap");
+    let got = kubectl(
+        &kc,
+        &[
+            "-n",
+            &web,
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.a}",
+        ],
+    )
+    .expect("get configmap");
+    assert_eq!(got, "b");
+
+    let err = kubectl(&kc, &["-n", &format!("{other}-web"), "get", "configmaps"])
+        .expect_err("another tenant's namespace");
+    assert!(err.contains("KN-403") && err.contains("Forbidden"), "{err}");
+
+    let whoami = kubectl(&kc, &["auth", "whoami", "-o", "json"]).expect("whoami");
+    let whoami: serde_json::Value = serde_json::from_str(&whoami).expect("json");
+    assert_eq!(whoami["status"]["userInfo"]["username"], "kubenova:alice");
+    let groups = whoami["status"]["userInfo"]["groups"].to_string();
+    assert!(
+        groups.contains(&format!("kubenova:tenant:{t}:owner")),
+        "{groups}"
+    );
+
+    let can = kubectl(&kc, &["auth", "can-i", "create", "deployments", "-n", &web]).expect("can-i");
+    assert_eq!(can.trim(), "yes");
+}
+
+#[tokio::test]
+async fn lists_across_namespaces_hold_only_the_tokens_namespaces() {
+    let t = unique_name("all");
+    let other = unique_name("alo");
+    tenant_with_projects(&t, &["a", "b"]);
+    tenant_with_projects(&other, &["a"]);
+    let env = harness().env;
+    for ns in [format!("{t}-a"), format!("{t}-b"), format!("{other}-a")] {
+        env.kubectl_run(&["-n", &ns, "create", "configmap", "marker"], None)
+            .expect("marker");
+    }
+
+    let owner = kubeconfig(&claims("bob", &[Role::TenantOwner], Some(&t), None));
+    let out = kubectl(
+        &owner,
+        &[
+            "get",
+            "configmaps",
+            "-A",
+            "--field-selector=metadata.name=marker",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.namespace}{\"\\n\"}{end}",
+        ],
+    )
+    .expect("get -A");
+    assert_eq!(lines(&out), vec![format!("{t}-a"), format!("{t}-b")]);
+    // The table kubectl prints by default is merged too.
+    let table = kubectl(
+        &owner,
+        &[
+            "get",
+            "configmaps",
+            "-A",
+            "--field-selector=metadata.name=marker",
+        ],
+    )
+    .expect("table");
+    assert_eq!(
+        table.lines().filter(|l| l.contains("marker")).count(),
+        2,
+        "{table}"
+    );
+    assert!(!table.contains(&other), "{table}");
+
+    let dev = kubeconfig(&claims("carol", &[Role::ProjectDev], Some(&t), Some("a")));
+    let out = kubectl(
+        &dev,
+        &[
+            "get",
+            "configmaps",
+            "-A",
+            "--field-selector=metadata.name=marker",
+            "-o",
+            "name",
+        ],
+    )
+    .expect("project get -A");
+    assert_eq!(lines(&out), vec!["configmap/marker".to_owned()]);
+    let ns = kubectl(&dev, &["get", "ns", "-o", "name"]).expect("project get ns");
+    assert_eq!(lines(&ns), vec![format!("namespace/{t}-a")]);
+}
+
+#[tokio::test]
+async fn project_and_read_only_tokens_stay_in_their_lane() {
+    let t = unique_name("lane");
+    tenant_with_projects(&t, &["web", "db"]);
+    let (web, db) = (format!("{t}-web"), format!("{t}-db"));
+
+    let dev = kubeconfig(&claims("dave", &[Role::ProjectDev], Some(&t), Some("web")));
+    kubectl(
+        &dev,
+        &[
+            "-n",
+            &web,
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx:1.27",
+        ],
+    )
+    .expect("dev creates");
+    let err = kubectl(&dev, &["-n", &db, "get", "pods"]).expect_err("other project");
+    assert!(err.contains("KN-403"), "{err}");
+    let err = kubectl(&dev, &["create", "ns", &format!("{t}-x")])
+        .expect_err("project tokens create no namespaces");
+    assert!(err.contains("KN-403"), "{err}");
+    let err = kubectl(&dev, &["get", "nodes"]).expect_err("cluster-scoped");
+    assert!(err.contains("KN-403"), "{err}");
+
+    let reader = kubeconfig(&claims("erin", &[Role::ReadOnly], Some(&t), None));
+    let out = kubectl(&reader, &["-n", &db, "get", "deployments", "-o", "name"]).expect("read");
+    assert_eq!(out.trim(), "");
+    let out = kubectl(&reader, &["-n", &web, "get", "deployments", "-o", "name"]).expect("read");
+    assert_eq!(out.trim(), "deployment.apps/api");
+    // The proxy lets it through (in scope); RBAC says no.
+    let err =
+        kubectl(&reader, &["-n", &web, "delete", "deployment", "api"]).expect_err("read-only");
+    assert!(
+        err.contains("Forbidden") && !err.contains("KN-403"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn logs_and_exec_reach_the_pod_through_the_proxy() {
+    let t = unique_name("exec");
+    tenant_with_projects(&t, &["web"]);
+    let web = format!("{t}-web");
+    let dev = kubeconfig(&claims("frank", &[Role::ProjectDev], Some(&t), Some("web")));
+    kubectl(
+        &dev,
+        &[
+            "-n",
+            &web,
+            "run",
+            "shell",
+            "--image=busybox",
+            "--restart=Never",
+        ],
+    )
+    .expect("run");
+    kubectl(
+        &dev,
+        &[
+            "-n",
+            &web,
+            "wait",
+            "--for=condition=Ready",
+            "pod/shell",
+            "--timeout=60s",
+        ],
+    )
+    .expect("ready");
+
+    let logs = kubectl(&dev, &["-n", &web, "logs", "shell"]).expect("logs");
+    assert_eq!(
+        logs.lines().collect::<Vec<_>>(),
+        harness().env.kwok.log_lines
+    );
+
+    // kubectl 1.36 speaks WebSocket (v5.channel.k8s.io) first.
+    let out = kubectl(
+        &dev,
+        &["-n", &web, "exec", "shell", "--", "echo", "over websocket"],
+    )
+    .expect("exec");
+    assert_eq!(out.trim(), "over websocket");
+    // And SPDY when told to.
+    let mut spdy = harness().env.kubectl_with(&dev);
+    spdy.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false");
+    let out = testenv::env::run(
+        spdy,
+        &["-n", &web, "exec", "shell", "--", "echo", "over spdy"],
+        None,
+    )
+    .expect("exec over SPDY");
+    assert_eq!(out.trim(), "over spdy");
+}

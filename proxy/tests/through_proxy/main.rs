@@ -1,0 +1,6 @@
+//! kubectl (and raw HTTP) through a real `kubenova-proxy` in front of a real kube-apiserver
+//! with Capsule, in direct mode.
+
+mod attacks;
+mod harness;
+mod kubectl;

@@ -1,0 +1,194 @@
+//! Running `kubenova-proxy` in the environment the way the Helm chart deploys it: its own
+//! namespace and ServiceAccount with only the rights it needs (impersonate, read namespaces,
+//! read revocations), a TokenRequest token as its upstream credential, a serving certificate
+//! from the environment's CA, and a JWKS file with the verification key.
+//!
+//! Until `kubenova-control` issues tokens, the environment holds the signing key itself
+//! ([`RunningProxy::sign`]), through the same `api` code control will use.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use kube::api::PostParams;
+use kubenova_api::{Claims, JwkSet, SigningKey};
+
+use crate::kubeconfig::{self, Credential};
+use crate::pki::write_file;
+use crate::{Error, Result, TestEnv, free_port, wait};
+
+/// The proxy's namespace (revocation ConfigMaps live there).
+pub const NAMESPACE: &str = "kubenova-system";
+/// The issuer the environment's tokens carry.
+pub const ISSUER: &str = "https://kubenova-control.testenv";
+
+/// The RBAC the proxy needs, and nothing more.
+fn rbac() -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {NAMESPACE}}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: kubenova-proxy, namespace: {NAMESPACE}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: kubenova-proxy}}
+rules:
+- apiGroups: [""]
+  resources: [users, groups]
+  verbs: [impersonate]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: kubenova-proxy}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubenova-proxy}}
+subjects: [{{kind: ServiceAccount, name: kubenova-proxy, namespace: {NAMESPACE}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: kubenova-proxy-revocations, namespace: {NAMESPACE}}}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: kubenova-proxy-revocations, namespace: {NAMESPACE}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: kubenova-proxy-revocations}}
+subjects: [{{kind: ServiceAccount, name: kubenova-proxy, namespace: {NAMESPACE}}}]
+"#
+    )
+}
+
+/// A proxy running in the environment.
+#[derive(Debug)]
+pub struct RunningProxy {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// `http://127.0.0.1:<port>` for `/metrics`, `/healthz`, `/readyz`.
+    pub ops_url: String,
+    /// The CA that signed its serving certificate.
+    pub ca_path: PathBuf,
+    /// The JWKS file it verifies tokens with (rewrite it to rotate keys).
+    pub jwks_path: PathBuf,
+    /// The key the environment signs tokens with.
+    pub signing_key: SigningKey,
+    ca_pem: String,
+}
+
+impl RunningProxy {
+    /// Signs `claims` with the environment's key.
+    pub fn sign(&self, claims: &Claims) -> Result<String> {
+        self.signing_key
+            .sign(claims)
+            .map_err(|e| Error::Invalid(format!("signing a token: {e}")))
+    }
+
+    /// Writes a kubeconfig that reaches the proxy with `token`.
+    pub fn write_kubeconfig(&self, path: &Path, token: &str) -> Result<()> {
+        kubeconfig::write(
+            path,
+            "kubenova",
+            &self.url,
+            &self.ca_pem,
+            Credential::Token(token),
+        )
+    }
+
+    /// Publishes `keys` as the proxy's JWKS (it re-reads the file within its reload interval).
+    pub fn publish_keys(&self, keys: &[&SigningKey]) -> Result<()> {
+        let set = JwkSet {
+            keys: keys.iter().map(|k| k.public_jwk()).collect(),
+        };
+        let json = serde_json::to_string_pretty(&set).map_err(|e| Error::Invalid(e.to_string()))?;
+        // Written whole under another name first: the proxy must never read half a file.
+        let tmp = self.jwks_path.with_extension("tmp");
+        write_file(&tmp, &json)?;
+        std::fs::rename(&tmp, &self.jwks_path).map_err(|e| Error::io(&self.jwks_path, e))
+    }
+}
+
+impl TestEnv {
+    /// Starts the `kubenova-proxy` binary at `binary` in direct mode and waits until it is ready.
+    pub async fn start_proxy(&self, binary: &Path) -> Result<RunningProxy> {
+        self.apply(&rbac())?;
+        let dir = self.dir().join("kubenova-proxy");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+
+        let client = self.client().await?;
+        let accounts: Api<ServiceAccount> = Api::namespaced(client, NAMESPACE);
+        let request: TokenRequest = serde_json::from_value(serde_json::json!({
+            "spec": { "expirationSeconds": 7 * 24 * 3600 }
+        }))
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+        let token = accounts
+            .create_token_request("kubenova-proxy", &PostParams::default(), &request)
+            .await?
+            .status
+            .and_then(|s| s.token)
+            .ok_or_else(|| Error::Invalid("TokenRequest returned no token".into()))?;
+        let token_file = dir.join("upstream-token");
+        write_file(&token_file, &token)?;
+
+        let serving = self
+            .pki()
+            .serving("kubenova-proxy", &["127.0.0.1", "localhost"])?;
+        let signing_key = SigningKey::generate("testenv-1")
+            .map_err(|e| Error::Invalid(format!("signing key: {e}")))?;
+        write_file(&dir.join("signing-key.pem"), &signing_key.to_pkcs8_pem())?;
+        let port = free_port()?;
+        let ops_port = free_port()?;
+        let proxy = RunningProxy {
+            url: format!("https://127.0.0.1:{port}"),
+            ops_url: format!("http://127.0.0.1:{ops_port}"),
+            ca_path: self.ca_path(),
+            jwks_path: dir.join("jwks.json"),
+            signing_key,
+            ca_pem: self.ca_pem().to_owned(),
+        };
+        proxy.publish_keys(&[&proxy.signing_key])?;
+
+        let mut cmd = Command::new(binary);
+        cmd.arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--metrics-listen=127.0.0.1:{ops_port}"))
+            .arg(format!("--tls-cert={}", serving.cert_path.display()))
+            .arg(format!("--tls-key={}", serving.key_path.display()))
+            .arg(format!("--upstream={}", self.server()))
+            .arg(format!("--upstream-ca={}", self.ca_path().display()))
+            .arg(format!("--upstream-token-file={}", token_file.display()))
+            .arg(format!("--issuer={ISSUER}"))
+            .arg(format!("--jwks-file={}", proxy.jwks_path.display()))
+            .arg(format!("--namespace={NAMESPACE}"))
+            .arg("--reload-interval=1s")
+            .env("RUST_LOG", "info");
+        self.spawn("kubenova-proxy", cmd)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if wait::http_get(ops_port, "/readyz").is_ok_and(|body| body.trim() == "ok") {
+                return Ok(proxy);
+            }
+            self.check_programs()?;
+            if Instant::now() > deadline {
+                let log = self.log("kubenova-proxy");
+                return Err(Error::NotReady {
+                    what: "kubenova-proxy /readyz".into(),
+                    after: Duration::from_secs(60),
+                    last: "not ready".into(),
+                    tail: crate::process::tail(&log, 30),
+                    log,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
