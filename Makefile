@@ -32,13 +32,16 @@ test: verify upstream ## verify, then every unit and integration test against re
 	$(CARGO) test --workspace --no-fail-fast
 
 .PHONY: dev
-dev: upstream ## Run the whole platform on a local cluster in the foreground (Ctrl-C stops it)
-	$(CARGO) build -p testenv --bin kubenova-testenv
-	target/debug/kubenova-testenv up --dir .kubenova/dev/run --env-file .kubenova/dev/env
+dev: upstream dev-build ## Run the whole platform on a local cluster in the foreground (Ctrl-C stops it)
+	target/debug/kubenova-testenv up --dir .kubenova/dev/run --env-file .kubenova/dev/env \
+		--proxy-binary target/debug/kubenova-proxy
+
+.PHONY: dev-build
+dev-build:
+	$(CARGO) build -p testenv --bin kubenova-testenv -p kubenova-proxy --bin kubenova-proxy
 
 .PHONY: dev-up
-dev-up: upstream ## Like `make dev`, in the background; returns once .kubenova/dev/env is written
-	$(CARGO) build -p testenv --bin kubenova-testenv
+dev-up: upstream dev-build ## Like `make dev`, in the background; returns once .kubenova/dev/env is written
 	@hack/dev.sh up
 
 .PHONY: dev-down

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use testenv::proxy::RunningProxy;
 use testenv::{Options, TestEnv};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -31,6 +32,31 @@ enum Cmd {
         /// Do not start Capsule.
         #[arg(long)]
         no_capsule: bool,
+        /// Also run this `kubenova-proxy` binary in front of the apiserver.
+        #[arg(long)]
+        proxy_binary: Option<PathBuf>,
+    },
+    /// Print a kubeconfig for the running environment's proxy, signed with the environment's
+    /// key (until kubenova-control issues them).
+    Kubeconfig {
+        /// The running environment's directory.
+        #[arg(long, default_value = ".kubenova/dev/run")]
+        dir: PathBuf,
+        /// Who the token is for.
+        #[arg(long, default_value = "developer")]
+        sub: String,
+        /// Role(s): tenantOwner, projectDev, readOnly.
+        #[arg(long = "role", required = true)]
+        roles: Vec<kubenova_api::Role>,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The project (for projectDev or a project-scoped readOnly).
+        #[arg(long)]
+        project: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl: i64,
     },
 }
 
@@ -43,13 +69,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Cli {
-        command: Cmd::Up {
+    let (dir, env_file, no_capsule, proxy_binary) = match Cli::parse().command {
+        Cmd::Up {
             dir,
             env_file,
             no_capsule,
-        },
-    } = Cli::parse();
+            proxy_binary,
+        } => (dir, env_file, no_capsule, proxy_binary),
+        Cmd::Kubeconfig {
+            dir,
+            sub,
+            roles,
+            tenant,
+            project,
+            ttl,
+        } => return print_kubeconfig(&dir, sub, roles, tenant, project, ttl),
+    };
     let dir = absolute(&dir)?;
     let env_file = absolute(&env_file)?;
     if env_file.exists() {
@@ -78,9 +113,17 @@ async fn main() -> anyhow::Result<()> {
         _ = terminate.recv() => anyhow::bail!("stopped before the environment was ready"),
         _ = interrupt.recv() => anyhow::bail!("stopped before the environment was ready"),
     };
+    let proxy = match &proxy_binary {
+        Some(binary) => Some(
+            env.start_proxy(&absolute(binary)?)
+                .await
+                .context("kubenova-proxy did not start")?,
+        ),
+        None => None,
+    };
     write_pids(&env)?;
-    write_env_file(&env, &env_file)?;
-    print_usage(&env, &env_file, started.elapsed());
+    write_env_file(&env, proxy.as_ref(), &env_file)?;
+    print_usage(&env, proxy.as_ref(), &env_file, started.elapsed());
 
     let mut check = tokio::time::interval(Duration::from_secs(2));
     let outcome = loop {
@@ -115,7 +158,11 @@ fn write_pids(env: &TestEnv) -> anyhow::Result<()> {
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn write_env_file(env: &TestEnv, env_file: &Path) -> anyhow::Result<()> {
+fn write_env_file(
+    env: &TestEnv,
+    proxy: Option<&RunningProxy>,
+    env_file: &Path,
+) -> anyhow::Result<()> {
     let kubectl_dir = env
         .kubectl_path()
         .parent()
@@ -131,7 +178,15 @@ fn write_env_file(env: &TestEnv, env_file: &Path) -> anyhow::Result<()> {
         dir = shell_quote(&env.dir().display().to_string()),
         ca = shell_quote(&env.ca_path().display().to_string()),
         kubectl_dir = shell_quote(&kubectl_dir.display().to_string()),
-    );
+    ) + &proxy
+        .map(|p| {
+            format!(
+                "export KUBENOVA_PROXY_URL={}\nexport KUBENOVA_CA_FILE={}\n",
+                shell_quote(&p.url),
+                shell_quote(&p.ca_path.display().to_string())
+            )
+        })
+        .unwrap_or_default();
     if let Some(parent) = env_file.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -146,15 +201,65 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn print_usage(env: &TestEnv, env_file: &Path, took: Duration) {
+fn print_usage(env: &TestEnv, proxy: Option<&RunningProxy>, env_file: &Path, took: Duration) {
+    let proxy_lines = proxy
+        .map(|p| {
+            format!(
+                "  proxy       {}\n\n\
+                 A tenant kubeconfig through the proxy (signed with the environment's key):\n\n  \
+                 target/debug/kubenova-testenv kubeconfig --tenant acme --role tenantOwner > acme.kubeconfig\n  \
+                 kubectl --kubeconfig acme.kubeconfig get ns\n\n",
+                p.url
+            )
+        })
+        .unwrap_or_default();
     eprintln!(
-        "\nKubeNova test environment is up ({:.0?}).\n\n  apiserver   {}\n  kubeconfig  {}\n  logs        {}\n\n\
+        "\nKubeNova test environment is up ({:.0?}).\n\n  apiserver   {}\n  kubeconfig  {}\n  logs        {}\n{}\n\
          In another terminal:\n\n  . {}\n  kubectl get ns\n  kubectl get nodes\n\n\
          Ctrl-C stops everything.",
         took,
         env.server(),
         env.kubeconfig_path().display(),
         env.dir().join("logs").display(),
+        proxy_lines,
         env_file.display(),
     );
+}
+
+fn print_kubeconfig(
+    dir: &Path,
+    sub: String,
+    roles: Vec<kubenova_api::Role>,
+    tenant: String,
+    project: Option<String>,
+    ttl: i64,
+) -> anyhow::Result<()> {
+    let proxy = RunningProxy::from_dir(dir)
+        .with_context(|| format!("no running proxy in {} (is `make dev` up?)", dir.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .try_into()?;
+    let claims = kubenova_api::Claims {
+        iss: testenv::proxy::ISSUER.into(),
+        sub,
+        aud: kubenova_api::claims::PROXY_AUDIENCE.into(),
+        exp: now + ttl,
+        nbf: now,
+        iat: now,
+        jti: format!("dev-{now}-{}", std::process::id()),
+        roles,
+        tenant: Some(tenant),
+        project,
+        cluster: None,
+    };
+    claims
+        .scope()
+        .context("these roles and scope do not fit together")?;
+    let token = proxy.sign(&claims)?;
+    let path = std::env::temp_dir().join(format!("kubenova-{}.kubeconfig", claims.jti));
+    proxy.write_kubeconfig(&path, &token)?;
+    print!("{}", std::fs::read_to_string(&path)?);
+    std::fs::remove_file(&path)?;
+    Ok(())
 }

@@ -87,6 +87,29 @@ pub struct RunningProxy {
 }
 
 impl RunningProxy {
+    /// Reads back a proxy started by another process (`make dev`) from its directory
+    /// (`<env dir>/kubenova-proxy`), to mint tokens for it.
+    pub fn from_dir(env_dir: &Path) -> Result<Self> {
+        let dir = env_dir.join("kubenova-proxy");
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))
+        };
+        let signing_key =
+            SigningKey::from_pkcs8_pem(read("signing-key.kid")?.trim(), &read("signing-key.pem")?)
+                .map_err(|e| Error::Invalid(format!("signing key: {e}")))?;
+        let ca_path = env_dir.join("pki").join("ca.crt");
+        let ca_pem = std::fs::read_to_string(&ca_path).map_err(|e| Error::io(&ca_path, e))?;
+        Ok(RunningProxy {
+            url: read("url")?.trim().to_owned(),
+            ops_url: String::new(),
+            ca_path,
+            jwks_path: dir.join("jwks.json"),
+            signing_key,
+            ca_pem,
+        })
+    }
+
     /// Signs `claims` with the environment's key.
     pub fn sign(&self, claims: &Claims) -> Result<String> {
         self.signing_key
@@ -146,6 +169,7 @@ impl TestEnv {
         let signing_key = SigningKey::generate("testenv-1")
             .map_err(|e| Error::Invalid(format!("signing key: {e}")))?;
         write_file(&dir.join("signing-key.pem"), &signing_key.to_pkcs8_pem())?;
+        write_file(&dir.join("signing-key.kid"), signing_key.kid())?;
         let port = free_port()?;
         let ops_port = free_port()?;
         let proxy = RunningProxy {
@@ -157,6 +181,7 @@ impl TestEnv {
             ca_pem: self.ca_pem().to_owned(),
         };
         proxy.publish_keys(&[&proxy.signing_key])?;
+        write_file(&dir.join("url"), &proxy.url)?;
 
         let mut cmd = Command::new(binary);
         cmd.arg(format!("--listen=127.0.0.1:{port}"))
