@@ -28,8 +28,20 @@ verify: ## rustfmt check, clippy -D warnings, generated files up to date
 	@hack/verify-generated.sh
 
 .PHONY: test
-test: verify upstream ## verify, then every unit and integration test against real programs
+test: verify upstream ## verify, then every unit and integration test against real programs, then a short fuzz run
 	$(CARGO) test --workspace --no-fail-fast
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz: ## Fuzz the proxy's path and credential handling, FUZZ_SECONDS per target (installs nightly + cargo-fuzz)
+	@hack/fuzz.sh $(FUZZ_SECONDS)
+
+.PHONY: bench
+bench: upstream ## Benchmark kubenova-proxy against apiserver direct and a no-op proxy; writes docs/performance-proxy.md (quiet machine; BENCH_ARGS=--quick to try it)
+	$(CARGO) build --release -p kubenova-proxy -p kubenova-bench
+	target/release/kubenova-bench proxy --proxy-binary target/release/kubenova-proxy \
+		--out docs/performance-proxy.md $(BENCH_ARGS)
 
 .PHONY: dev
 dev: upstream dev-build ## Run the whole platform on a local cluster in the foreground (Ctrl-C stops it)

@@ -5,7 +5,9 @@
 //!
 //! A merged list reports the smallest `resourceVersion` of its parts: a watch that starts
 //! there may repeat an event, never miss one. A streaming list (`sendInitialEvents=true`)
-//! reports the end of the initial events only once every namespace has reached it.
+//! reports the end of the initial events only once every namespace has reached it, with the
+//! oldest of their resource versions; periodic bookmarks are dropped, since one namespace's
+//! progress says nothing about the others'.
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
@@ -52,10 +54,10 @@ pub async fn run(
     let sends = namespaces.iter().map(|ns| {
         let pq = rewrite::into_namespace(request, ns, query.as_deref());
         let mut sub = Parts::clone_without_extensions(&parts);
-        // Protobuf cannot be merged here; every client that asks for it also accepts JSON.
-        if accepts_only_protobuf(&sub.headers) {
-            sub.headers
-                .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        // Only JSON can be merged here: ask every namespace for JSON, whatever the client
+        // prefers. Clients decode by the response's Content-Type, so they read it.
+        if let Some(accept) = json_accept(&sub.headers) {
+            sub.headers.insert(header::ACCEPT, accept);
         }
         let upstream = forward::upstream_request(
             &proxy.upstream,
@@ -114,11 +116,44 @@ impl CloneParts for Parts {
     }
 }
 
-fn accepts_only_protobuf(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("protobuf") && !accept.contains("json"))
+/// The client's `Accept` with every media range turned into `application/json` (keeping its
+/// parameters, so a Table stays a Table), or `None` when it asks for JSON only already.
+///
+/// A client that prefers protobuf or CBOR (`application/vnd.kubernetes.protobuf,
+/// application/json`, as controllers send) would otherwise get the format the proxy cannot
+/// merge, even though it accepts JSON.
+fn json_accept(headers: &http::HeaderMap) -> Option<HeaderValue> {
+    let mut ranges: Vec<String> = Vec::new();
+    let mut changed = false;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            changed = true;
+            continue;
+        };
+        for range in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            let (media, params) = range.split_once(';').unwrap_or((range, ""));
+            let json = if media.trim().eq_ignore_ascii_case("application/json") {
+                range.to_owned()
+            } else {
+                changed = true;
+                if params.is_empty() {
+                    "application/json".to_owned()
+                } else {
+                    format!("application/json;{params}")
+                }
+            };
+            if !ranges.contains(&json) {
+                ranges.push(json);
+            }
+        }
+    }
+    if !changed {
+        return None;
+    }
+    if ranges.is_empty() {
+        ranges.push("application/json".into());
+    }
+    HeaderValue::from_str(&ranges.join(",")).ok()
 }
 
 async fn merge_lists(responses: Vec<Response<Incoming>>) -> Result<Response<Body>, Reject> {
@@ -187,7 +222,7 @@ fn merge_watches(proxy: &Proxy, responses: Vec<Response<Incoming>>) -> Response<
     let streams = responses.len();
     let (tx, rx) = mpsc::channel::<Result<Bytes, BoxError>>(64);
     let mut head = None;
-    let (ends_tx, mut ends_rx) = mpsc::channel::<Bytes>(streams);
+    let (ends_tx, mut ends_rx) = mpsc::channel::<(u64, Bytes)>(streams);
     let mut pumps = tokio::task::JoinSet::new();
     for response in responses {
         let (parts, incoming) = response.into_parts();
@@ -202,17 +237,22 @@ fn merge_watches(proxy: &Proxy, responses: Vec<Response<Incoming>>) -> Response<
         pumps.join_next().await;
         pumps.abort_all();
     });
-    // Holds back each stream's end-of-initial-events bookmark until all have sent theirs.
+    // Holds back each stream's end-of-initial-events bookmark until all have sent theirs, then
+    // passes on the oldest: resuming from it can repeat an event, never miss one.
     let tx_ends = tx.clone();
     tokio::spawn(async move {
-        let mut last = None;
+        let mut oldest: Option<(u64, Bytes)> = None;
         for _ in 0..streams {
             match ends_rx.recv().await {
-                Some(line) => last = Some(line),
+                Some(end) => {
+                    if oldest.as_ref().is_none_or(|(rv, _)| end.0 < *rv) {
+                        oldest = Some(end);
+                    }
+                }
                 None => return,
             }
         }
-        if let Some(line) = last {
+        if let Some((_, line)) = oldest {
             let _ = tx_ends.send(Ok(line)).await;
         }
     });
@@ -233,7 +273,7 @@ fn merge_watches(proxy: &Proxy, responses: Vec<Response<Incoming>>) -> Response<
 async fn pump(
     mut incoming: Incoming,
     tx: mpsc::Sender<Result<Bytes, BoxError>>,
-    ends: mpsc::Sender<Bytes>,
+    ends: mpsc::Sender<(u64, Bytes)>,
 ) {
     let mut buffer = BytesMut::new();
     while let Some(frame) = incoming.frame().await {
@@ -250,25 +290,86 @@ async fn pump(
         buffer.extend_from_slice(&data);
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             let line = buffer.split_to(end + 1).freeze();
-            if is_initial_events_end(&line) {
-                let _ = ends.send(line).await;
-            } else if tx.send(Ok(line)).await.is_err() {
-                return; // the client went away
+            match bookmark(&line) {
+                Some(b) if b.initial_events_end => {
+                    let _ = ends.send((b.resource_version, line)).await;
+                }
+                // A periodic bookmark promises that this namespace has nothing older pending;
+                // the merged stream cannot promise that for the others, so it is dropped
+                // (bookmarks are an optimisation clients do without).
+                Some(_) => {}
+                None => {
+                    if tx.send(Ok(line)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
             }
         }
     }
 }
 
-fn is_initial_events_end(line: &[u8]) -> bool {
-    // Only bookmarks can carry the annotation; skip parsing everything else.
-    if !line
-        .windows(INITIAL_EVENTS_END.len())
-        .any(|w| w == INITIAL_EVENTS_END.as_bytes())
-    {
-        return false;
+/// What a bookmark line says, or `None` for an ordinary event.
+struct Bookmark {
+    initial_events_end: bool,
+    resource_version: u64,
+}
+
+fn bookmark(line: &[u8]) -> Option<Bookmark> {
+    // Only bookmark lines are parsed; every other event passes untouched.
+    if !line.windows(10).any(|w| w == b"\"BOOKMARK\"") {
+        return None;
     }
-    serde_json::from_slice::<Value>(line).is_ok_and(|event| {
-        event["type"] == "BOOKMARK"
-            && event["object"]["metadata"]["annotations"][INITIAL_EVENTS_END] == "true"
+    let event: Value = serde_json::from_slice(line).ok()?;
+    if event["type"] != "BOOKMARK" {
+        return None;
+    }
+    let metadata = &event["object"]["metadata"];
+    Some(Bookmark {
+        initial_events_end: metadata["annotations"][INITIAL_EVENTS_END] == "true",
+        resource_version: metadata["resourceVersion"]
+            .as_str()
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> Option<String> {
+        let mut headers = http::HeaderMap::new();
+        for v in values {
+            headers.append(header::ACCEPT, HeaderValue::from_str(v).expect("value"));
+        }
+        json_accept(&headers).map(|v| v.to_str().expect("ascii").to_owned())
+    }
+
+    #[test]
+    fn every_namespace_is_asked_for_json() {
+        // Already JSON (kubectl's Table request, a plain list): unchanged.
+        assert_eq!(accept(&[]), None);
+        assert_eq!(accept(&["application/json"]), None);
+        let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+        assert_eq!(accept(&[table]), None);
+        // Protobuf preferred, JSON accepted (controllers): JSON.
+        assert_eq!(
+            accept(&["application/vnd.kubernetes.protobuf,application/json"]).as_deref(),
+            Some("application/json")
+        );
+        // client-go with ContentType protobuf alone.
+        assert_eq!(
+            accept(&["application/vnd.kubernetes.protobuf, */*"]).as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(
+            accept(&["application/cbor", "application/json"]).as_deref(),
+            Some("application/json")
+        );
+        // A Table in protobuf stays a Table, in JSON.
+        assert_eq!(
+            accept(&["application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"]).as_deref(),
+            Some("application/json;as=Table;v=v1;g=meta.k8s.io")
+        );
+    }
 }

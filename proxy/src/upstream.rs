@@ -104,11 +104,16 @@ impl Upstream {
         let tls = ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        // Without TCP_NODELAY the first request on a new connection waits ~40 ms for Nagle and
+        // delayed ACKs; every watch opens a connection of its own, so that would be every watch.
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_only()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)

@@ -3,4 +3,7 @@
 
 mod attacks;
 mod harness;
+mod http;
 mod kubectl;
+mod streams;
+mod workflows;

@@ -1,0 +1,554 @@
+//! `kubenova-bench`: KubeNova's benchmarks, each a comparison against baselines taken in the
+//! same run on the same testenv.
+//!
+//! `kubenova-bench proxy` needs the release binaries of `kubenova-proxy` and
+//! `kubenova-bench-noop`; `make bench` builds both first and writes
+//! `docs/performance-proxy.md`. `--quick` runs a few seconds per workload, for development.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use kubenova_api::claims::PROXY_AUDIENCE;
+use kubenova_api::{Claims, Role};
+use kubenova_bench::client::{Endpoint, JSON, Sender, TABLE, exchange};
+use kubenova_bench::load::{self, Latency};
+use kubenova_bench::report::{Kind, Report, Run, TARGETS, WatchMemory, Workload};
+use kubenova_bench::{jwt, procfs, setup};
+use testenv::TestEnv;
+
+#[derive(Debug, Parser)]
+#[command(about = "KubeNova benchmarks: ratios against baselines taken in the same run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// kube-apiserver direct (a) vs a no-op TLS pass-through (b) vs kubenova-proxy (c).
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct ProxyArgs {
+    /// The kubenova-proxy binary, already built (`make bench` builds it).
+    #[arg(long, default_value = "target/release/kubenova-proxy")]
+    proxy_binary: PathBuf,
+    /// The kubenova-bench-noop binary; default: next to this program.
+    #[arg(long)]
+    noop_binary: Option<PathBuf>,
+    /// Also write the report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A few seconds per workload, for development (overrides the durations and counts below).
+    #[arg(long)]
+    quick: bool,
+    /// Open-loop GET rates, requests per second.
+    #[arg(long, value_delimiter = ',', default_value = "200,1000")]
+    rates: Vec<u32>,
+    /// Rounds per workload: each round runs (a), (b), (c) in turn, so a passing disturbance
+    /// hits all three alike; the durations and iterations below are split across the rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Seconds per fixed-rate run.
+    #[arg(long, default_value_t = 30)]
+    rate_seconds: u64,
+    /// Seconds of the saturation run.
+    #[arg(long, default_value_t = 30)]
+    saturation_seconds: u64,
+    /// Concurrent closed-loop workers in the saturation run (all on one HTTP/2 connection).
+    #[arg(long, default_value_t = 32)]
+    workers: usize,
+    /// LISTs of the 1,000 ConfigMaps per format and target.
+    #[arg(long, default_value_t = 100)]
+    list_iterations: u32,
+    /// Idle watches held through (b) and (c).
+    #[arg(long, default_value_t = 1000)]
+    watches: usize,
+    /// Watches per HTTP/2 connection (hyper serves at most 200 streams per connection).
+    #[arg(long, default_value_t = 100)]
+    watches_per_connection: usize,
+    /// Distinct tokens in the JWT microbenchmark (each verified once).
+    #[arg(long, default_value_t = 2000)]
+    jwt_tokens: u32,
+    /// Cache hits timed in the JWT microbenchmark.
+    #[arg(long, default_value_t = 200_000)]
+    jwt_hits: u32,
+}
+
+impl ProxyArgs {
+    fn apply_quick(&mut self) {
+        if self.quick {
+            self.rate_seconds = 3;
+            self.saturation_seconds = 3;
+            self.list_iterations = 10;
+            self.jwt_tokens = 300;
+            self.jwt_hits = 20_000;
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let Commands::Proxy(mut args) = Cli::parse().command;
+    args.apply_quick();
+    tokio::runtime::Runtime::new()?.block_on(proxy(args, command))
+}
+
+/// The three targets' endpoints and their processes.
+struct Targets {
+    endpoints: [Endpoint; 3],
+    senders: [Sender; 3],
+    /// The proxy process of each target ((a) has none).
+    proxy_pids: [Option<u32>; 3],
+    apiserver_pid: u32,
+}
+
+async fn proxy(args: ProxyArgs, command: String) -> anyhow::Result<()> {
+    let noop_binary = match &args.noop_binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("this program has no directory")?
+            .join("kubenova-bench-noop"),
+    };
+    for (binary, build) in [
+        (&args.proxy_binary, "kubenova-proxy"),
+        (&noop_binary, "kubenova-bench"),
+    ] {
+        if !binary.is_file() {
+            anyhow::bail!(
+                "{} does not exist: build it first (`cargo build --release -p {build}`; \
+                 `make bench` does)",
+                binary.display()
+            );
+        }
+    }
+    let machine_before = procfs::load_average();
+    eprintln!("starting testenv (no Capsule) ...");
+    let env = TestEnv::start(testenv::Options {
+        label: "bench".into(),
+        capsule: false,
+        ..testenv::Options::default()
+    })
+    .await?;
+    let result = run(&env, &args, &noop_binary).await;
+    env.shutdown(Duration::from_secs(5));
+    let (workloads, watches, jwt) = result?;
+
+    let mut machine = vec![
+        (
+            "nproc".to_owned(),
+            std::thread::available_parallelism()
+                .map_or_else(|_| "unknown".to_owned(), |n| n.to_string()),
+        ),
+        ("CPU".to_owned(), procfs::cpu_model()),
+        (
+            "kernel".to_owned(),
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned()),
+        ),
+        (
+            "load average (1, 5, 15 min) before / after".to_owned(),
+            format!("{machine_before} / {}", procfs::load_average()),
+        ),
+    ];
+    if let Some(date) = output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]) {
+        machine.push(("date".to_owned(), date));
+    }
+    if let Some(commit) = output("git", &["rev-parse", "--short", "HEAD"]) {
+        let dirty = output("git", &["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+        machine.push((
+            "commit".to_owned(),
+            format!(
+                "{commit}{}",
+                if dirty { " (with local changes)" } else { "" }
+            ),
+        ));
+    }
+    let report = Report {
+        command,
+        machine,
+        parameters: parameters(&args),
+        clock_ticks: procfs::clock_ticks_per_second(),
+        workloads,
+        watches,
+        jwt,
+    };
+    let markdown = report.markdown();
+    println!("{markdown}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, &markdown).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("report written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn parameters(args: &ProxyArgs) -> Vec<(String, String)> {
+    vec![
+        (
+            "objects".into(),
+            format!(
+                "namespace `{}` with one 1 KiB ConfigMap (GET, watch) and {} more 1 KiB \
+                 ConfigMaps (LIST: {} items with the namespace's root CA ConfigMap)",
+                setup::NAMESPACE,
+                setup::LIST_COUNT,
+                setup::LIST_COUNT + 2
+            ),
+        ),
+        (
+            "rounds".into(),
+            format!(
+                "each workload runs in {} rounds of (a), (b), (c) in turn; the durations and \
+                 iterations below are totals over the rounds, results are merged",
+                args.rounds.max(1)
+            ),
+        ),
+        (
+            "client".into(),
+            "in-process, kubectl-style: HTTP/2 over TLS, `Accept: application/json`, one \
+             connection per target shared by all concurrent requests (as client-go does)"
+                .into(),
+        ),
+        (
+            "fixed rate".into(),
+            format!(
+                "{:?} req/s, {} s each, open loop; latency from the intended send time (no \
+                 coordinated omission; includes up to ~1 ms of the generator's timer \
+                 granularity, the same for every target)",
+                args.rates, args.rate_seconds
+            ),
+        ),
+        (
+            "saturation".into(),
+            format!(
+                "{} closed-loop workers for {} s; CPU per request from /proc/<pid>/stat \
+                 utime+stime of the proxy process and of kube-apiserver around each run",
+                args.workers, args.saturation_seconds
+            ),
+        ),
+        (
+            "LIST".into(),
+            format!(
+                "{} sequential LISTs per format (`{JSON}` and `{TABLE}`)",
+                args.list_iterations
+            ),
+        ),
+        (
+            "idle watches".into(),
+            format!(
+                "{} watches of the namespace's ConfigMaps from the current resourceVersion, {} \
+                 per HTTP/2 connection; VmRSS of the proxy process before and after opening \
+                 them, measured first, on fresh processes",
+                args.watches, args.watches_per_connection
+            ),
+        ),
+        (
+            "upstream credentials".into(),
+            format!(
+                "(a): TokenRequest token of ServiceAccount `{}`; (b): replaces every \
+                 Authorization with a TokenRequest token of ServiceAccount `{}`; (c): its own \
+                 ServiceAccount plus Impersonate-User/Group for a tenantOwner JWT of tenant \
+                 `{}`; all three end up with the `admin` ClusterRole in the namespace and \
+                 nothing more",
+                setup::CLIENT_ACCOUNT,
+                setup::NOOP_ACCOUNT,
+                setup::TENANT
+            ),
+        ),
+        (
+            "processes".into(),
+            "(b) and (c) run as the testenv starts them (release builds); (c) writes its JSON \
+             access log at info, as deployed. The load generator, both proxies and \
+             kube-apiserver share this machine's cores. kube-apiserver's CPU includes its \
+             background work (controller-manager, kwok and the proxies' own watches), which \
+             weighs most in the low-rate rows; (c)'s includes its 1 s reload loop"
+                .into(),
+        ),
+    ]
+}
+
+type Results = (Vec<Workload>, WatchMemory, jwt::JwtTimes);
+
+async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Result<Results> {
+    eprintln!(
+        "creating the namespace, RBAC and {} ConfigMaps ...",
+        setup::LIST_COUNT + 1
+    );
+    setup::create(env).await?;
+    eprintln!("starting kubenova-proxy and the no-op pass-through ...");
+    let proxy = env.start_proxy(&args.proxy_binary).await?;
+    let noop_url = start_noop(env, noop_binary).await?;
+
+    let now = kubenova_proxy::auth::now();
+    let jwt = proxy.sign(&Claims {
+        iss: testenv::proxy::ISSUER.into(),
+        sub: "bench-user".into(),
+        aud: PROXY_AUDIENCE.into(),
+        exp: now + 24 * 3600,
+        nbf: now,
+        iat: now,
+        jti: format!("bench-{now}"),
+        roles: vec![Role::TenantOwner],
+        tenant: Some(setup::TENANT.into()),
+        project: None,
+        cluster: None,
+    })?;
+    let client_token = setup::token(env, setup::CLIENT_ACCOUNT).await?;
+    let ca = env.ca_pem();
+    let endpoints = [
+        Endpoint::new("(a)", env.server(), ca, &client_token)?,
+        // (b) replaces the Authorization; the client sends what it sends to (c).
+        Endpoint::new("(b)", &noop_url, ca, &jwt)?,
+        Endpoint::new("(c)", &proxy.url, ca, &jwt)?,
+    ];
+    let pid = |name: &str| {
+        env.pids()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, pid)| pid)
+            .with_context(|| format!("no process {name} in the testenv"))
+    };
+    let mut senders = Vec::new();
+    for endpoint in &endpoints {
+        senders.push(ready(endpoint).await?);
+    }
+    let senders: [Sender; 3] = senders
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three connections"))?;
+    let targets = Targets {
+        endpoints,
+        senders,
+        proxy_pids: [
+            None,
+            Some(pid("kubenova-bench-noop")?),
+            Some(pid("kubenova-proxy")?),
+        ],
+        apiserver_pid: pid("kube-apiserver")?,
+    };
+    let get = setup::configmap_path();
+    eprintln!("warming up ...");
+    for (t, (endpoint, sender)) in targets.endpoints.iter().zip(&targets.senders).enumerate() {
+        let warm = load::saturation(
+            endpoint,
+            sender,
+            &get,
+            8,
+            Duration::from_secs(if args.quick { 1 } else { 5 }),
+        )
+        .await;
+        if warm.errors > 0 {
+            anyhow::bail!(
+                "{} failed while warming up: {}",
+                TARGETS[t],
+                warm.first_error.unwrap_or_default()
+            );
+        }
+    }
+
+    let watches = idle_watches(env, &targets, args).await?;
+    let mut workloads = Vec::new();
+    let rounds = args.rounds.max(1);
+    for &rate in &args.rates {
+        let duration = Duration::from_secs(args.rate_seconds) / rounds;
+        workloads.push(
+            measure(
+                env,
+                &targets,
+                rounds,
+                format!("GET 1 KiB @ {rate}/s"),
+                Kind::FixedRate(rate),
+                |e, s| {
+                    let get = get.clone();
+                    async move { load::fixed_rate(&e, &s, &get, rate, duration).await }
+                },
+            )
+            .await?,
+        );
+    }
+    let (workers, duration) = (
+        args.workers,
+        Duration::from_secs(args.saturation_seconds) / rounds,
+    );
+    workloads.push(
+        measure(
+            env,
+            &targets,
+            rounds,
+            format!("GET 1 KiB saturation ({workers} workers)"),
+            Kind::Saturation(workers),
+            |e, s| {
+                let get = get.clone();
+                async move { load::saturation(&e, &s, &get, workers, duration).await }
+            },
+        )
+        .await?,
+    );
+    for (name, accept) in [("JSON", JSON), ("Table", TABLE)] {
+        let iterations = args.list_iterations.div_ceil(rounds);
+        workloads.push(
+            measure(
+                env,
+                &targets,
+                rounds,
+                format!("LIST {} items, {name}", setup::LIST_COUNT + 2),
+                Kind::Sequential,
+                |e, s| async move {
+                    load::sequential(&e, &s, &setup::list_path(), accept, iterations).await
+                },
+            )
+            .await?,
+        );
+    }
+    eprintln!("JWT verification microbenchmark ...");
+    let jwt = jwt::run(args.jwt_tokens, args.jwt_hits).await?;
+    env.check_programs()?;
+    Ok((workloads, watches, jwt))
+}
+
+/// Starts `kubenova-bench-noop` in front of kube-apiserver, with a serving certificate from the
+/// testenv CA (like the proxy's) and a TokenRequest token of its own ServiceAccount.
+async fn start_noop(env: &TestEnv, binary: &Path) -> anyhow::Result<String> {
+    let dir = env.dir().join("kubenova-bench-noop");
+    std::fs::create_dir_all(&dir)?;
+    let token_file = dir.join("upstream-token");
+    std::fs::write(&token_file, setup::token(env, setup::NOOP_ACCOUNT).await?)?;
+    let serving = env
+        .pki()
+        .serving("kubenova-bench-noop", &["127.0.0.1", "localhost"])?;
+    let port = testenv::free_port()?;
+    let mut cmd = Command::new(binary);
+    cmd.arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(format!("--tls-cert={}", serving.cert_path.display()))
+        .arg(format!("--tls-key={}", serving.key_path.display()))
+        .arg(format!("--upstream={}", env.server()))
+        .arg(format!("--upstream-ca={}", env.ca_path().display()))
+        .arg(format!("--upstream-token-file={}", token_file.display()));
+    env.spawn("kubenova-bench-noop", cmd)?;
+    Ok(format!("https://127.0.0.1:{port}"))
+}
+
+/// Connects to `endpoint` and waits until a GET of the ConfigMap succeeds (the process is up and
+/// RBAC has caught up), for at most 30 s.
+async fn ready(endpoint: &Endpoint) -> anyhow::Result<Sender> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut sender = endpoint.connect().await?;
+            exchange(&mut sender, endpoint.get(&setup::configmap_path(), JSON)).await?;
+            anyhow::Ok(sender)
+        }
+        .await;
+        match attempt {
+            Ok(sender) => return Ok(sender),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(e.context(format!("{} not ready", endpoint.label)));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Runs `workload` against (a), (b) and (c) in turn, `rounds` times, with CPU time around
+/// each run.
+async fn measure<F, Fut>(
+    env: &TestEnv,
+    targets: &Targets,
+    rounds: u32,
+    name: String,
+    kind: Kind,
+    workload: F,
+) -> anyhow::Result<Workload>
+where
+    F: Fn(Endpoint, Sender) -> Fut,
+    Fut: Future<Output = Latency>,
+{
+    let mut runs: [Option<Run>; 3] = [None, None, None];
+    for round in 1..=rounds {
+        for (t, run) in runs.iter_mut().enumerate() {
+            eprintln!("{name}: {} (round {round}/{rounds}) ...", TARGETS[t]);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let proxy_before = targets.proxy_pids[t].map(procfs::cpu_ticks).transpose()?;
+            let apiserver_before = procfs::cpu_ticks(targets.apiserver_pid)?;
+            let latency = workload(targets.endpoints[t].clone(), targets.senders[t].clone()).await;
+            let apiserver_ticks = procfs::cpu_ticks(targets.apiserver_pid)? - apiserver_before;
+            let proxy_ticks = match (targets.proxy_pids[t], proxy_before) {
+                (Some(pid), Some(before)) => Some(procfs::cpu_ticks(pid)? - before),
+                _ => None,
+            };
+            env.check_programs()?;
+            match run {
+                Some(so_far) => {
+                    so_far.latency.merge(latency);
+                    so_far.apiserver_ticks += apiserver_ticks;
+                    so_far.proxy_ticks = so_far.proxy_ticks.zip(proxy_ticks).map(|(a, b)| a + b);
+                }
+                None => {
+                    *run = Some(Run {
+                        latency,
+                        proxy_ticks,
+                        apiserver_ticks,
+                    })
+                }
+            }
+        }
+    }
+    Ok(Workload { name, kind, runs })
+}
+
+/// Opens the idle watches through (b), then through (c), reading each proxy's RSS before and
+/// after.
+async fn idle_watches(
+    env: &TestEnv,
+    targets: &Targets,
+    args: &ProxyArgs,
+) -> anyhow::Result<WatchMemory> {
+    let rv = setup::resource_version(env).await?;
+    let path = format!(
+        "{}?watch=true&resourceVersion={rv}&allowWatchBookmarks=false&timeoutSeconds=3600",
+        setup::list_path()
+    );
+    let mut memory = WatchMemory {
+        count: args.watches,
+        ..WatchMemory::default()
+    };
+    for t in [1, 2] {
+        let Some(pid) = targets.proxy_pids[t] else {
+            continue;
+        };
+        eprintln!("{} idle watches: {} ...", args.watches, TARGETS[t]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let before = procfs::rss_kib(pid)?;
+        let watches = load::open_watches(
+            &targets.endpoints[t],
+            &path,
+            args.watches,
+            args.watches_per_connection,
+        )
+        .await
+        .with_context(|| format!("opening watches through {}", TARGETS[t]))?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = procfs::rss_kib(pid)?;
+        eprintln!(
+            "  {} watches open: RSS {before} -> {after} KiB",
+            watches.len()
+        );
+        memory.rss[t] = Some((before, after));
+        drop(watches);
+        env.check_programs()?;
+    }
+    // Let both proxies and the apiserver close the upstream watch connections.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Ok(memory)
+}

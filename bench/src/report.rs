@@ -1,0 +1,378 @@
+//! The Markdown report: one table of every workload against every target, the JWT
+//! microbenchmark, and a PASS/FAIL line per target of the issue.
+
+use std::fmt::Write as _;
+
+use crate::jwt::JwtTimes;
+use crate::load::Latency;
+
+/// The targets measured, in report order.
+pub const TARGETS: [&str; 3] = [
+    "(a) kube-apiserver direct",
+    "(b) no-op pass-through",
+    "(c) kubenova-proxy direct",
+];
+
+/// Why (d) and (e) have no numbers.
+pub const BLOCKED: &str = "not measured: capsule-proxy cannot be built here (blocked)";
+
+/// One workload against one target.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Latencies and counts.
+    pub latency: Latency,
+    /// CPU ticks the proxy process ((b) or (c)) used during the run.
+    pub proxy_ticks: Option<u64>,
+    /// CPU ticks kube-apiserver used during the run.
+    pub apiserver_ticks: u64,
+}
+
+/// What the latency column of a workload means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Open loop at a fixed rate; latency from the intended send time.
+    FixedRate(u32),
+    /// Closed loop with this many workers on one connection.
+    Saturation(usize),
+    /// One request at a time.
+    Sequential,
+}
+
+/// One workload against (a), (b) and (c).
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Its name in the table.
+    pub name: String,
+    /// How it was driven.
+    pub kind: Kind,
+    /// Indexed like [`TARGETS`].
+    pub runs: [Option<Run>; 3],
+}
+
+/// Idle watches held through (b) and (c).
+#[derive(Debug, Clone, Default)]
+pub struct WatchMemory {
+    /// How many watches.
+    pub count: usize,
+    /// `(RSS before, RSS after)` in KiB, indexed like [`TARGETS`] ((a) unused).
+    pub rss: [Option<(u64, u64)>; 3],
+}
+
+impl WatchMemory {
+    /// KiB per idle watch for target `t`.
+    pub fn per_watch(&self, t: usize) -> Option<f64> {
+        let (before, after) = self.rss[t]?;
+        Some((after as f64 - before as f64) / self.count.max(1) as f64)
+    }
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The command line, as run.
+    pub command: String,
+    /// `nproc`, CPU model, kernel, load averages, date, commit.
+    pub machine: Vec<(String, String)>,
+    /// Parameters of the run, for the reader.
+    pub parameters: Vec<(String, String)>,
+    /// Clock ticks per second, and whether assumed.
+    pub clock_ticks: (u64, bool),
+    /// The latency workloads.
+    pub workloads: Vec<Workload>,
+    /// Idle watch memory.
+    pub watches: WatchMemory,
+    /// JWT verification.
+    pub jwt: JwtTimes,
+}
+
+fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator > 0.0 && numerator.is_finite()).then(|| numerator / denominator)
+}
+
+fn times(r: Option<f64>) -> String {
+    r.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}x"))
+}
+
+impl Report {
+    fn cpu_per_1k(&self, ticks: u64, ok: u64) -> Option<f64> {
+        (ok > 0).then(|| ticks as f64 / self.clock_ticks.0 as f64 / ok as f64 * 1000.0)
+    }
+
+    fn proxy_cpu(&self, run: &Run) -> Option<f64> {
+        self.cpu_per_1k(run.proxy_ticks?, run.latency.ok)
+    }
+
+    fn added(w: &Workload, t: usize, q: f64) -> Option<f64> {
+        let a = w.runs[0].as_ref()?;
+        let x = w.runs[t].as_ref()?;
+        Some(x.latency.quantile_ms(q) - a.latency.quantile_ms(q))
+    }
+
+    /// The workload run open-loop at `rate`.
+    fn at_rate(&self, rate: u32) -> Option<&Workload> {
+        self.workloads
+            .iter()
+            .find(|w| w.kind == Kind::FixedRate(rate))
+    }
+
+    fn saturation(&self) -> Option<&Workload> {
+        self.workloads
+            .iter()
+            .find(|w| matches!(w.kind, Kind::Saturation(_)))
+    }
+
+    /// The `(c)/(b)` cell of a workload.
+    fn c_over_b(&self, w: &Workload) -> String {
+        let (Some(b), Some(c)) = (&w.runs[1], &w.runs[2]) else {
+            return "n/a".into();
+        };
+        let added = |q: f64| -> String {
+            match (Self::added(w, 1, q), Self::added(w, 2, q)) {
+                (Some(b), Some(c)) if b > 0.0 && c > 0.0 => times(ratio(c, b)),
+                (Some(_), Some(c)) if c <= 0.0 => "≤ 0 ((c) adds ≤ 0)".into(),
+                _ => "n/a ((b) adds ≤ 0)".into(),
+            }
+        };
+        let mut cell = format!("+p50 {}, +p99 {}", added(0.5), added(0.99));
+        if matches!(w.kind, Kind::Saturation(_)) {
+            let _ = write!(
+                cell,
+                ", req/s {}",
+                times(ratio(c.latency.rate(), b.latency.rate()))
+            );
+        }
+        if let (Some(cc), Some(bc)) = (self.proxy_cpu(c), self.proxy_cpu(b)) {
+            let _ = write!(cell, ", CPU {}", times(ratio(cc, bc)));
+        }
+        cell
+    }
+
+    /// Renders the whole report.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# kubenova-proxy benchmark\n");
+        let _ = writeln!(out, "Command: `{}`\n", self.command);
+        for (k, v) in &self.machine {
+            let _ = writeln!(out, "- {k}: {v}");
+        }
+        let _ = writeln!(out);
+        for (k, v) in &self.parameters {
+            let _ = writeln!(out, "- {k}: {v}");
+        }
+        let _ = writeln!(
+            out,
+            "- CPU clock ticks: {}/s{}",
+            self.clock_ticks.0,
+            if self.clock_ticks.1 {
+                " (assumed: `getconf CLK_TCK` did not answer)"
+            } else {
+                " (`getconf CLK_TCK`)"
+            }
+        );
+        let _ = writeln!(out);
+        out.push_str(&self.table());
+        out.push_str(&self.jwt_table());
+        out.push_str(&self.verdicts());
+        out.push_str(&self.errors());
+        out
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "## Results\n");
+        let _ = writeln!(
+            out,
+            "| workload | target | p50 ms | p99 ms | +p50 ms vs (a) | +p99 ms vs (a) | req/s | errors | proxy CPU s/1000 req | apiserver CPU s/1000 req | KiB/idle watch | (c)/(b) |"
+        );
+        let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        let dash = "—".to_owned();
+        for w in &self.workloads {
+            for (t, run) in w.runs.iter().enumerate() {
+                let Some(run) = run else { continue };
+                let l = &run.latency;
+                let added = |q| {
+                    if t == 0 {
+                        dash.clone()
+                    } else {
+                        Self::added(w, t, q).map_or(dash.clone(), |d| format!("{d:+.2}"))
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.2} | {:.2} | {} | {} | {:.0} | {} | {} | {} | — | {} |",
+                    w.name,
+                    TARGETS[t],
+                    l.quantile_ms(0.5),
+                    l.quantile_ms(0.99),
+                    added(0.5),
+                    added(0.99),
+                    l.rate(),
+                    l.errors,
+                    self.proxy_cpu(run)
+                        .map_or(dash.clone(), |c| format!("{c:.3}")),
+                    self.cpu_per_1k(run.apiserver_ticks, l.ok)
+                        .map_or(dash.clone(), |c| format!("{c:.3}")),
+                    if t == 2 {
+                        self.c_over_b(w)
+                    } else {
+                        dash.clone()
+                    },
+                );
+            }
+        }
+        for t in [1, 2] {
+            let ratio_cell = if t == 2 {
+                match (self.watches.per_watch(1), self.watches.per_watch(2)) {
+                    (Some(b), Some(c)) if b > 0.0 => times(ratio(c, b)),
+                    _ => "n/a".into(),
+                }
+            } else {
+                dash.clone()
+            };
+            let _ = writeln!(
+                out,
+                "| {} idle watches | {} | — | — | — | — | — | — | — | — | {} | {} |",
+                self.watches.count,
+                TARGETS[t],
+                self.watches
+                    .per_watch(t)
+                    .map_or(dash.clone(), |k| format!("{k:.1}")),
+                ratio_cell,
+            );
+        }
+        for target in [
+            "(d) kubenova-proxy → capsule-proxy",
+            "(e) capsule-proxy alone (ServiceAccount token)",
+        ] {
+            let _ = writeln!(out, "| all | {target} | {BLOCKED} | | | | | | | | | |");
+        }
+        let _ = writeln!(out);
+        out
+    }
+
+    fn jwt_table(&self) -> String {
+        let j = &self.jwt;
+        let mut out = String::new();
+        let _ = writeln!(out, "## JWT verification (in-process, one thread)\n");
+        let _ = writeln!(out, "| operation | µs/op | ops/s | vs cached |");
+        let _ = writeln!(out, "|---|--:|--:|--:|");
+        let hit = j.hit.as_secs_f64();
+        for (name, d) in [
+            (
+                format!(
+                    "uncached: `Verifier::verify` ({} distinct tokens)",
+                    j.tokens
+                ),
+                j.verify,
+            ),
+            (
+                format!(
+                    "uncached: `Authenticator::authenticate`, cache miss ({} distinct tokens)",
+                    j.tokens
+                ),
+                j.miss,
+            ),
+            (
+                format!(
+                    "cached: `Authenticator::authenticate`, cache hit ({} calls)",
+                    j.hits
+                ),
+                j.hit,
+            ),
+        ] {
+            let s = d.as_secs_f64();
+            let _ = writeln!(
+                out,
+                "| {name} | {:.2} | {:.0} | {} |",
+                s * 1e6,
+                1.0 / s.max(1e-12),
+                times(ratio(s, hit)),
+            );
+        }
+        let _ = writeln!(out);
+        out
+    }
+
+    fn verdicts(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "## Targets\n");
+        let _ = writeln!(
+            out,
+            "One run; a busy machine (see the load average above) moves p99 most.\n"
+        );
+        let pass = |ok: bool| if ok { "PASS" } else { "FAIL" };
+
+        let cpu = self.saturation().and_then(|w| {
+            let b = self.proxy_cpu(w.runs[1].as_ref()?)?;
+            let c = self.proxy_cpu(w.runs[2].as_ref()?)?;
+            ratio(c, b)
+        });
+        let _ = writeln!(
+            out,
+            "- (c) costs at most 1.5x the CPU per request of (b) (saturation run): {}",
+            cpu.map_or("NOT MEASURED".to_owned(), |r| format!(
+                "{} ({r:.2}x)",
+                pass(r <= 1.5)
+            ))
+        );
+
+        let p99 = self.at_rate(1000).and_then(|w| {
+            let c = w.runs[2].as_ref()?;
+            Some((Self::added(w, 2, 0.99)?, c.latency.errors))
+        });
+        let _ = writeln!(
+            out,
+            "- (c) adds at most 1 ms p99 over (a) at 1,000 req/s: {}",
+            match p99 {
+                None => "NOT MEASURED (no run at 1000 req/s)".to_owned(),
+                Some((d, 0)) => format!("{} ({d:+.2} ms)", pass(d <= 1.0)),
+                Some((d, errors)) => format!("FAIL ({d:+.2} ms, {errors} errors)"),
+            }
+        );
+
+        let _ = writeln!(
+            out,
+            "- (c) serves at least 5x the requests/s of (e) at the same p99 bound: NOT MEASURED \
+             (blocked: capsule-proxy cannot be built here, so (e) has no numbers)"
+        );
+
+        let memory = match (self.watches.per_watch(1), self.watches.per_watch(2)) {
+            (Some(b), Some(c)) if b > 0.0 => {
+                let r = c / b;
+                format!("{} ({r:.2}x: {c:.1} vs {b:.1} KiB)", pass(r <= 2.0))
+            }
+            (Some(_), Some(_)) => "INCONCLUSIVE ((b)'s RSS did not grow)".to_owned(),
+            _ => "NOT MEASURED".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "- (c) holds an idle watch in at most 2x the memory of (b): {memory}"
+        );
+        let _ = writeln!(out);
+        out
+    }
+
+    fn errors(&self) -> String {
+        let mut out = String::new();
+        for w in &self.workloads {
+            for (t, run) in w.runs.iter().enumerate() {
+                if let Some(Run { latency, .. }) = run
+                    && let Some(e) = &latency.first_error
+                {
+                    if out.is_empty() {
+                        let _ = writeln!(out, "## Errors (first of each run)\n");
+                    }
+                    let _ = writeln!(
+                        out,
+                        "- {} / {}: {} errors, first: {e}",
+                        w.name, TARGETS[t], latency.errors
+                    );
+                }
+            }
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
+}
