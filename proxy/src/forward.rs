@@ -73,8 +73,8 @@ fn header_value(s: &str) -> Result<HeaderValue, Reject> {
     })
 }
 
-/// Headers that belong to one connection and must not be relayed.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Removes the headers that belong to one connection and must not be relayed (RFC 9110 7.6.1).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

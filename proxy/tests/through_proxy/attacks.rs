@@ -2,7 +2,6 @@
 //! proxy itself (a KN code in a Kubernetes Status), so nothing reaches the apiserver as someone
 //! else.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -11,31 +10,18 @@ use kubenova_api::{Role, SigningKey};
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::harness::{claims, harness, kubeconfig, kubectl, now, tenant_with_projects};
 
 /// Sends `head` (request line and headers, without the final blank line) over TLS and returns
 /// the status code and body.
 async fn raw(head: &str) -> (u16, String) {
-    let h = harness();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let ca = std::fs::read(&h.proxy.ca_path).expect("ca");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&ca).flatten() {
-        roots.add(cert).expect("root");
-    }
-    let mut config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let addr = h.proxy.url.trim_start_matches("https://").to_owned();
-    let tcp = TcpStream::connect(&addr).await.expect("connect");
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .expect("tls");
+    let addr = harness()
+        .proxy
+        .url
+        .trim_start_matches("https://")
+        .to_owned();
+    let mut tls = crate::http::connect_tls(b"http/1.1").await;
     let request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     tls.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();

@@ -17,6 +17,28 @@ use crate::harness::harness;
 /// A request body.
 pub(crate) type Body = Full<Bytes>;
 
+/// A TLS connection to the proxy, trusting the environment's CA, offering `alpn`.
+pub(crate) async fn connect_tls(alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let h = harness();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = std::fs::read(&h.proxy.ca_path).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&ca).flatten() {
+        roots.add(cert).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let addr = h.proxy.url.trim_start_matches("https://").to_owned();
+    let tcp = TcpStream::connect(&addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("tls")
+}
+
 /// One connection to the proxy, in the protocol its TLS handshake chose.
 pub(crate) enum Conn {
     H1(http1::SendRequest<Body>),
@@ -26,29 +48,8 @@ pub(crate) enum Conn {
 impl Conn {
     /// Opens a connection offering only `version` in ALPN.
     pub(crate) async fn open(version: Version) -> Conn {
-        let h = harness();
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let ca = std::fs::read(&h.proxy.ca_path).expect("ca");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&ca).flatten() {
-            roots.add(cert).expect("root");
-        }
-        let mut config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let h2 = version == Version::HTTP_2;
-        config.alpn_protocols = vec![if h2 {
-            b"h2".to_vec()
-        } else {
-            b"http/1.1".to_vec()
-        }];
-        let addr = h.proxy.url.trim_start_matches("https://").to_owned();
-        let tcp = TcpStream::connect(&addr).await.expect("connect");
-        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .expect("tls");
+        let tls = connect_tls(if h2 { b"h2" } else { b"http/1.1" }).await;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
         let io = TokioIo::new(tls);
         if h2 {
