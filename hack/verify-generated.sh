@@ -17,4 +17,15 @@ else
   echo "error: Go is needed to check hack/upstream (see README: prerequisites)" >&2
   status=1
 fi
+# The CRD manifests are generated from kubenova_api::crd.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cargo run --quiet -p kubenova-control --bin kubenova-crdgen -- "$scratch/config" "$scratch/chart"
+for pair in "config/crd:$scratch/config" "charts/kubenova/crds:$scratch/chart"; do
+  committed=${pair%%:*} generated=${pair#*:}
+  if ! diff -ru "$committed" "$generated" >/dev/null 2>&1; then
+    echo "error: $committed is out of date; run: cargo run -p kubenova-control --bin kubenova-crdgen" >&2
+    status=1
+  fi
+done
 exit $status

@@ -6,9 +6,12 @@
 //! [`Identity`] returned by [`identity()`]. Both sides use this crate, so the RBAC bindings control
 //! creates and the identity the proxy impersonates cannot drift apart.
 //!
+//! It also holds the custom resources ([`crd`]) the API writes and the agent reconciles.
+//!
 //! This crate does no I/O: time is passed in, keys are passed in.
 
 pub mod claims;
+pub mod crd;
 pub mod identity;
 pub mod names;
 pub mod role;

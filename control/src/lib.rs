@@ -2,5 +2,6 @@
 //! tokens) and the agent reconcilers that turn KubeNova objects into Capsule tenants, namespaces,
 //! RBAC, quotas and KubeVela Applications.
 //!
-//! Not built yet: the control and agent issues deliver the binary `kubenova-control`. This
-//! library is empty on purpose so the workspace layout is in place.
+//! Built so far: `kubenova-crdgen`, which writes the CRD manifests of `kubenova_api::crd`. The
+//! API server and the reconcilers (binary `kubenova-control`) come with the control and agent
+//! work; this library is empty until then.

@@ -124,12 +124,40 @@ impl ClusterView {
             .is_empty()
     }
 
-    /// Re-runs discovery unless it ran less than `min_age` ago (new CRDs appear this way).
+    /// Re-runs discovery unless it ran less than `min_age` ago (the periodic refresh).
     pub async fn refresh_discovery(&self, min_age: Duration) -> Result<bool, kube::Error> {
         let mut last = self.last_discovery.lock().await;
         if last.is_some_and(|t| t.elapsed() < min_age) {
             return Ok(false);
         }
+        self.run_discovery().await?;
+        *last = Some(Instant::now());
+        Ok(true)
+    }
+
+    /// Makes sure discovery ran after `since` (when a request met an unknown resource): runs it
+    /// unless another request already did, but never sooner than `min_gap` after the last run,
+    /// so clients naming made-up resources cannot turn the proxy into a discovery storm.
+    pub async fn discovery_after(
+        &self,
+        since: Instant,
+        min_gap: Duration,
+    ) -> Result<(), kube::Error> {
+        let mut last = self.last_discovery.lock().await;
+        if let Some(t) = *last {
+            if t >= since {
+                return Ok(());
+            }
+            if let Some(wait) = min_gap.checked_sub(t.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        self.run_discovery().await?;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn run_discovery(&self) -> Result<(), kube::Error> {
         let discovery = kube::discovery::Discovery::new(self.client.clone())
             .run()
             .await?;
@@ -150,8 +178,7 @@ impl ClusterView {
             }
         }
         *self.resources.write().unwrap_or_else(|p| p.into_inner()) = resources;
-        *last = Some(Instant::now());
-        Ok(true)
+        Ok(())
     }
 
     /// Looks a namespace up on the server (the index may lag a namespace created a moment ago).

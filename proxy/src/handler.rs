@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Limited;
@@ -135,6 +135,7 @@ impl Proxy {
         mut request: Request<Incoming>,
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, Reject> {
+        let arrived = Instant::now();
         let upgrade = extract::upgrade_protocol(request.headers())
             .map_err(|e| Reject::bad_request(e.reason(), e.to_string()))?;
         let credentials = extract::take_credentials(request.headers_mut())
@@ -168,10 +169,14 @@ impl Proxy {
         outcome.principal = Some(principal.clone());
 
         let mut decision = scope::decide(&principal.scope, &target, &self.view);
-        if let (Decision::Deny(_), Target::Resource(r)) = (&decision, &target) {
-            decision = self
-                .recheck_new_namespace(&principal, &target, r, decision)
-                .await;
+        if let (Decision::Deny(reject), Target::Resource(r)) = (&decision, &target) {
+            decision = if reject.reason == "unknown_resource" {
+                self.recheck_new_resource(&principal, &target, arrived, decision)
+                    .await
+            } else {
+                self.recheck_new_namespace(&principal, &target, r, decision)
+                    .await
+            };
         }
         let path_and_query = request
             .uri()
@@ -214,6 +219,28 @@ impl Proxy {
                     let (parts, _) = request.into_parts();
                     fanout::run(self, parts, r, &namespaces, &principal.identity).await
                 }
+            }
+        }
+    }
+
+    /// A resource discovery has not seen (a CRD installed a moment ago): make sure discovery
+    /// ran after this request arrived (at most every 2 s), then decide again.
+    async fn recheck_new_resource(
+        &self,
+        principal: &Principal,
+        target: &Target,
+        arrived: Instant,
+        denied: Decision,
+    ) -> Decision {
+        match self
+            .view
+            .discovery_after(arrived, Duration::from_secs(2))
+            .await
+        {
+            Ok(()) => scope::decide(&principal.scope, target, &self.view),
+            Err(e) => {
+                tracing::warn!(error = %e, "API discovery failed");
+                denied
             }
         }
     }

@@ -157,9 +157,11 @@ fn spawn_reloads(
                     tracing::warn!(error = %e, "reloading verification keys failed; keeping the old ones")
                 }
             }
-            // New CRDs (a tenant's operator, say) become reachable without a restart.
+            // Discovery runs again on its own when a request names a resource it has not seen
+            // (handler::recheck_new_resource); this slow refresh also catches removed or
+            // changed ones, without a burst of discovery requests every few seconds.
             if let Err(e) = view
-                .refresh_discovery(std::time::Duration::from_secs(60))
+                .refresh_discovery(std::time::Duration::from_secs(600))
                 .await
             {
                 tracing::warn!(error = %e, "API discovery failed");

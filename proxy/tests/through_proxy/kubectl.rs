@@ -237,3 +237,63 @@ async fn logs_and_exec_reach_the_pod_through_the_proxy() {
     .expect("exec over SPDY");
     assert_eq!(out.trim(), "over spdy");
 }
+
+#[tokio::test]
+async fn a_crd_installed_after_the_proxy_started_is_listed_across_namespaces() {
+    let t = unique_name("crd");
+    tenant_with_projects(&t, &["a", "b"]);
+    let env = harness().env;
+    // A namespaced resource the proxy's discovery has never seen.
+    let group = format!("{t}.example.kubenova.io");
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("widgets.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                          "x-kubernetes-preserve-unknown-fields": true}}}]},
+    });
+    env.apply(&crd.to_string()).expect("CRD");
+    env.kubectl_run(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            &format!("crd/widgets.{group}"),
+        ],
+        None,
+    )
+    .expect("established");
+    for ns in [format!("{t}-a"), format!("{t}-b")] {
+        let widget = serde_json::json!({"apiVersion": format!("{group}/v1"), "kind": "Widget",
+                                        "metadata": {"name": "w", "namespace": ns}});
+        env.apply(&widget.to_string()).expect("widget");
+    }
+    // As operators do: aggregate the new resource into the `admin` role tenant owners hold.
+    let role = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": format!("widgets-{t}"),
+                     "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
+        "rules": [{"apiGroups": [group], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}],
+    });
+    env.apply(&role.to_string()).expect("aggregated role");
+    let owner = kubeconfig(&claims("gina", &[Role::TenantOwner], Some(&t), None));
+    let resource = format!("widgets.{group}");
+    let jsonpath = "jsonpath={range .items[*]}{.metadata.namespace}{\"\\n\"}{end}";
+    let args = ["get", resource.as_str(), "-A", "-o", jsonpath];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let out = loop {
+        match kubectl(&owner, &args) {
+            Ok(out) => break out,
+            // Until the role aggregation lands, RBAC (not the proxy) says no.
+            Err(e)
+                if e.contains("cannot list resource") && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("the new resource is known without a restart: {e}"),
+        }
+    };
+    assert_eq!(lines(&out), vec![format!("{t}-a"), format!("{t}-b")]);
+}
