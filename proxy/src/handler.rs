@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use crate::auth::{Authenticator, CacheUse, Principal};
 use crate::body::{self, Body, Reject};
-use crate::cluster::ClusterView;
+use crate::cluster::{ClusterView, View};
 use crate::extract::{self, Upgrade};
 use crate::forward::{self, Acting};
 use crate::metrics::{GaugeGuard, Metrics, RequestLabels, ResultLabels, Tracked, VerbLabels};
@@ -254,9 +254,14 @@ impl Proxy {
         request: &ResourceRequest,
         denied: Decision,
     ) -> Decision {
+        // Only a namespace the index has never seen can be new; one it knows belongs to another
+        // tenant for good (Capsule guards the label), so no request to the apiserver for it.
         let Some(namespace) = request.namespace.as_deref() else {
             return denied;
         };
+        if self.view.tenant_of(namespace).is_some() {
+            return denied;
+        }
         if self.view.tenant_of_live(namespace).await.as_deref() != principal.scope.tenant() {
             return denied;
         }
