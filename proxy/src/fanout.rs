@@ -53,7 +53,7 @@ pub async fn run(
     let mut responses = Vec::with_capacity(namespaces.len());
     let sends = namespaces.iter().map(|ns| {
         let pq = rewrite::into_namespace(request, ns, query.as_deref());
-        let mut sub = Parts::clone_without_extensions(&parts);
+        let mut sub = head_copy(&parts);
         // Only JSON can be merged here: ask every namespace for JSON, whatever the client
         // prefers. Clients decode by the response's Content-Type, so they read it.
         if let Some(accept) = json_accept(&sub.headers) {
@@ -94,26 +94,14 @@ pub async fn run(
     }
 }
 
-trait CloneParts {
-    fn clone_without_extensions(parts: &Parts) -> Parts;
-}
-
-impl CloneParts for Parts {
-    fn clone_without_extensions(parts: &Parts) -> Parts {
-        let mut builder = Request::builder()
-            .method(parts.method.clone())
-            .uri(parts.uri.clone())
-            .version(parts.version);
-        if let Some(headers) = builder.headers_mut() {
-            *headers = parts.headers.clone();
-        }
-        // A request built from valid parts is valid.
-        let (parts, ()) = builder
-            .body(())
-            .map(Request::into_parts)
-            .unwrap_or_else(|_| Request::new(()).into_parts());
-        parts
-    }
+/// A copy of the request head for one namespace (extensions are not cloneable, nor needed).
+fn head_copy(parts: &Parts) -> Parts {
+    let (mut head, ()) = Request::new(()).into_parts();
+    head.method = parts.method.clone();
+    head.uri = parts.uri.clone();
+    head.version = parts.version;
+    head.headers = parts.headers.clone();
+    head
 }
 
 /// The client's `Accept` with every media range turned into `application/json` (keeping its

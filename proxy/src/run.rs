@@ -37,8 +37,6 @@ pub async fn shutdown_signal() {
 /// A client for the proxy's own reads (namespaces, discovery, revocations): the upstream URL,
 /// CA and token file, with no impersonation.
 fn own_client(config: &Config) -> anyhow::Result<kube::Client> {
-    let token = std::fs::read_to_string(&config.upstream_token_file)
-        .with_context(|| format!("reading {}", config.upstream_token_file.display()))?;
     let ca = std::fs::read(&config.upstream_ca)
         .with_context(|| format!("reading {}", config.upstream_ca.display()))?;
     let mut kube_config = kube::Config::new(config.upstream.parse().context("--upstream")?);
@@ -49,7 +47,6 @@ fn own_client(config: &Config) -> anyhow::Result<kube::Client> {
             .context("--upstream-ca")?,
     );
     kube_config.auth_info.token_file = Some(config.upstream_token_file.display().to_string());
-    drop(token);
     Ok(kube::Client::try_from(kube_config)?)
 }
 

@@ -170,6 +170,30 @@ fn configuration(helm_home: &Path, webhook_port: u16, ca_pem: &str) -> Result<St
     )
 }
 
+impl TestEnv {
+    /// Creates a Capsule Tenant (v1beta2) owned by the group `owner_group` and waits until
+    /// Capsule has reconciled it (only then does it match the owner's requests).
+    pub fn create_capsule_tenant(&self, tenant: &str, owner_group: &str) -> Result<()> {
+        let manifest = serde_json::json!({
+            "apiVersion": "capsule.clastix.io/v1beta2",
+            "kind": "Tenant",
+            "metadata": { "name": tenant },
+            "spec": { "owners": [{ "kind": "Group", "name": owner_group }] },
+        });
+        self.apply(&manifest.to_string())?;
+        self.kubectl_run(
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "--timeout=60s",
+                &format!("tenant/{tenant}"),
+            ],
+            None,
+        )?;
+        Ok(())
+    }
+}
+
 /// Waits up to 30 s for the fixed health port to be free (a previous environment may still be
 /// shutting down).
 fn wait_for_health_port() -> Result<()> {

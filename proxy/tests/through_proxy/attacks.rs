@@ -359,3 +359,39 @@ async fn tokens_never_reach_the_access_log() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_and_metrics_count_it() {
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let token = owner_token(&t);
+    let (status, body) = raw(&format!(
+        "POST /api/v1/namespaces/{t}-web/configmaps HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 10000000"
+    ))
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("KN-413"), "{body}");
+
+    let port: u16 = harness()
+        .proxy
+        .ops_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("ops port");
+    let metrics = testenv::wait::http_get(port, "/metrics").expect("/metrics");
+    for expected in [
+        "kubenova_proxy_requests_total{verb=\"create\",code=\"413\"}",
+        "kubenova_proxy_rejections_total{reason=\"body_too_large\"}",
+        "kubenova_proxy_token_cache_total{result=\"miss\"}",
+        "kubenova_proxy_in_flight_requests",
+        "kubenova_proxy_open_watches",
+        "kubenova_proxy_request_duration_seconds_bucket",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from /metrics"
+        );
+    }
+}

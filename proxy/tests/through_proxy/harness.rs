@@ -78,26 +78,8 @@ pub(crate) fn claims(
 pub(crate) fn tenant_with_projects(tenant: &str, projects: &[&str]) {
     let env = harness().env;
     let owners = kubenova_api::identity::tenant_owner_group(tenant);
-    env.apply(
-        &json!({
-            "apiVersion": "capsule.clastix.io/v1beta2",
-            "kind": "Tenant",
-            "metadata": { "name": tenant },
-            "spec": { "owners": [{ "kind": "Group", "name": owners }] },
-        })
-        .to_string(),
-    )
-    .expect("tenant");
-    env.kubectl_run(
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "--timeout=60s",
-            &format!("tenant/{tenant}"),
-        ],
-        None,
-    )
-    .expect("tenant ready");
+    env.create_capsule_tenant(tenant, &owners)
+        .expect("tenant ready");
     for project in projects {
         let ns = kubenova_api::names::project_namespace(tenant, project);
         let dev = kubenova_api::identity::project_dev_group(tenant, project);

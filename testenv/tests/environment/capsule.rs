@@ -10,25 +10,9 @@ use testenv::{TestEnv, unique_name};
 
 use crate::support::{eventually, from_json};
 
-/// Creates a Capsule Tenant (v1beta2) owned by `group` and waits until Capsule has reconciled it.
 fn create_tenant(env: &TestEnv, tenant: &str, group: &str) {
-    let manifest = json!({
-        "apiVersion": "capsule.clastix.io/v1beta2",
-        "kind": "Tenant",
-        "metadata": { "name": tenant },
-        "spec": { "owners": [{ "kind": "Group", "name": group }] },
-    });
-    env.apply(&manifest.to_string()).expect("tenant applied");
-    env.kubectl_run(
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "--timeout=60s",
-            &format!("tenant/{tenant}"),
-        ],
-        None,
-    )
-    .expect("tenant Ready");
+    env.create_capsule_tenant(tenant, group)
+        .expect("tenant Ready");
 }
 
 async fn create_namespace_as(
