@@ -13,6 +13,7 @@
 pub mod claims;
 pub mod crd;
 pub mod identity;
+pub mod labels;
 pub mod names;
 pub mod role;
 pub mod scope;

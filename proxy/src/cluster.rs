@@ -15,9 +15,9 @@ use kube::{Api, Client};
 use crate::auth::Revoked;
 
 /// The label Capsule puts on every namespace of a tenant.
-pub const TENANT_LABEL: &str = "capsule.clastix.io/tenant";
+pub const TENANT_LABEL: &str = kubenova_api::labels::CAPSULE_TENANT;
 /// The label that marks a ConfigMap as a list of revoked token ids (see docs/proxy.md).
-pub const REVOCATION_LABEL: &str = "kubenova.io/revocations";
+pub const REVOCATION_LABEL: &str = kubenova_api::labels::REVOCATIONS;
 
 /// Read-only questions the scope decision asks.
 pub trait View {

@@ -10,7 +10,9 @@
 //!   its own writes pass its own webhooks.
 //!
 //! Capsule v0.14 binds its health probe to the fixed port 10080, so only one Capsule runs per
-//! machine at a time; [`start`] waits for that port and says so when it stays taken.
+//! machine at a time. Environments queue for it with [`MachineLock`] (a `flock` on a file in the
+//! temp directory, released when the process ends), and [`start`] then waits for the port to be
+//! free of a previous Capsule that is still shutting down.
 
 use std::path::Path;
 use std::process::Command;
@@ -40,6 +42,73 @@ pub const USER_GROUP: &str = "projectcapsule.dev";
 const WEBHOOK_CONFIGURATION: &str = "capsule-dynamic-webhook";
 /// Capsule v0.14 hard-codes its health probe address to `:10080`.
 const HEALTH_PORT: u16 = 10080;
+
+/// The machine-wide right to run a Capsule. Held for the environment's lifetime; the kernel
+/// releases it when the holding process ends, however it ends.
+#[derive(Debug)]
+pub struct MachineLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl MachineLock {
+    /// How long to queue behind another environment before giving up (seconds), overridable
+    /// with `KUBENOVA_CAPSULE_WAIT`.
+    const DEFAULT_WAIT_SECS: u64 = 1800;
+
+    /// Waits for the lock, saying every 30 s who holds it.
+    pub fn acquire() -> Result<MachineLock> {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = std::env::temp_dir().join("kubenova-capsule.lock");
+        let wait = std::env::var("KUBENOVA_CAPSULE_WAIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Self::DEFAULT_WAIT_SECS);
+        let started = Instant::now();
+        let mut last_said = None::<Instant>;
+        let mut file = open_lock_file(&path)?;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(mut locked) => {
+                    use std::io::{Seek, Write};
+                    // Best effort: the pid only helps the message of whoever waits next.
+                    let _ = locked.set_len(0);
+                    let _ = locked.rewind();
+                    let _ = write!(locked, "{}", std::process::id());
+                    return Ok(MachineLock { _file: locked });
+                }
+                Err((returned, nix::errno::Errno::EWOULDBLOCK)) => file = returned,
+                Err((_, errno)) => return Err(Error::io(&path, std::io::Error::from(errno))),
+            }
+            if started.elapsed() > Duration::from_secs(wait) {
+                return Err(Error::PortTaken {
+                    port: HEALTH_PORT,
+                    why: "another environment kept Capsule for longer than KUBENOVA_CAPSULE_WAIT \
+                          seconds; only one Capsule runs per machine (`make dev-down`?)",
+                });
+            }
+            if last_said.is_none_or(|t| t.elapsed() > Duration::from_secs(30)) {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                eprintln!(
+                    "testenv: waiting for the Capsule of another environment (pid {}) to stop; \
+                     only one Capsule runs per machine",
+                    holder.trim()
+                );
+                last_said = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
 
 /// Installs Capsule's CRDs and configuration, starts the controller, and waits until its
 /// webhooks are registered and serving.

@@ -48,6 +48,8 @@ pub struct TestEnv {
     supervisor: Supervisor,
     pki: Pki,
     programs: Mutex<Vec<Program>>,
+    /// Held while this environment's Capsule runs (see [`capsule::MachineLock`]).
+    capsule_lock: Mutex<Option<capsule::MachineLock>>,
     /// Where kwok serves the fake node's kubelet API.
     pub kwok: kwok::Kwok,
 }
@@ -155,6 +157,7 @@ impl TestEnv {
             supervisor,
             pki,
             programs: Mutex::new(Vec::new()),
+            capsule_lock: Mutex::new(None),
             kwok: kwok::Kwok::default(),
         };
         let client = env.client().await?;
@@ -164,8 +167,10 @@ impl TestEnv {
         *env.programs.lock().unwrap_or_else(|p| p.into_inner()) = programs;
         env.wait_for_controllers(&client).await?;
         if options.capsule {
+            let lock = capsule::MachineLock::acquire()?;
             let program = capsule::start(&env, &env.pki, &pki_dir, &client).await?;
             env.lock_programs().push(program);
+            *env.capsule_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock);
         }
         Ok(env)
     }
@@ -322,6 +327,10 @@ impl TestEnv {
     /// Stops every program (SIGTERM, SIGKILL after `grace`) and removes the data directory.
     pub fn shutdown(&self, grace: Duration) {
         self.supervisor.shutdown(grace);
+        self.capsule_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 

@@ -1,0 +1,18 @@
+//! Label keys and values KubeNova puts on the objects it makes, and the ones it reads.
+//!
+//! Every object KubeNova creates carries [`MANAGED_BY`] = [`MANAGED_BY_VALUE`], [`TENANT`] and,
+//! where it applies, [`PROJECT`]; the agent deletes only objects that carry them.
+
+/// The standard "who manages this" label.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Our value of [`MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "kubenova";
+/// The tenant an object belongs to.
+pub const TENANT: &str = "kubenova.io/tenant";
+/// The project an object belongs to.
+pub const PROJECT: &str = "kubenova.io/project";
+/// Capsule's label naming the tenant of a namespace (set by Capsule, or by us to pick one).
+pub const CAPSULE_TENANT: &str = "capsule.clastix.io/tenant";
+/// Marks the ConfigMaps in the proxy's namespace that list revoked token ids (`data`: jti to
+/// expiry in Unix seconds). Control writes them; every proxy watches them.
+pub const REVOCATIONS: &str = "kubenova.io/revocations";
