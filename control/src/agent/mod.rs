@@ -20,7 +20,7 @@ pub struct Config {
 }
 
 /// The agent's controllers, ready to run.
-#[derive(Debug)]
+#[allow(missing_debug_implementations)]
 pub struct Agent {
     client: kube::Client,
     config: Config,
