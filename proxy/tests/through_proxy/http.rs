@@ -79,23 +79,31 @@ impl Conn {
     }
 
     /// Sends `request` (its URI a path; the authority is added for HTTP/2).
-    pub(crate) async fn send(&mut self, mut request: Request<Body>) -> Response<Incoming> {
+    pub(crate) async fn send(&mut self, request: Request<Body>) -> Response<Incoming> {
+        self.try_send(request).await.expect("response")
+    }
+
+    /// Like [`Conn::send`], but a refused request or a closed connection is an `Err`.
+    pub(crate) async fn try_send(
+        &mut self,
+        mut request: Request<Body>,
+    ) -> Result<Response<Incoming>, String> {
         let url = &harness().proxy.url;
         match self {
             Conn::H1(sender) => {
-                sender.ready().await.expect("connection usable");
+                sender.ready().await.map_err(|e| e.to_string())?;
                 let host = url.trim_start_matches("https://");
                 request
                     .headers_mut()
                     .insert(http::header::HOST, host.parse().expect("host"));
-                sender.send_request(request).await.expect("response")
+                sender.send_request(request).await.map_err(|e| e.to_string())
             }
             Conn::H2(sender) => {
-                sender.ready().await.expect("connection usable");
+                sender.ready().await.map_err(|e| e.to_string())?;
                 let full = format!("{url}{}", request.uri());
                 *request.uri_mut() = full.parse().expect("uri");
                 *request.version_mut() = Version::HTTP_2;
-                sender.send_request(request).await.expect("response")
+                sender.send_request(request).await.map_err(|e| e.to_string())
             }
         }
     }

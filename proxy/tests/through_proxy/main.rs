@@ -5,5 +5,6 @@ mod attacks;
 mod harness;
 mod http;
 mod kubectl;
+mod lifecycle;
 mod streams;
 mod workflows;
