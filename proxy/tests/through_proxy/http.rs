@@ -96,14 +96,20 @@ impl Conn {
                 request
                     .headers_mut()
                     .insert(http::header::HOST, host.parse().expect("host"));
-                sender.send_request(request).await.map_err(|e| e.to_string())
+                sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             Conn::H2(sender) => {
                 sender.ready().await.map_err(|e| e.to_string())?;
                 let full = format!("{url}{}", request.uri());
                 *request.uri_mut() = full.parse().expect("uri");
                 *request.version_mut() = Version::HTTP_2;
-                sender.send_request(request).await.map_err(|e| e.to_string())
+                sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }

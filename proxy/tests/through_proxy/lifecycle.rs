@@ -174,7 +174,12 @@ fn a_renewed_serving_certificate_is_used_without_a_restart() {
     );
     let token = h
         .proxy
-        .sign(&claims("cert-user", &[Role::TenantOwner], Some(&tenant), None))
+        .sign(&claims(
+            "cert-user",
+            &[Role::TenantOwner],
+            Some(&tenant),
+            None,
+        ))
         .expect("token");
     let before = proxy.kubeconfig("before", &token, "before.kubenova.test");
     let after = proxy.kubeconfig("after", &token, "after.kubenova.test");
@@ -294,11 +299,9 @@ fn keys_are_fetched_from_a_jwks_url_and_rotated() {
 
     // Rotation: the URL now publishes only the second key.
     jwks.publish(&[&second]);
-    eventually(
-        "the new key is fetched",
-        Duration::from_secs(10),
-        || list_configmaps(&second_config, &ns).is_ok(),
-    );
+    eventually("the new key is fetched", Duration::from_secs(10), || {
+        list_configmaps(&second_config, &ns).is_ok()
+    });
     let retired = list_configmaps(&first_config, &ns).expect_err("the retired key");
     assert!(retired.contains("KN-401"), "401: {retired}");
 
@@ -320,9 +323,7 @@ fn watch(kubeconfig: &Path, ns: &str, timeout_seconds: u32) -> Background {
         &[
             "get",
             "--raw",
-            &format!(
-                "/api/v1/namespaces/{ns}/configmaps?watch=1&timeoutSeconds={timeout_seconds}"
-            ),
+            &format!("/api/v1/namespaces/{ns}/configmaps?watch=1&timeoutSeconds={timeout_seconds}"),
         ],
     );
     watch.line("the watch's first event", |l| l.contains("ADDED"));
@@ -371,11 +372,9 @@ fn sigterm_stops_accepting_and_lets_requests_in_flight_finish() {
     let signalled = Instant::now();
     proxy.sigterm();
 
-    eventually(
-        "the listener closes",
-        Duration::from_secs(2),
-        || TcpStream::connect(("127.0.0.1", proxy.port)).is_err(),
-    );
+    eventually("the listener closes", Duration::from_secs(2), || {
+        TcpStream::connect(("127.0.0.1", proxy.port)).is_err()
+    });
     assert!(
         proxy.exit_status().is_none(),
         "the proxy waits for the watch in flight"
