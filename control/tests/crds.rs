@@ -20,6 +20,7 @@ fn install_crds(env: &TestEnv) {
             "--timeout=60s",
             "crd/tenants.kubenova.io",
             "crd/projects.kubenova.io",
+            "crd/apps.kubenova.io",
         ],
         None,
     )
@@ -93,4 +94,128 @@ async fn the_apiserver_enforces_the_crd_rules() {
     );
     let err = apply(env, project(&name, "someone-else", "web")).expect_err("tenant is immutable");
     assert!(err.contains("tenant cannot change"), "{err}");
+}
+
+fn app(ns: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "kubenova.io/v1alpha1", "kind": "App",
+           "metadata": {"name": name, "namespace": ns}, "spec": spec})
+}
+
+#[tokio::test]
+async fn the_apiserver_enforces_the_app_rules() {
+    let env = TestEnv::shared();
+    install_crds(env);
+    let ns = unique_name("apps");
+    env.kubectl_run(&["create", "namespace", &ns], None)
+        .expect("namespace");
+
+    apply(
+        env,
+        app(
+            &ns,
+            "grafana",
+            json!({"image": {"image": "grafana/grafana", "tag": "11.0.0",
+                    "ports": [{"port": 3000}],
+                    "env": [{"name": "GF_SECURITY_ADMIN_PASSWORD",
+                             "secretRef": {"name": "grafana-admin", "key": "password"}}],
+                    "configFiles": [{"path": "/etc/grafana/grafana.ini", "content": "[server]"}],
+                    "ingress": {"host": "grafana.example.com"}}}),
+        ),
+    )
+    .expect("a valid image app");
+    apply(
+        env,
+        app(
+            &ns,
+            "wordpress",
+            json!({"helm": {"repo": "oci://registry.example.com/charts", "chart": "wordpress",
+                   "version": "1.2.0", "values": {"replicas": 2, "db": {"user": "wp"}}}}),
+        ),
+    )
+    .expect("a valid helm app");
+    let stored = env
+        .kubectl_run(
+            &[
+                "-n",
+                &ns,
+                "get",
+                "knapp",
+                "wordpress",
+                "-o",
+                "jsonpath={.spec.helm.values.db.user}",
+            ],
+            None,
+        )
+        .expect("values kept as given");
+    assert_eq!(stored, "wp");
+    let defaults = env
+        .kubectl_run(
+            &["-n", &ns, "get", "knapp", "grafana", "-o",
+              "jsonpath={.spec.image.replicas} {.spec.image.ports[0].expose} {.spec.image.ingress.path}"],
+            None,
+        )
+        .expect("defaults");
+    assert_eq!(defaults, "1 true /");
+
+    for (spec, message) in [
+        (json!({}), "exactly one of spec.helm and spec.image"),
+        (
+            json!({"image": {"image": "nginx", "tag": "1"},
+                   "helm": {"repo": "https://c.example.com", "chart": "x", "version": "1"}}),
+            "exactly one of spec.helm and spec.image",
+        ),
+        (
+            json!({"helm": {"repo": "ftp://c.example.com", "chart": "x", "version": "1"}}),
+            "repo must start with https://",
+        ),
+        (
+            json!({"helm": {"repo": "https://c.example.com", "chart": "x", "version": "1",
+                            "values": [1, 2]}}),
+            "values",
+        ),
+        (
+            json!({"image": {"image": "Not An Image", "tag": "1"}}),
+            "image must be an image reference",
+        ),
+        (
+            json!({"image": {"image": "nginx", "tag": "bad tag!"}}),
+            "tag must be an image tag",
+        ),
+        (
+            json!({"image": {"image": "nginx", "tag": "1", "ports": [{"port": 70000}]}}),
+            "port must be between 1 and 65535",
+        ),
+        (
+            json!({"image": {"image": "nginx", "tag": "1",
+                             "env": [{"name": "A", "value": "x", "secretRef": {"name": "s", "key": "k"}}]}}),
+            "exactly one of value and secretRef",
+        ),
+        (
+            json!({"image": {"image": "nginx", "tag": "1",
+                             "configFiles": [{"path": "/etc/../shadow", "content": ""}]}}),
+            "path must be an absolute file path",
+        ),
+        (
+            json!({"image": {"image": "nginx", "tag": "1", "resources": {"cpu": "lots"}}}),
+            "cpu must be a quantity",
+        ),
+        (
+            json!({"image": {"image": "nginx", "tag": "1", "ingress": {"host": "Not_A_Host"}}}),
+            "host must be a DNS name",
+        ),
+    ] {
+        let err = apply(env, app(&ns, &unique_name("bad"), spec.clone()))
+            .expect_err(&format!("refused: {spec}"));
+        assert!(err.contains(message), "{spec} -> {err}");
+    }
+    let err = apply(
+        env,
+        app(
+            &ns,
+            &"a".repeat(41),
+            json!({"image": {"image": "nginx", "tag": "1"}}),
+        ),
+    )
+    .expect_err("long name");
+    assert!(err.contains("at most 40 characters"), "{err}");
 }

@@ -9,10 +9,15 @@ fn json(crd: &CustomResourceDefinition) -> String {
 }
 
 #[test]
-fn both_resources_are_cluster_scoped_with_a_status_subresource() {
+fn every_resource_has_its_scope_and_a_status_subresource() {
     for crd in all() {
         assert_eq!(crd.spec.group, GROUP);
-        assert_eq!(crd.spec.scope, "Cluster");
+        let scope = if crd.spec.names.kind == "App" {
+            "Namespaced"
+        } else {
+            "Cluster"
+        };
+        assert_eq!(crd.spec.scope, scope, "{}", crd.spec.names.kind);
         let version = &crd.spec.versions[0];
         assert_eq!(version.name, "v1alpha1");
         assert!(
