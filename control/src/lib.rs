@@ -3,3 +3,4 @@
 //! RBAC, quotas and KubeVela Applications.
 
 pub mod agent;
+pub mod apps;

@@ -233,6 +233,10 @@ pub struct Ingress {
     /// The container port it sends traffic to (the first port unless set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
+    /// The IngressClass (the platform's default unless set; the tenant's plan may restrict it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub class: Option<String>,
 }
 
 fn root() -> String {

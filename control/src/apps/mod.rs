@@ -1,0 +1,3 @@
+//! Apps: what an `App` becomes in the cluster (a KubeVela Application and its ConfigMap).
+
+pub mod render;

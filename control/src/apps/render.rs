@@ -1,0 +1,267 @@
+//! What an [`App`] becomes in its namespace: one KubeVela `Application` (applied by Vela as the
+//! project's deployer ServiceAccount) and, for config files, one ConfigMap. Pure functions: the
+//! reconciler applies what they return.
+//!
+//! - `image` apps use Vela's built-in `webservice` component; replicas go through the `scaler`
+//!   trait (0 while suspended), the ingress through the `gateway` trait, config files through a
+//!   ConfigMap mounted file by file (`subPath`), registry credentials as `imagePullSecrets`.
+//! - `helm` apps use KubeNova's `helm` ComponentDefinition (`config/vela/helm.yaml`: FluxCD
+//!   source- and helm-controller underneath).
+
+use std::collections::BTreeMap;
+
+use kubenova_api::crd::{App, HelmSource, ImageSource, VelaItem};
+use kubenova_api::labels;
+use serde_json::{Map, Value, json};
+
+/// The annotation that makes Vela apply an Application as a ServiceAccount of its namespace.
+pub const SERVICE_ACCOUNT_ANNOTATION: &str = "app.oam.dev/service-account-name";
+/// The label naming the app on everything KubeNova makes for it.
+pub const APP_LABEL: &str = "kubenova.io/app";
+
+/// Where an app lives and who deploys it.
+#[derive(Clone, Copy, Debug)]
+pub struct Placement<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The project.
+    pub project: &'a str,
+    /// The project's deployer ServiceAccount.
+    pub deployer: &'a str,
+}
+
+/// Why an app cannot be rendered (the API checks the same before it stores an App).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// Neither or both of `helm` and `image`.
+    #[error("an app has exactly one of spec.helm and spec.image")]
+    NoSource,
+    /// The app has no name or namespace.
+    #[error("the App has no {0}")]
+    Unnamed(&'static str),
+}
+
+/// The name of the ConfigMap holding an app's config files.
+pub fn files_config_map_name(app: &str) -> String {
+    format!("{app}-files")
+}
+
+/// The labels on every object KubeNova makes for an app.
+pub fn app_labels(app: &str, at: Placement<'_>) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+        (labels::TENANT.into(), at.tenant.into()),
+        (labels::PROJECT.into(), at.project.into()),
+        (APP_LABEL.into(), app.into()),
+    ])
+}
+
+/// The KubeVela `Application` for `app`.
+pub fn application(app: &App, at: Placement<'_>) -> Result<Value, RenderError> {
+    let name = app
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(RenderError::Unnamed("name"))?;
+    let namespace = app
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(RenderError::Unnamed("namespace"))?;
+    let spec = &app.spec;
+    let (kind, properties, mut traits) = match (&spec.helm, &spec.image) {
+        (Some(helm), None) => ("helm", helm_properties(helm), Vec::new()),
+        (None, Some(image)) => (
+            "webservice",
+            image_properties(name, image),
+            image_traits(image, spec.suspended),
+        ),
+        _ => return Err(RenderError::NoSource),
+    };
+    traits.extend(spec.traits.iter().map(vela_item));
+    let mut component = json!({ "name": name, "type": kind, "properties": properties });
+    if !traits.is_empty() {
+        component["traits"] = Value::Array(traits);
+    }
+    let mut application = json!({
+        "apiVersion": "core.oam.dev/v1beta1",
+        "kind": "Application",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": app_labels(name, at),
+            "annotations": { SERVICE_ACCOUNT_ANNOTATION: at.deployer },
+        },
+        "spec": { "components": [component] },
+    });
+    if !spec.policies.is_empty() {
+        application["spec"]["policies"] =
+            Value::Array(spec.policies.iter().map(vela_item).collect());
+    }
+    Ok(application)
+}
+
+/// The ConfigMap with an image app's config files, if it has any: one key per file.
+pub fn files_config_map(app: &App, at: Placement<'_>) -> Result<Option<Value>, RenderError> {
+    let name = app
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(RenderError::Unnamed("name"))?;
+    let namespace = app
+        .metadata
+        .namespace
+        .as_deref()
+        .ok_or(RenderError::Unnamed("namespace"))?;
+    let Some(image) = &app.spec.image else {
+        return Ok(None);
+    };
+    if image.config_files.is_empty() {
+        return Ok(None);
+    }
+    let data: Map<String, Value> = image
+        .config_files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (file_key(i), Value::String(f.content.clone())))
+        .collect();
+    Ok(Some(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": files_config_map_name(name),
+            "namespace": namespace,
+            "labels": app_labels(name, at),
+        },
+        "data": data,
+    })))
+}
+
+fn file_key(index: usize) -> String {
+    format!("file-{index}")
+}
+
+fn helm_properties(helm: &HelmSource) -> Value {
+    let mut p = json!({ "url": helm.repo, "chart": helm.chart, "version": helm.version });
+    if let Some(values) = &helm.values {
+        p["values"] = values.clone();
+    }
+    if let Some(secret) = &helm.credentials_secret {
+        p["secretRef"] = json!(secret);
+    }
+    p
+}
+
+/// `image:tag`, or `image@sha256:...` for a digest.
+pub fn image_reference(image: &ImageSource) -> String {
+    if image.tag.starts_with("sha256:") {
+        format!("{}@{}", image.image, image.tag)
+    } else {
+        format!("{}:{}", image.image, image.tag)
+    }
+}
+
+fn image_properties(app: &str, image: &ImageSource) -> Value {
+    let mut p = json!({ "image": image_reference(image) });
+    if !image.ports.is_empty() {
+        p["ports"] = image
+            .ports
+            .iter()
+            .map(|port| {
+                let mut v = json!({ "port": port.port, "expose": port.expose });
+                if let Some(name) = &port.name {
+                    v["name"] = json!(name);
+                }
+                v
+            })
+            .collect();
+    }
+    let r = &image.resources;
+    if let Some(cpu) = &r.cpu {
+        p["cpu"] = json!(cpu);
+    }
+    if let Some(memory) = &r.memory {
+        p["memory"] = json!(memory);
+    }
+    if r.cpu_limit.is_some() || r.memory_limit.is_some() {
+        let mut limit = Map::new();
+        if let Some(cpu) = &r.cpu_limit {
+            limit.insert("cpu".into(), json!(cpu));
+        }
+        if let Some(memory) = &r.memory_limit {
+            limit.insert("memory".into(), json!(memory));
+        }
+        p["limit"] = Value::Object(limit);
+    }
+    if !image.env.is_empty() {
+        p["env"] = image
+            .env
+            .iter()
+            .map(|e| match (&e.value, &e.secret_ref) {
+                (_, Some(secret)) => json!({
+                    "name": e.name,
+                    "valueFrom": { "secretKeyRef": { "name": secret.name, "key": secret.key } },
+                }),
+                (value, None) => {
+                    json!({ "name": e.name, "value": value.clone().unwrap_or_default() })
+                }
+            })
+            .collect();
+    }
+    if let Some(secret) = &image.registry_secret {
+        p["imagePullSecrets"] = json!([secret]);
+    }
+    if !image.config_files.is_empty() {
+        let config_map = files_config_map_name(app);
+        p["volumeMounts"] = json!({
+            "configMap": image
+                .config_files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| json!({
+                    "name": file_key(i),
+                    "mountPath": f.path,
+                    "subPath": file_key(i),
+                    "cmName": config_map,
+                }))
+                .collect::<Vec<_>>(),
+        });
+    }
+    p
+}
+
+fn image_traits(image: &ImageSource, suspended: bool) -> Vec<Value> {
+    let replicas = if suspended { 0 } else { image.replicas };
+    let mut traits = vec![json!({ "type": "scaler", "properties": { "replicas": replicas } })];
+    if let Some(ingress) = &image.ingress {
+        let port = ingress
+            .port
+            .or_else(|| image.ports.first().map(|p| p.port))
+            .unwrap_or(80);
+        let mut properties = json!({
+            "domain": ingress.host,
+            "http": { ingress.path.clone(): port },
+            "pathType": "Prefix",
+            "classInSpec": true,
+        });
+        if let Some(class) = &ingress.class {
+            properties["class"] = json!(class);
+        }
+        traits.push(json!({ "type": "gateway", "properties": properties }));
+    }
+    traits
+}
+
+fn vela_item(item: &VelaItem) -> Value {
+    let mut v = json!({ "type": item.type_ });
+    if let Some(name) = &item.name {
+        v["name"] = json!(name);
+    }
+    if let Some(properties) = &item.properties {
+        v["properties"] = properties.clone();
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests;
