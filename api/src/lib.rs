@@ -15,6 +15,7 @@ pub mod crd;
 pub mod identity;
 pub mod labels;
 pub mod names;
+pub mod quantity;
 pub mod role;
 pub mod scope;
 pub mod token;

@@ -1,3 +1,4 @@
 //! Apps: what an `App` becomes in the cluster (a KubeVela Application and its ConfigMap).
 
 pub mod render;
+pub mod request;
