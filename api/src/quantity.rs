@@ -12,8 +12,10 @@ pub fn is_quantity(s: &str) -> bool {
     let (number, suffix) = rest.split_at(digits_end);
     let valid_number = match number.split_once('.') {
         None => !number.is_empty(),
+        // `5.` and `.5` are numbers, `.` and `1.2.3` are not.
         Some((whole, fraction)) => {
-            !fraction.contains('.') && !(whole.is_empty() && fraction.is_empty())
+            let digits = whole.len() + fraction.len();
+            !fraction.contains('.') && digits > 0
         }
     };
     if !valid_number {
