@@ -2,3 +2,4 @@
 
 pub mod render;
 pub mod request;
+pub mod status;
