@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use kubenova_api::crd::{App, HelmSource, ImageSource, VelaItem};
+use kubenova_api::crd::{App, AppSpec, HelmSource, ImageSource, VelaItem};
 use kubenova_api::labels;
 use serde_json::{Map, Value, json};
 
@@ -18,6 +18,9 @@ use serde_json::{Map, Value, json};
 pub const SERVICE_ACCOUNT_ANNOTATION: &str = "app.oam.dev/service-account-name";
 /// The label naming the app on everything KubeNova makes for it.
 pub const APP_LABEL: &str = "kubenova.io/app";
+/// The annotation on the Application (and so on every ApplicationRevision Vela snapshots from
+/// it) holding the App spec it was rendered from: what `:rollback` restores.
+pub const SPEC_ANNOTATION: &str = "kubenova.io/app-spec";
 
 /// Where an app lives and who deploys it.
 #[derive(Clone, Copy, Debug)]
@@ -90,7 +93,10 @@ pub fn application(app: &App, at: Placement<'_>) -> Result<Value, RenderError> {
             "name": name,
             "namespace": namespace,
             "labels": app_labels(name, at),
-            "annotations": { SERVICE_ACCOUNT_ANNOTATION: at.deployer },
+            "annotations": {
+                SERVICE_ACCOUNT_ANNOTATION: at.deployer,
+                SPEC_ANNOTATION: spec_snapshot(spec),
+            },
         },
         "spec": { "components": [component] },
     });
@@ -99,6 +105,26 @@ pub fn application(app: &App, at: Placement<'_>) -> Result<Value, RenderError> {
             Value::Array(spec.policies.iter().map(vela_item).collect());
     }
     Ok(application)
+}
+
+/// The App spec as recorded on the Application: everything but `suspended`, which is a state of
+/// the app rather than a version of it.
+fn spec_snapshot(spec: &AppSpec) -> String {
+    let mut snapshot = spec.clone();
+    snapshot.suspended = false;
+    serde_json::to_string(&snapshot).unwrap_or_default()
+}
+
+/// The App spec an ApplicationRevision was made from (its own annotations, else those of the
+/// Application snapshot inside it); `None` for a revision KubeNova did not render.
+pub fn spec_of_revision(revision: &Value) -> Option<AppSpec> {
+    let annotation = |v: &Value| {
+        v["metadata"]["annotations"][SPEC_ANNOTATION]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let text = annotation(revision).or_else(|| annotation(&revision["spec"]["application"]))?;
+    serde_json::from_str(&text).ok()
 }
 
 /// The ConfigMap with an image app's config files, if it has any: one key per file.

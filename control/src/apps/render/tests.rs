@@ -241,3 +241,24 @@ fn digests_and_missing_sources_are_handled() {
         Err(RenderError::Unnamed("namespace"))
     );
 }
+
+#[test]
+fn the_application_records_the_spec_a_rollback_restores() {
+    let mut a = app(
+        "grafana",
+        AppSpec {
+            image: Some(grafana()),
+            ..AppSpec::default()
+        },
+    );
+    a.spec.suspended = true;
+    let v = application(&a, AT).expect("renders");
+    // Vela copies the Application's annotations onto each revision it makes.
+    let revision = json!({"metadata": {"annotations": v["metadata"]["annotations"].clone()}});
+    let restored = spec_of_revision(&revision).expect("a KubeNova revision");
+    assert!(!restored.suspended, "suspension is a state, not a version");
+    assert_eq!(restored.image, a.spec.image);
+    let nested = json!({"spec": {"application": {"metadata": v["metadata"].clone()}}});
+    assert_eq!(spec_of_revision(&nested), Some(restored));
+    assert_eq!(spec_of_revision(&json!({"metadata": {}})), None);
+}
