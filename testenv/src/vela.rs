@@ -168,6 +168,32 @@ pub async fn start(env: &TestEnv, pki: &Pki, pki_dir: &Path) -> Result<(Vela, Ve
         ready(vela.health_ports[0], None)
     })
     .await?;
+    // vela-core has really started working once it has compiled our `helm` definition and a
+    // built-in one: it records a revision and the parameter schema of each.
+    wait::until(
+        "vela-core to reconcile the helm and webservice ComponentDefinitions",
+        &mut core,
+        timeout,
+        || async {
+            let out = env
+                .kubectl_run(
+                    &[
+                        "get",
+                        "componentdefinitions.core.oam.dev",
+                        "helm",
+                        "webservice",
+                        "-n",
+                        NAMESPACE,
+                        "-o",
+                        "jsonpath={range .items[*]}{.status.configMapRef}{\"\\n\"}{end}",
+                    ],
+                    None,
+                )
+                .map_err(|e| e.to_string())?;
+            Ok(out.lines().filter(|l| !l.trim().is_empty()).count() == 2)
+        },
+    )
+    .await?;
     programs.extend([source, helm, core]);
     Ok((vela, programs))
 }

@@ -160,10 +160,25 @@ async fn a_chart_from_an_http_repository_installs_upgrades_and_rolls_back() {
             "Helm's release record v{revision}"
         );
     }
-    assert!(
-        get("applicationrevisions.core.oam.dev", &ns, "greetings-v3").is_some(),
-        "Vela kept a revision per change"
-    );
+    let revisions = env
+        .kubectl_run(
+            &[
+                "get",
+                "applicationrevisions.core.oam.dev",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+            None,
+        )
+        .expect("revisions listed");
+    let latest = get("applications.core.oam.dev", &ns, "greetings")
+        .and_then(|a| text(&a, "/status/latestRevision/name").map(str::to_owned));
+    // Vela keeps one ApplicationRevision per distinct spec: going back to an earlier spec makes
+    // that revision the latest again instead of adding a third.
+    assert_eq!(revisions, "greetings-v1 greetings-v2");
+    assert_eq!(latest.as_deref(), Some("greetings-v1"));
 }
 
 #[tokio::test]
