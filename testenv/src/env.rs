@@ -286,6 +286,11 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Adds a program started with [`TestEnv::supervisor`] to the ones checked and listed.
+    pub(crate) fn adopt(&self, program: Program) {
+        self.lock_programs().push(program);
+    }
+
     pub(crate) fn supervisor(&self) -> &Supervisor {
         &self.supervisor
     }

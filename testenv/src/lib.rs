@@ -23,6 +23,7 @@ pub mod kwok;
 pub mod pki;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod upstream;
 pub mod vela;
 pub mod wait;

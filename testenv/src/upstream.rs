@@ -26,6 +26,8 @@ pub enum Module {
     /// FluxCD's `source-controller` and `helm-controller`, plus their CRDs in `crds/`. The
     /// version is helm-controller's.
     FluxCd,
+    /// CNCF Distribution's OCI registry (`registry`).
+    Distribution,
 }
 
 impl Module {
@@ -39,6 +41,7 @@ impl Module {
             Module::Helm => "helm",
             Module::KubeVela => "kubevela",
             Module::FluxCd => "fluxcd",
+            Module::Distribution => "distribution",
         }
     }
 
@@ -51,6 +54,7 @@ impl Module {
             Module::Helm => include_str!("../../hack/upstream/helm/go.mod"),
             Module::KubeVela => include_str!("../../hack/upstream/kubevela/go.mod"),
             Module::FluxCd => include_str!("../../hack/upstream/fluxcd/go.mod"),
+            Module::Distribution => include_str!("../../hack/upstream/distribution/go.mod"),
         }
     }
 
@@ -132,6 +136,7 @@ mod tests {
             Module::Helm,
             Module::KubeVela,
             Module::FluxCd,
+            Module::Distribution,
         ] {
             assert!(
                 m.version().starts_with('v'),

@@ -4,4 +4,5 @@
 mod apps;
 mod helm;
 mod isolation;
+mod oci;
 mod support;
