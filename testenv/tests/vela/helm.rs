@@ -8,8 +8,8 @@ use testenv::unique_name;
 use crate::support::{app_phase, env, eventually, fixture_chart, get, namespace, text};
 
 /// An Application with one `helm` component `greeter` from `url`.
-fn application(ns: &str, url: &str, version: &str, greeting: &str, secret: &str) -> Value {
-    json!({
+fn application(ns: &str, url: &str, version: &str, greeting: &str, secret: Option<&str>) -> Value {
+    let mut app = json!({
         "apiVersion": "core.oam.dev/v1beta1",
         "kind": "Application",
         "metadata": { "name": "greetings", "namespace": ns },
@@ -20,12 +20,15 @@ fn application(ns: &str, url: &str, version: &str, greeting: &str, secret: &str)
                 "url": url,
                 "chart": "greeter",
                 "version": version,
-                "secretRef": secret,
                 "interval": "10s",
                 "values": { "greeting": greeting, "replicas": 2 },
             },
         }]},
-    })
+    });
+    if let Some(secret) = secret {
+        app["spec"]["components"][0]["properties"]["secretRef"] = json!(secret);
+    }
+    app
 }
 
 fn credentials(ns: &str, name: &str, password: &str) {
@@ -62,7 +65,7 @@ async fn a_chart_from_an_http_repository_installs_upgrades_and_rolls_back() {
     let app = (ns.as_str(), "greetings");
 
     // Install 0.1.0 with our values.
-    env.apply(&application(&ns, repo.url(), "0.1.0", "hi", "repo-credentials").to_string())
+    env.apply(&application(&ns, repo.url(), "0.1.0", "hi", Some("repo-credentials")).to_string())
         .expect("application applied");
     let configmap = eventually("the chart's ConfigMap at 0.1.0", app, || {
         greeting_at(&ns, "0.1.0", "hi")
@@ -104,7 +107,14 @@ async fn a_chart_from_an_http_repository_installs_upgrades_and_rolls_back() {
 
     // Upgrade to 0.2.0 with another value: the objects change and a Service appears.
     env.apply(
-        &application(&ns, repo.url(), "0.2.0", "hello again", "repo-credentials").to_string(),
+        &application(
+            &ns,
+            repo.url(),
+            "0.2.0",
+            "hello again",
+            Some("repo-credentials"),
+        )
+        .to_string(),
     )
     .expect("application updated");
     eventually("the chart's ConfigMap at 0.2.0", app, || {
@@ -126,7 +136,7 @@ async fn a_chart_from_an_http_repository_installs_upgrades_and_rolls_back() {
 
     // Roll back the way KubeNova will: the previous spec again. Helm makes a new revision of
     // the old chart, and the Service goes away.
-    env.apply(&application(&ns, repo.url(), "0.1.0", "hi", "repo-credentials").to_string())
+    env.apply(&application(&ns, repo.url(), "0.1.0", "hi", Some("repo-credentials")).to_string())
         .expect("application rolled back");
     eventually("the chart's ConfigMap back at 0.1.0", app, || {
         greeting_at(&ns, "0.1.0", "hi")
@@ -193,7 +203,7 @@ async fn a_repository_with_wrong_credentials_installs_nothing() {
     namespace(&ns);
     credentials(&ns, "repo-credentials", "wrong");
     let app = (ns.as_str(), "greetings");
-    env.apply(&application(&ns, repo.url(), "0.1.0", "hi", "repo-credentials").to_string())
+    env.apply(&application(&ns, repo.url(), "0.1.0", "hi", Some("repo-credentials")).to_string())
         .expect("application applied");
 
     let message = eventually("the HelmRepository to report the refusal", app, || {
@@ -218,5 +228,70 @@ async fn a_repository_with_wrong_credentials_installs_nothing() {
         repo.served()
     );
     assert!(get("configmap", &ns, "greeter-greeting").is_none());
+    assert_ne!(app_phase(&ns, "greetings").as_deref(), Some("running"));
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_is_rolled_back_to_the_last_good_release() {
+    let env = env();
+    let repo = env.chart_repo(None).expect("chart repository");
+    // 0.3.0 of the fixture contains an object the apiserver refuses.
+    for version in ["0.2.0", "0.3.0"] {
+        repo.add(&fixture_chart("greeter"), version)
+            .expect("chart packaged");
+    }
+    let ns = unique_name("vela-helm-remedy");
+    namespace(&ns);
+    let app = (ns.as_str(), "greetings");
+
+    env.apply(&application(&ns, repo.url(), "0.2.0", "good", None).to_string())
+        .expect("application applied");
+    eventually("the chart's ConfigMap at 0.2.0", app, || {
+        greeting_at(&ns, "0.2.0", "good")
+    })
+    .await;
+    eventually("the application to be running", app, || {
+        (app_phase(&ns, "greetings").as_deref() == Some("running")).then_some(())
+    })
+    .await;
+
+    env.apply(&application(&ns, repo.url(), "0.3.0", "broken", None).to_string())
+        .expect("application updated");
+    // helm-controller tries the upgrade, it fails, and it rolls back to release 1 (0.2.0),
+    // retrying until its retries are used up.
+    let release = eventually(
+        "helm-controller to give up on 0.3.0 after rolling back",
+        app,
+        || {
+            let release = get("helmreleases.helm.toolkit.fluxcd.io", &ns, "greeter")?;
+            let conditions = release.pointer("/status/conditions")?.as_array()?;
+            let remediated = conditions.iter().any(|c| {
+                text(c, "/type") == Some("Remediated") && text(c, "/status") == Some("True")
+            });
+            let stalled = conditions
+                .iter()
+                .any(|c| text(c, "/type") == Some("Stalled") && text(c, "/status") == Some("True"));
+            (remediated && stalled).then_some(release)
+        },
+    )
+    .await;
+    let history = release["status"]["history"].as_array().expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|h| text(h, "/chartVersion") == Some("0.3.0")
+                && text(h, "/status") == Some("failed")),
+        "the failed upgrade is in the history: {history:#?}"
+    );
+    assert_eq!(
+        text(&history[0], "/chartVersion"),
+        Some("0.2.0"),
+        "the newest release is the rollback to 0.2.0: {history:#?}"
+    );
+    assert_eq!(text(&history[0], "/status"), Some("deployed"));
+    assert!(
+        greeting_at(&ns, "0.2.0", "good").is_some(),
+        "the objects are those of the last good release"
+    );
     assert_ne!(app_phase(&ns, "greetings").as_deref(), Some("running"));
 }
