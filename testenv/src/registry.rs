@@ -4,9 +4,9 @@
 //! `helm push`.
 //!
 //! ```no_run
-//! # fn main() -> testenv::Result<()> {
+//! # async fn example() -> testenv::Result<()> {
 //! let env = testenv::TestEnv::shared();
-//! let registry = env.oci_registry(Some(("pusher", "s3cret")))?;
+//! let registry = env.oci_registry(Some(("pusher", "s3cret"))).await?;
 //! registry.push_chart(std::path::Path::new("tests/fixtures/charts/greeter"), "0.1.0")?;
 //! println!("helm install x oci://{}/charts/greeter --plain-http", registry.host());
 //! # Ok(()) }
