@@ -75,7 +75,26 @@ copy_assets() {
       awk '/^dependencies:/ { skip = 1; next } skip && /^[^ -]/ { skip = 0 } !skip' \
         "$src/charts/capsule/Chart.yaml" >"$out/chart/Chart.yaml"
       ;;
+    kubevela)
+      # go names the binary after its package, github.com/oam-dev/kubevela/cmd/core.
+      mv "$out/core" "$out/vela-core"
+      # CRDs and the built-in definitions (Helm templates whose only template construct is the
+      # namespace; testenv fills it in).
+      mkdir -p "$out/crds" "$out/definitions"
+      cp "$src"/charts/vela-core/crds/*.yaml "$out/crds/"
+      cp "$src"/charts/vela-core/templates/defwithtemplate/*.yaml "$out/definitions/"
+      ;;
+    fluxcd)
+      # Both controllers' CRDs; the first tool's module is $src, the other is looked up.
+      mkdir -p "$out/crds"
+      local dir
+      for mod in github.com/fluxcd/helm-controller github.com/fluxcd/source-controller; do
+        dir=$(cd "$here/fluxcd" && go list -m -f '{{.Dir}}' "$mod")
+        cp "$dir"/config/crd/bases/*.yaml "$out/crds/"
+      done
+      ;;
   esac
+  chmod -R u+w "$out"
 }
 
 build_one() {

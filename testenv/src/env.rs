@@ -13,7 +13,7 @@ use crate::kubeconfig::{self, Credential};
 use crate::pki::Pki;
 use crate::process::{Program, Supervisor};
 use crate::upstream::Module;
-use crate::{Error, Result, apiserver, capsule, controllers, etcd, kwok};
+use crate::{Error, Result, apiserver, capsule, controllers, etcd, kwok, vela};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -24,6 +24,9 @@ pub struct Options {
     pub label: String,
     /// Start Capsule (its CRDs, configuration, webhooks and controller).
     pub capsule: bool,
+    /// Start KubeVela (vela-core with its CRDs and built-in definitions, KubeNova's `helm`
+    /// component) and the FluxCD source-controller and helm-controller it delivers charts with.
+    pub vela: bool,
 }
 
 impl Default for Options {
@@ -32,6 +35,7 @@ impl Default for Options {
             dir: None,
             label: "env".into(),
             capsule: true,
+            vela: false,
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct TestEnv {
     capsule_lock: Mutex<Option<capsule::MachineLock>>,
     /// Where kwok serves the fake node's kubelet API.
     pub kwok: kwok::Kwok,
+    /// Where KubeVela and Flux listen, when started ([`Options::vela`]).
+    pub vela: Option<vela::Vela>,
 }
 
 static SHARED: OnceLock<std::result::Result<TestEnv, String>> = OnceLock::new();
@@ -62,8 +68,14 @@ impl TestEnv {
     /// It is started on a thread of its own, so it does not depend on any test's runtime.
     /// Panics with the startup error (which names the failing program's log) if it cannot start.
     pub fn shared() -> &'static TestEnv {
-        let env = SHARED.get_or_init(|| {
-            std::thread::spawn(|| {
+        Self::shared_with(Options::default())
+    }
+
+    /// Like [`TestEnv::shared`], started with `options` (its `label` and `dir` are ignored: the
+    /// directory is named after the test binary). The first call in a test binary decides.
+    pub fn shared_with(options: Options) -> &'static TestEnv {
+        let env = SHARED.get_or_init(move || {
+            std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -71,7 +83,8 @@ impl TestEnv {
                 runtime
                     .block_on(TestEnv::start(Options {
                         label: test_binary_label(),
-                        ..Options::default()
+                        dir: None,
+                        ..options
                     }))
                     .map_err(|e| e.to_string())
             })
@@ -159,6 +172,7 @@ impl TestEnv {
             programs: Mutex::new(Vec::new()),
             capsule_lock: Mutex::new(None),
             kwok: kwok::Kwok::default(),
+            vela: None,
         };
         let client = env.client().await?;
         let (kwok, kwok_program) = kwok::start(&env, &env.pki, &pki_dir, &client).await?;
@@ -171,6 +185,11 @@ impl TestEnv {
             let program = capsule::start(&env, &env.pki, &pki_dir, &client).await?;
             env.lock_programs().push(program);
             *env.capsule_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock);
+        }
+        if options.vela {
+            let (running, started) = vela::start(&env, &env.pki, &pki_dir).await?;
+            env.lock_programs().extend(started);
+            env.vela = Some(running);
         }
         Ok(env)
     }
@@ -265,6 +284,11 @@ impl TestEnv {
         let program = self.supervisor.spawn(name, command)?;
         self.lock_programs().push(program);
         Ok(())
+    }
+
+    /// Adds a program started with [`TestEnv::supervisor`] to the ones checked and listed.
+    pub(crate) fn adopt(&self, program: Program) {
+        self.lock_programs().push(program);
     }
 
     pub(crate) fn supervisor(&self) -> &Supervisor {

@@ -3,8 +3,9 @@
 //! [`TestEnv::start`] runs the upstream programs built by `make upstream` on free loopback ports
 //! in a fresh directory: etcd, kube-apiserver (RBAC, ServiceAccount tokens, impersonation only
 //! through RBAC), kube-controller-manager, kube-scheduler, kwok with one fake node whose pods run
-//! and answer `logs`/`exec`/`port-forward`, and Capsule with its admission webhooks. Nothing is
-//! mocked.
+//! and answer `logs`/`exec`/`port-forward`, Capsule with its admission webhooks, and, when asked
+//! for ([`Options::vela`]), KubeVela with the FluxCD controllers that deliver Helm charts.
+//! Nothing is mocked.
 //!
 //! Test binaries share one environment through [`TestEnv::shared`] and isolate by unique names
 //! ([`unique_name`]). No program outlives the process that started it, even when it panics or is
@@ -13,6 +14,7 @@
 
 pub mod apiserver;
 pub mod capsule;
+pub mod charts;
 pub mod controllers;
 pub mod env;
 pub mod etcd;
@@ -21,7 +23,9 @@ pub mod kwok;
 pub mod pki;
 pub mod process;
 pub mod proxy;
+pub mod registry;
 pub mod upstream;
+pub mod vela;
 pub mod wait;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 #[derive(Parser)]
 #[command(
     version,
-    about = "A real local Kubernetes for KubeNova: etcd, kube-apiserver, controllers, kwok, Capsule"
+    about = "A real local Kubernetes for KubeNova: etcd, kube-apiserver, controllers, kwok, Capsule, KubeVela + Flux"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +32,9 @@ enum Cmd {
         /// Do not start Capsule.
         #[arg(long)]
         no_capsule: bool,
+        /// Do not start KubeVela and the FluxCD controllers (quicker start).
+        #[arg(long)]
+        no_vela: bool,
         /// Also run this `kubenova-proxy` binary in front of the apiserver.
         #[arg(long)]
         proxy_binary: Option<PathBuf>,
@@ -69,13 +72,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (dir, env_file, no_capsule, proxy_binary) = match Cli::parse().command {
+    let (dir, env_file, no_capsule, no_vela, proxy_binary) = match Cli::parse().command {
         Cmd::Up {
             dir,
             env_file,
             no_capsule,
+            no_vela,
             proxy_binary,
-        } => (dir, env_file, no_capsule, proxy_binary),
+        } => (dir, env_file, no_capsule, no_vela, proxy_binary),
         Cmd::Kubeconfig {
             dir,
             sub,
@@ -107,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         dir: Some(dir.clone()),
         label: "dev".into(),
         capsule: !no_capsule,
+        vela: !no_vela,
     };
     let env = tokio::select! {
         env = TestEnv::start(options) => env.context("the environment did not start")?,
@@ -213,14 +218,27 @@ fn print_usage(env: &TestEnv, proxy: Option<&RunningProxy>, env_file: &Path, too
             )
         })
         .unwrap_or_default();
+    let vela_lines = env
+        .vela
+        .as_ref()
+        .map(|v| {
+            format!(
+                "  kubevela    vela-core, helm-controller, source-controller (artifacts on \
+                 http://127.0.0.1:{}); try: kubectl get componentdefinitions -n {}\n",
+                v.artifact_port,
+                testenv::vela::NAMESPACE
+            )
+        })
+        .unwrap_or_default();
     eprintln!(
-        "\nKubeNova test environment is up ({:.0?}).\n\n  apiserver   {}\n  kubeconfig  {}\n  logs        {}\n{}\n\
+        "\nKubeNova test environment is up ({:.0?}).\n\n  apiserver   {}\n  kubeconfig  {}\n  logs        {}\n{}{}\n\
          In another terminal:\n\n  . {}\n  kubectl get ns\n  kubectl get nodes\n\n\
          Ctrl-C stops everything.",
         took,
         env.server(),
         env.kubeconfig_path().display(),
         env.dir().join("logs").display(),
+        vela_lines,
         proxy_lines,
         env_file.display(),
     );

@@ -20,6 +20,14 @@ pub enum Module {
     Capsule,
     /// helm.
     Helm,
+    /// KubeVela's controller (`vela-core`), plus its CRDs in `crds/` and its built-in
+    /// definitions (Helm templates) in `definitions/`.
+    KubeVela,
+    /// FluxCD's `source-controller` and `helm-controller`, plus their CRDs in `crds/`. The
+    /// version is helm-controller's.
+    FluxCd,
+    /// CNCF Distribution's OCI registry (`registry`).
+    Distribution,
 }
 
 impl Module {
@@ -31,6 +39,9 @@ impl Module {
             Module::Kwok => "kwok",
             Module::Capsule => "capsule",
             Module::Helm => "helm",
+            Module::KubeVela => "kubevela",
+            Module::FluxCd => "fluxcd",
+            Module::Distribution => "distribution",
         }
     }
 
@@ -41,6 +52,9 @@ impl Module {
             Module::Kwok => include_str!("../../hack/upstream/kwok/go.mod"),
             Module::Capsule => include_str!("../../hack/upstream/capsule/go.mod"),
             Module::Helm => include_str!("../../hack/upstream/helm/go.mod"),
+            Module::KubeVela => include_str!("../../hack/upstream/kubevela/go.mod"),
+            Module::FluxCd => include_str!("../../hack/upstream/fluxcd/go.mod"),
+            Module::Distribution => include_str!("../../hack/upstream/distribution/go.mod"),
         }
     }
 
@@ -120,6 +134,9 @@ mod tests {
             Module::Kwok,
             Module::Capsule,
             Module::Helm,
+            Module::KubeVela,
+            Module::FluxCd,
+            Module::Distribution,
         ] {
             assert!(
                 m.version().starts_with('v'),
@@ -132,6 +149,12 @@ mod tests {
     #[test]
     fn kubernetes_is_1_36() {
         assert!(Module::Kubernetes.version().starts_with("v1.36."));
+    }
+
+    #[test]
+    fn kubevela_is_1_10_and_flux_is_helm_controller_1_4() {
+        assert!(Module::KubeVela.version().starts_with("v1.10."));
+        assert!(Module::FluxCd.version().starts_with("v1.4."));
     }
 
     #[test]

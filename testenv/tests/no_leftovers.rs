@@ -55,6 +55,10 @@ fn killing_the_owner_leaves_no_program_behind() {
         "kube-controller-manager",
         "kube-scheduler",
         "kwok",
+        // `up` starts KubeVela and Flux unless told not to.
+        "source-controller",
+        "helm-controller",
+        "vela-core",
     ] {
         assert!(names.contains(&expected), "{expected} not among {names:?}");
     }
