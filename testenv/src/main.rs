@@ -107,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         dir: Some(dir.clone()),
         label: "dev".into(),
         capsule: !no_capsule,
+        ..Options::default()
     };
     let env = tokio::select! {
         env = TestEnv::start(options) => env.context("the environment did not start")?,
