@@ -197,6 +197,7 @@ impl Shared {
         reason: &str,
         action: &str,
         note: String,
+        related: Option<k8s_openapi::api::core::v1::ObjectReference>,
     ) {
         let event = KubeEvent {
             type_: if warning {
@@ -207,13 +208,60 @@ impl Shared {
             reason: reason.into(),
             note: Some(note),
             action: action.into(),
-            secondary: None,
+            secondary: related,
         };
         if let Err(e) = self.recorder.publish(&event, object).await {
             tracing::warn!(error = %e, reason, "could not publish an Event");
         } else {
             self.metrics.write("create", "Event");
         }
+    }
+}
+
+/// A client that sends every request as the owners of `tenant` would (`Impersonate-User:
+/// kubenova-agent`, `Impersonate-Group: kubenova:tenant:<t>:owner, projectcapsule.dev`).
+///
+/// Capsule admits, labels and owner-references a tenant namespace only when a tenant owner (or
+/// a Capsule administrator) writes it; the agent acts as the tenant's owner for its namespaces
+/// rather than being made a Capsule administrator (see ADR 0004).
+pub(crate) fn owner_client(base: &kube::Client, tenant: &str) -> kube::Client {
+    use http::HeaderValue;
+    let groups: Vec<HeaderValue> = [
+        kubenova_api::identity::tenant_owner_group(tenant),
+        kubenova_api::identity::CAPSULE_USER_GROUP.to_owned(),
+    ]
+    .iter()
+    .filter_map(|g| HeaderValue::from_str(g).ok())
+    .collect();
+    let base = base.clone();
+    let service = tower::service_fn(move |mut request: http::Request<kube::client::Body>| {
+        let headers = request.headers_mut();
+        headers.insert("Impersonate-User", HeaderValue::from_static(OWNER_USER));
+        for g in &groups {
+            headers.append("Impersonate-Group", g.clone());
+        }
+        let base = base.clone();
+        async move { base.send(request).await }
+    });
+    kube::Client::new(service, "default")
+}
+
+/// The user name the agent impersonates when it acts as a tenant's owner.
+pub const OWNER_USER: &str = "kubenova-agent";
+
+/// A reference to an object the agent made (the `related` object of a heal Event).
+pub(crate) fn reference(
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(api_version.to_owned()),
+        kind: Some(kind.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        name: Some(name.to_owned()),
+        ..Default::default()
     }
 }
 
@@ -226,6 +274,9 @@ pub(crate) enum Error {
     /// Adding or removing the finalizer failed.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// Cleanup is under way but not finished (the finalizer must stay): try again soon.
+    #[error("waiting: {0}")]
+    Waiting(String),
 }
 
 impl Error {
@@ -233,8 +284,17 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "client",
-            Error::Finalizer(_) => "finalizer",
+            Error::Finalizer(e) => match &**e {
+                kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_)) => "waiting",
+                _ => "finalizer",
+            },
+            Error::Waiting(_) => "waiting",
         }
+    }
+
+    /// Whether this is only a cleanup that is not finished yet.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.kind() == "waiting"
     }
 }
 

@@ -38,7 +38,7 @@ use super::apply::{self, Applied, Cached, FIELD_MANAGER};
 use super::cluster::PROJECT_DEV_ROLE;
 use super::conditions::{condition, finish, was_ready};
 use super::tenant::capsule_tenant_resource;
-use super::{Error, FINALIZER, Shared, managed_labels, managed_selector};
+use super::{Error, FINALIZER, Shared, managed_labels, managed_selector, owner_client};
 
 const CONTROLLER: &str = "project";
 
@@ -178,7 +178,13 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
 }
 
 fn error_policy(project: Arc<Project>, error: &Error, ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(project = %project.name_any(), error = %error, "project reconcile failed");
+    if !error.is_waiting() {
+        tracing::warn!(project = %project.name_any(), error = %error, "project reconcile failed");
+    }
+    if error.is_waiting() {
+        tracing::debug!(%error, "cleanup not finished yet");
+        return Action::requeue(Duration::from_secs(1));
+    }
     ctx.shared.metrics.error(CONTROLLER, error.kind());
     Action::requeue(Duration::from_secs(2))
 }
@@ -193,8 +199,16 @@ async fn reconcile(project: Arc<Project>, ctx: Arc<Ctx>) -> Result<Action, Error
             Finalizer::Cleanup(p) => cleanup(&p, &ctx).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .await;
+    let result = match result {
+        // Removed already (a second cleanup on a stale copy): nothing left to do.
+        Err(kube::runtime::finalizer::Error::RemoveFinalizer(kube::Error::Api(s)))
+            if s.code == 404 =>
+        {
+            Ok(Action::await_change())
+        }
+        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     timer.finish(if result.is_ok() { "ok" } else { "error" });
     result
 }
@@ -350,8 +364,9 @@ pub(crate) fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'stat
     ]
 }
 
-/// The namespace of the project.
-pub(crate) fn desired_namespace(project: &Project, tenant: &Tenant, capsule_uid: &str) -> Value {
+/// The namespace of the project. Capsule adds its owner reference to the Capsule Tenant when
+/// the agent (acting as the tenant's owner) creates it.
+pub(crate) fn desired_namespace(project: &Project, tenant: &Tenant) -> Value {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let level = project
         .spec
@@ -364,21 +379,10 @@ pub(crate) fn desired_namespace(project: &Project, tenant: &Tenant, capsule_uid:
         l[format!("pod-security.kubernetes.io/{mode}")] = json!(level);
         l[format!("pod-security.kubernetes.io/{mode}-version")] = json!("latest");
     }
-    let ct = capsule_tenant_resource();
     json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {
-            "name": project_namespace(t, p),
-            "labels": l,
-            // The same reference Capsule's webhook sets for namespaces its owners create.
-            "ownerReferences": [{
-                "apiVersion": ct.api_version,
-                "kind": ct.kind,
-                "name": t,
-                "uid": capsule_uid,
-            }],
-        },
+        "metadata": { "name": project_namespace(t, p), "labels": l },
     })
 }
 
@@ -399,29 +403,37 @@ enum NamespaceState {
 async fn ensure_namespace(
     project: &Project,
     tenant: &Tenant,
-    capsule_uid: &str,
     ctx: &Ctx,
 ) -> Result<(NamespaceState, Applied), Error> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let name = project_namespace(t, p);
     let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
+    let as_owner: Api<Namespace> = Api::all(owner_client(&ctx.shared.client, t));
     let metrics = &ctx.shared.metrics;
-    let desired = desired_namespace(project, tenant, capsule_uid);
+    let desired = desired_namespace(project, tenant);
     let live = match ctx.namespaces.get(None, &name) {
         Some(ns) => Some(ns),
         // Not one of ours (the watch sees only those): ask the apiserver itself.
         None => api.get_opt(&name).await?,
     };
     let Some(live) = live else {
-        return match apply::create(&api, &ctx.namespaces, desired, metrics).await {
+        return match apply::create(&as_owner, &ctx.namespaces, desired, metrics).await {
             Ok(_) => {
                 // Now apply (adds the hash annotation, owns the fields with our manager).
-                let desired = desired_namespace(project, tenant, capsule_uid);
-                apply::ensure(&api, &ctx.namespaces, desired, metrics).await?;
+                let desired = desired_namespace(project, tenant);
+                apply::ensure(&as_owner, &ctx.namespaces, desired, metrics).await?;
                 Ok((NamespaceState::Ready, Applied::Created))
             }
             Err(kube::Error::Api(s)) if s.code == 409 => Ok((
                 NamespaceState::Waiting("Creating", format!("namespace {name} appeared meanwhile")),
+                Applied::Unchanged,
+            )),
+            // Capsule refused (the plan's namespace count is reached, say): say why.
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 400 || s.code == 422 => Ok((
+                NamespaceState::Waiting(
+                    "Refused",
+                    format!("namespace {name} was refused: {}", s.message),
+                ),
                 Applied::Unchanged,
             )),
             Err(e) => Err(e.into()),
@@ -454,7 +466,7 @@ async fn ensure_namespace(
             Applied::Unchanged,
         ));
     }
-    let applied = apply::ensure(&api, &ctx.namespaces, desired, metrics).await?;
+    let applied = apply::ensure(&as_owner, &ctx.namespaces, desired, metrics).await?;
     Ok((NamespaceState::Ready, applied))
 }
 
@@ -467,18 +479,20 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
     let healing = was_ready(&previous.conditions, generation);
     let metrics = &ctx.shared.metrics;
 
-    let tenant = ctx
-        .tenants
-        .get(None, t)
-        .filter(|t| t.meta().deletion_timestamp.is_none());
-    let capsule_uid = ctx
-        .capsule_tenants
-        .get(None, t)
-        .and_then(|c| c.uid())
-        .filter(|_| tenant.is_some());
-    let (Some(tenant), Some(capsule_uid)) = (tenant, capsule_uid) else {
-        let message =
-            format!("tenant {t} does not exist, is being deleted, or has no Capsule Tenant yet");
+    // The namespace can only be made once Capsule lists the owner group on its Tenant.
+    let tenant = ctx.tenants.get(None, t).filter(|tenant| {
+        tenant.meta().deletion_timestamp.is_none()
+            && ctx.capsule_tenants.get(None, t).is_some()
+            && tenant.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "CapsuleTenantReady" && c.status == "True")
+            })
+    });
+    let Some(tenant) = tenant else {
+        let message = format!(
+            "tenant {t} does not exist, is being deleted, or Capsule has not made it ready yet"
+        );
         let conditions = finish(
             vec![condition(
                 "TenantReady",
@@ -501,9 +515,9 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         return Ok(Action::requeue(Duration::from_secs(5)));
     };
 
-    let (ns_state, ns_applied) = ensure_namespace(project, &tenant, &capsule_uid, ctx).await?;
+    let (ns_state, ns_applied) = ensure_namespace(project, &tenant, ctx).await?;
     if healing && ns_applied != Applied::Unchanged {
-        heal(ctx, project, ns_applied, "Namespace", &ns).await;
+        heal(ctx, project, ns_applied, ("v1", "Namespace", None, &ns)).await;
     }
     let tenant_cond = condition(
         "TenantReady",
@@ -545,6 +559,7 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
                     "NamespaceConflict",
                     "Reconcile",
                     ns_cond.message.clone(),
+                    None,
                 )
                 .await;
         }
@@ -565,6 +580,10 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
 
     let client = &ctx.shared.client;
     for (kind, desired) in desired_objects(project, &tenant) {
+        let api_version = desired["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let object = desired["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -617,7 +636,13 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
             }
         };
         if healing && applied != Applied::Unchanged {
-            heal(ctx, project, applied, kind, &format!("{ns}/{object}")).await;
+            heal(
+                ctx,
+                project,
+                applied,
+                (&api_version, kind, Some(&ns), &object),
+            )
+            .await;
         }
     }
 
@@ -730,7 +755,16 @@ async fn write_status(
     Ok(())
 }
 
-async fn heal(ctx: &Ctx, project: &Project, applied: Applied, kind: &str, object: &str) {
+async fn heal(
+    ctx: &Ctx,
+    project: &Project,
+    applied: Applied,
+    (api_version, kind, namespace, name): (&str, &str, Option<&str>, &str),
+) {
+    let object = match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_owned(),
+    };
     let what = if applied == Applied::Created {
         "recreated (it had been deleted)"
     } else {
@@ -745,6 +779,7 @@ async fn heal(ctx: &Ctx, project: &Project, applied: Applied, kind: &str, object
             "Healed",
             "Heal",
             format!("{kind} {object} {what}"),
+            Some(super::reference(api_version, kind, namespace, name)),
         )
         .await;
 }
@@ -773,7 +808,7 @@ async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         }
         // Wait until the namespace (and so everything in it) is gone.
         if api.get_opt(&name).await?.is_some() {
-            return Ok(Action::requeue(Duration::from_secs(1)));
+            return Err(Error::Waiting(format!("namespace {name} is being deleted")));
         }
     }
     ctx.shared
@@ -840,18 +875,17 @@ mod tests {
     }
 
     #[test]
-    fn the_namespace_is_labelled_and_owned_by_the_capsule_tenant() {
+    fn the_namespace_is_labelled_with_tenant_project_capsule_and_pod_security() {
         let (project, tenant) = fixtures(None, Some(PodSecurity::Restricted));
-        let ns = desired_namespace(&project, &tenant, "uid-9");
+        let ns = desired_namespace(&project, &tenant);
         let l = &ns["metadata"]["labels"];
         assert_eq!(ns["metadata"]["name"], "acme-web");
         assert_eq!(l[labels::TENANT], "acme");
         assert_eq!(l[labels::PROJECT], "web");
         assert_eq!(l[labels::CAPSULE_TENANT], "acme");
         assert_eq!(l["pod-security.kubernetes.io/enforce"], "restricted");
-        assert_eq!(ns["metadata"]["ownerReferences"][0]["uid"], "uid-9");
         let (project, tenant) = fixtures(None, None);
-        let ns = desired_namespace(&project, &tenant, "uid-9");
+        let ns = desired_namespace(&project, &tenant);
         assert_eq!(
             ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
             "baseline"

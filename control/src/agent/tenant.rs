@@ -130,7 +130,13 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
 }
 
 fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(tenant = %tenant.name_any(), error = %error, "tenant reconcile failed");
+    if !error.is_waiting() {
+        tracing::warn!(tenant = %tenant.name_any(), error = %error, "tenant reconcile failed");
+    }
+    if error.is_waiting() {
+        tracing::debug!(%error, "cleanup not finished yet");
+        return Action::requeue(Duration::from_secs(1));
+    }
     ctx.shared.metrics.error(CONTROLLER, error.kind());
     Action::requeue(Duration::from_secs(2))
 }
@@ -147,8 +153,16 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Ctx>) -> Result<Action, Error> 
             Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .await;
+    let result = match result {
+        // Removed already (a second cleanup on a stale copy): nothing left to do.
+        Err(kube::runtime::finalizer::Error::RemoveFinalizer(kube::Error::Api(s)))
+            if s.code == 404 =>
+        {
+            Ok(Action::await_change())
+        }
+        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     timer.finish(if result.is_ok() { "ok" } else { "error" });
     result
 }
@@ -336,12 +350,14 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
     )
     .await?;
     if healing {
-        for (applied, kind, object) in [
-            (owner, "TenantOwner", tenant_owner_name(&name)),
-            (capsule, "Tenant (Capsule)", name.clone()),
+        for (applied, kind, resource, object) in [
+            (owner, "TenantOwner", &to, tenant_owner_name(&name)),
+            (capsule, "Tenant (Capsule)", &ct, name.clone()),
         ] {
             if applied != Applied::Unchanged {
-                heal(ctx, tenant, applied, kind, &object).await;
+                let related =
+                    super::reference(&resource.api_version, &resource.kind, None, &object);
+                heal(ctx, tenant, applied, kind, &object, related).await;
             }
         }
     }
@@ -444,7 +460,14 @@ async fn write_status(
     Ok(())
 }
 
-async fn heal(ctx: &Ctx, tenant: &Tenant, applied: Applied, kind: &str, object: &str) {
+async fn heal(
+    ctx: &Ctx,
+    tenant: &Tenant,
+    applied: Applied,
+    kind: &str,
+    object: &str,
+    related: k8s_openapi::api::core::v1::ObjectReference,
+) {
     let what = if applied == Applied::Created {
         "recreated (it had been deleted)"
     } else {
@@ -459,6 +482,7 @@ async fn heal(ctx: &Ctx, tenant: &Tenant, applied: Applied, kind: &str, object: 
             "Healed",
             "Heal",
             format!("{kind} {object} {what}"),
+            Some(related),
         )
         .await;
 }
@@ -469,16 +493,7 @@ async fn cleanup(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
     let metrics = &ctx.shared.metrics;
     if tenant.spec.prevent_deletion {
         // The admission policy refuses such deletes; if it was missing, do nothing anyway.
-        ctx.shared
-            .event(
-                &tenant.object_ref(&()),
-                true,
-                "DeletionPrevented",
-                "Delete",
-                "spec.preventDeletion is set: nothing is deleted until it is false".into(),
-            )
-            .await;
-        return Ok(Action::requeue(Duration::from_secs(30)));
+        return Err(Error::Waiting("spec.preventDeletion is set".into()));
     }
     // Projects first: their own finalizers remove their namespaces.
     let projects: Api<Project> = Api::all(client.clone());
@@ -501,8 +516,10 @@ async fn cleanup(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         }
     }
     if remaining > 0 {
-        tracing::info!(tenant = %name, remaining, "waiting for the tenant's projects to go");
-        return Ok(Action::requeue(Duration::from_secs(1)));
+        tracing::debug!(tenant = %name, remaining, "waiting for the tenant's projects to go");
+        return Err(Error::Waiting(format!(
+            "{remaining} projects still being deleted"
+        )));
     }
     let ct = capsule_tenant_resource();
     let capsule_api = Api::<DynamicObject>::all_with(client.clone(), &ct);
@@ -510,7 +527,7 @@ async fn cleanup(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         && is_ours(&capsule, &name)
     {
         if capsule.meta().deletion_timestamp.is_some() {
-            return Ok(Action::requeue(Duration::from_secs(1)));
+            return Err(Error::Waiting("the Capsule Tenant is being deleted".into()));
         }
         apply::ensure(
             &capsule_api,
@@ -528,7 +545,7 @@ async fn cleanup(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
             metrics,
         )
         .await?;
-        return Ok(Action::requeue(Duration::from_secs(1)));
+        return Err(Error::Waiting("the Capsule Tenant is being deleted".into()));
     }
     let to = tenant_owner_resource();
     let owner_api = Api::<DynamicObject>::all_with(client.clone(), &to);

@@ -39,6 +39,18 @@ pub(crate) fn install_crds(env: &TestEnv) {
     .expect("CRDs established");
 }
 
+/// Sends the agent's structured logs (JSON lines) to `path`.
+pub(crate) fn log_to(path: &Path) {
+    let file = std::fs::File::create(path).expect("agent log file");
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,kubenova_control=debug",
+        ))
+        .with_writer(Mutex::new(file))
+        .try_init();
+}
+
 static AGENT: OnceLock<Arc<Mutex<Registry>>> = OnceLock::new();
 
 /// The shared environment, with the CRDs installed and one agent running (no leader election)
@@ -47,6 +59,7 @@ pub(crate) fn env() -> &'static TestEnv {
     let env = TestEnv::shared();
     AGENT.get_or_init(|| {
         install_crds(env);
+        log_to(&env.log("agent"));
         let registry = Arc::new(Mutex::new(Registry::default()));
         let shared = registry.clone();
         let (tx, rx) = std::sync::mpsc::channel();
