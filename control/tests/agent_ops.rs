@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -48,6 +48,14 @@ fn env() -> &'static TestEnv {
     };
     static CRDS: OnceLock<()> = OnceLock::new();
     CRDS.get_or_init(|| {
+        let file = std::fs::File::create(env.log("agents")).expect("agents log");
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,kubenova_control=debug,kube_runtime=debug",
+            ))
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/crd");
         env.kubectl_run(
             &["apply", "--server-side", "-f", &dir.display().to_string()],
@@ -69,26 +77,47 @@ fn env() -> &'static TestEnv {
     env
 }
 
-/// One agent replica running on the test's runtime.
+/// One agent replica, on a runtime (and thread) of its own like a separate process.
 struct Replica {
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    registry: Registry,
+    kill: CancellationToken,
+    task: Option<std::thread::JoinHandle<()>>,
+    registry: Arc<Mutex<Registry>>,
     user: String,
 }
 
 async fn start_agent(user: &str, config: Config) -> Replica {
-    let client = env()
-        .client_as(user, user, &["system:masters"])
-        .await
-        .expect("agent client");
-    let mut registry = Registry::default();
-    let agent = Agent::new(client, config, &mut registry);
+    let client_user = user.to_owned();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(agent.run(stop.clone()));
+    let registry = Arc::new(Mutex::new(Registry::default()));
+    let kill = CancellationToken::new();
+    let (token, killed, shared) = (stop.clone(), kill.clone(), registry.clone());
+    let task = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("agent runtime");
+        runtime.block_on(async move {
+            let client = env()
+                .client_as(&client_user, &client_user, &["system:masters"])
+                .await
+                .expect("agent client");
+            let agent = {
+                let mut registry = shared.lock().expect("registry");
+                Agent::new(client, config, &mut registry)
+            };
+            // A kill drops the agent's future wherever it is, like the end of a process.
+            tokio::select! {
+                _ = agent.run(token) => {}
+                _ = killed.cancelled() => {}
+            }
+        });
+    });
     Replica {
         stop,
-        task,
+        kill,
+        task: Some(task),
         registry,
         user: user.to_owned(),
     }
@@ -97,7 +126,8 @@ async fn start_agent(user: &str, config: Config) -> Replica {
 impl Replica {
     fn metric(&self, name: &str) -> f64 {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("encode");
+        let registry = self.registry.lock().expect("registry");
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
         text.lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
@@ -105,9 +135,17 @@ impl Replica {
     }
 
     /// Graceful stop: controllers stop, the Lease is released.
-    async fn stop(self) {
+    async fn stop(mut self) {
         self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+        if let Some(task) = self.task.take() {
+            let _ = tokio::task::spawn_blocking(move || task.join()).await;
+        }
+    }
+
+    /// A hard stop, as if the process were killed: the runtime and every task on it go away
+    /// without any cleanup.
+    fn kill(&self) {
+        self.kill.cancel();
     }
 }
 
@@ -353,7 +391,7 @@ async fn a_restart_in_the_middle_of_reconciling_converges_without_duplicates_or_
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    first.task.abort();
+    first.kill();
     let writes_before = first.metric("kubenova_agent_writes_total");
     eprintln!("killed the first agent after {writes_before} writes");
     let mut config = Config::new("default", "second");

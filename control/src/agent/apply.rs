@@ -24,6 +24,7 @@ use kube::{Api, Resource, ResourceExt as _};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 
@@ -73,12 +74,17 @@ fn lock(pending: &Mutex<HashMap<Key, Value>>) -> std::sync::MutexGuard<'_, HashM
     pending.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Watches `api` (with `config`) into a store; returns the cache and the stream of changed
-/// objects, which the caller hands to a controller as a trigger (that drives the watch).
+/// Watches `api` (with `config`) into a store, on a task of its own that runs until `stop`;
+/// returns the cache and a stream of the objects that changed (each already in the store), which
+/// the caller hands to a controller as a trigger.
+///
+/// The store is driven by its own task rather than by the controller consuming the trigger: a
+/// reconcile may then rely on the store without ever waiting on the controller that runs it.
 pub(crate) fn watch<K>(
     api: Api<K>,
     config: watcher::Config,
     dyntype: K::DynamicType,
+    stop: &CancellationToken,
 ) -> (
     Cached<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -113,13 +119,34 @@ where
             _ => {}
         })
         .touched_objects();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<K>();
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                item = stream.next() => match item {
+                    Some(Ok(object)) => {
+                        // The controller may be gone (stopping); the store still matters until then.
+                        let _ = tx.send(object);
+                    }
+                    Some(Err(e)) => tracing::debug!(error = %e, "watch error; retrying"),
+                    None => break,
+                },
+            }
+        }
+    });
+    let trigger = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|object| (Ok(object), rx))
+    });
     (
         Cached {
             store,
             dyntype,
             pending,
         },
-        stream,
+        trigger,
     )
 }
 

@@ -37,6 +37,13 @@ pub mod names {
     pub use super::tenant::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
 }
 
+/// The objects the agent wants for a tenant or a project, as JSON manifests (for benchmarks and
+/// tools that create the same objects directly).
+pub mod desired {
+    pub use super::project::{desired_namespace, desired_objects};
+    pub use super::tenant::{desired_capsule_tenant, desired_owner};
+}
+
 /// The finalizer the agent puts on Tenants and Projects.
 pub const FINALIZER: &str = "kubenova.io/agent";
 

@@ -97,42 +97,50 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         Api::<Tenant>::all(client.clone()),
         watcher::Config::default(),
         (),
+        &stop,
     );
     let ct = capsule_tenant_resource();
     let (capsule_tenants, ct_stream) = apply::watch(
         Api::<DynamicObject>::all_with(client.clone(), &ct),
         managed_selector(),
         ct.clone(),
+        &stop,
     );
     let (namespaces, ns_stream) = apply::watch(
         Api::<Namespace>::all(client.clone()),
         managed_selector(),
         (),
+        &stop,
     );
     let (quotas, rq_stream) = apply::watch(
         Api::<ResourceQuota>::all(client.clone()),
         managed_selector(),
         (),
+        &stop,
     );
     let (limits, lr_stream) = apply::watch(
         Api::<LimitRange>::all(client.clone()),
         managed_selector(),
         (),
+        &stop,
     );
     let (policies, np_stream) = apply::watch(
         Api::<NetworkPolicy>::all(client.clone()),
         managed_selector(),
         (),
+        &stop,
     );
     let (bindings, rb_stream) = apply::watch(
         Api::<RoleBinding>::all(client.clone()),
         managed_selector(),
         (),
+        &stop,
     );
     let (accounts, sa_stream) = apply::watch(
         Api::<ServiceAccount>::all(client.clone()),
         managed_selector(),
         (),
+        &stop,
     );
     let concurrency = shared.config.concurrency;
     let ctx = Arc::new(Ctx {
@@ -146,6 +154,11 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         bindings,
         accounts,
     });
+    // Every cache is complete before the first reconcile, so "absent" really means absent.
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = ctx.ready() => {}
+    }
     let controller = Controller::new(Api::<Project>::all(client), watcher::Config::default())
         .with_config(controller::Config::default().concurrency(concurrency));
     let projects = controller.store();
@@ -191,7 +204,6 @@ fn error_policy(project: Arc<Project>, error: &Error, ctx: Arc<Ctx>) -> Action {
 
 async fn reconcile(project: Arc<Project>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let timer = ctx.shared.metrics.start(CONTROLLER);
-    ctx.ready().await;
     let api: Api<Project> = Api::all(ctx.shared.client.clone());
     let result = finalizer(&api, FINALIZER, project, |event| async {
         match event {
@@ -262,7 +274,7 @@ fn limit_item(limits: &Limits) -> Value {
 }
 
 /// Every object of the project except the namespace, as (kind, desired JSON).
-pub(crate) fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str, Value)> {
+pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str, Value)> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let ns = project_namespace(t, p);
     let meta = |name: &str| {
@@ -366,7 +378,7 @@ pub(crate) fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'stat
 
 /// The namespace of the project. Capsule adds its owner reference to the Capsule Tenant when
 /// the agent (acting as the tenant's owner) creates it.
-pub(crate) fn desired_namespace(project: &Project, tenant: &Tenant) -> Value {
+pub fn desired_namespace(project: &Project, tenant: &Tenant) -> Value {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let level = project
         .spec

@@ -96,16 +96,19 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         Api::<DynamicObject>::all_with(client.clone(), &ct),
         managed_selector(),
         ct.clone(),
+        &stop,
     );
     let (owners, to_stream) = apply::watch(
         Api::<DynamicObject>::all_with(client.clone(), &to),
         managed_selector(),
         to.clone(),
+        &stop,
     );
     let (quotas, grq_stream) = apply::watch(
         Api::<DynamicObject>::all_with(client.clone(), &grq),
         watcher::Config::default().labels(CAPSULE_NEW_TENANT_LABEL),
         grq.clone(),
+        &stop,
     );
     let concurrency = shared.config.concurrency;
     let ctx = Arc::new(Ctx {
@@ -114,6 +117,15 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         owners,
         quotas,
     });
+    // Every cache is complete before the first reconcile, so "absent" really means absent.
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = async {
+            ctx.capsule_tenants.ready().await;
+            ctx.owners.ready().await;
+            ctx.quotas.ready().await;
+        } => {}
+    }
     Controller::new(Api::<Tenant>::all(client), watcher::Config::default())
         .with_config(controller::Config::default().concurrency(concurrency))
         .watches_stream_with(ct_stream, |o| by_tenant_label(&o, labels::TENANT), ct)
@@ -143,9 +155,6 @@ fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Ctx>) -> Action {
 
 async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let timer = ctx.shared.metrics.start(CONTROLLER);
-    ctx.capsule_tenants.ready().await;
-    ctx.owners.ready().await;
-    ctx.quotas.ready().await;
     let api: Api<Tenant> = Api::all(ctx.shared.client.clone());
     let result = finalizer(&api, FINALIZER, tenant, |event| async {
         match event {
@@ -188,7 +197,7 @@ fn quota_hard(tenant: &Tenant) -> BTreeMap<String, String> {
 /// The Capsule Tenant for `tenant`. `protect` sets Capsule's own `preventDeletion`: deleting the
 /// Capsule Tenant would make the garbage collector delete every namespace of the tenant, so only
 /// the agent's cleanup (which first clears the flag) may do it.
-fn desired_capsule_tenant(tenant: &Tenant, protect: bool) -> Value {
+pub fn desired_capsule_tenant(tenant: &Tenant, protect: bool) -> Value {
     let name = tenant.name_any();
     let plan = &tenant.spec.plan;
     let mut spec = json!({
@@ -228,7 +237,8 @@ fn desired_capsule_tenant(tenant: &Tenant, protect: bool) -> Value {
     })
 }
 
-fn desired_owner(tenant: &Tenant) -> Value {
+/// The TenantOwner for `tenant`.
+pub fn desired_owner(tenant: &Tenant) -> Value {
     let name = tenant.name_any();
     let mut labels = managed_labels(&name, None);
     labels[CAPSULE_NEW_TENANT_LABEL] = json!(name);
