@@ -543,8 +543,28 @@ async fn with_200_tenants_reconciled_and_nothing_changing_the_agent_writes_nothi
         "{n} tenants and projects Ready after {:?}",
         started.elapsed()
     );
-    // Let the last status writes and the quota controller settle.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Capsule keeps working through its backlog for a while after the last tenant is Ready
+    // (its GlobalResourceQuotas and tenant statuses change, and the agent's status follows).
+    // "Nothing changing" starts when a 10 s window passes without a write by the agent.
+    let settling = Instant::now();
+    loop {
+        let mark = audit_mark().await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let writes = writes_by(&agent.user, mark);
+        if writes.is_empty() {
+            break;
+        }
+        eprintln!(
+            "still settling: {} writes in 10 s, e.g. {:?}",
+            writes.len(),
+            &writes[..writes.len().min(3)]
+        );
+        assert!(
+            settling.elapsed() < Duration::from_secs(300),
+            "the agent never stopped writing"
+        );
+    }
+    eprintln!("settled {:?} after all-Ready", settling.elapsed());
     let mark = audit_mark().await;
     let reconciles_before = agent.metric("kubenova_agent_reconciles_total");
     tokio::time::sleep(Duration::from_secs(60)).await;
