@@ -24,7 +24,8 @@ pub struct ApiServer {
     pub program: Program,
 }
 
-/// Starts kube-apiserver against `etcd_url` and waits until it answers.
+/// Starts kube-apiserver against `etcd_url` and waits until it answers. With `audit_log`, every
+/// request is logged there at `Metadata` level (JSON lines).
 ///
 /// `ready` is polled until it returns `Ok(true)`: the caller checks `/readyz` with its admin
 /// client, which proves authentication works too.
@@ -33,6 +34,7 @@ pub async fn start<F, Fut>(
     pki: &Pki,
     pki_dir: &Path,
     etcd_url: &str,
+    audit_log: Option<&Path>,
     ready: F,
 ) -> Result<ApiServer>
 where
@@ -101,6 +103,18 @@ where
         .arg("--kubelet-preferred-address-types=InternalIP")
         .arg("--profiling=false")
         .arg("--v=1");
+    if let Some(log) = audit_log {
+        let policy = pki_dir.join("audit-policy.yaml");
+        crate::pki::write_file(
+            &policy,
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
+        )?;
+        cmd.arg(format!("--audit-policy-file={}", policy.display()))
+            .arg(format!("--audit-log-path={}", log.display()))
+            .arg("--audit-log-format=json")
+            .arg("--audit-log-mode=batch")
+            .arg("--audit-log-batch-max-wait=1s");
+    }
     let mut program = supervisor.spawn("kube-apiserver", cmd)?;
     let mut ready = ready;
     let url_for_check = url.clone();

@@ -27,6 +27,9 @@ pub struct Options {
     /// Start KubeVela (vela-core with its CRDs and built-in definitions, KubeNova's `helm`
     /// component) and the FluxCD source-controller and helm-controller it delivers charts with.
     pub vela: bool,
+    /// Write kube-apiserver's audit log (every request at `Metadata` level) to
+    /// `logs/audit.log`, for tests that count requests (see [`TestEnv::audit_log`]).
+    pub audit: bool,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
             label: "env".into(),
             capsule: true,
             vela: false,
+            audit: false,
         }
     }
 }
@@ -143,7 +147,16 @@ impl TestEnv {
                     readyz(&path).await
                 }
             };
-            let api = apiserver::start(&supervisor, &pki, &pki_dir, &etcd.url, port_probe).await?;
+            let audit = options.audit.then(|| logs.join("audit.log"));
+            let api = apiserver::start(
+                &supervisor,
+                &pki,
+                &pki_dir,
+                &etcd.url,
+                audit.as_deref(),
+                port_probe,
+            )
+            .await?;
             programs.push(api.program);
             api.url
         };
@@ -298,6 +311,26 @@ impl TestEnv {
     /// An admin client.
     pub async fn client(&self) -> Result<Client> {
         client_from(&self.admin_kubeconfig, None).await
+    }
+
+    /// A client with its own client certificate for `user` in `groups` (say a controller with
+    /// an identity of its own, in `system:masters`), its kubeconfig in `pki/<file_name>.kubeconfig`.
+    pub async fn client_as(&self, file_name: &str, user: &str, groups: &[&str]) -> Result<Client> {
+        let cert = self.pki.client(file_name, user, groups)?;
+        let path = self.dir.join("pki").join(format!("{file_name}.kubeconfig"));
+        self.write_kubeconfig(
+            &path,
+            Credential::ClientCert {
+                cert_pem: &cert.cert_pem,
+                key_pem: &cert.key_pem,
+            },
+        )?;
+        client_from(&path, None).await
+    }
+
+    /// The apiserver's audit log (JSON lines), written when started with [`Options::audit`].
+    pub fn audit_log(&self) -> PathBuf {
+        self.log("audit")
     }
 
     /// A client that authenticates as admin and impersonates `user` with `groups`, as

@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         label: "dev".into(),
         capsule: !no_capsule,
         vela: !no_vela,
+        ..Options::default()
     };
     let env = tokio::select! {
         env = TestEnv::start(options) => env.context("the environment did not start")?,

@@ -1,12 +1,51 @@
 //! The agent: kube-runtime controllers that make Tenants and Projects real in a workload cluster
 //! (Capsule Tenant, namespaces, RBAC, quotas, isolation) and keep them real.
 //!
-//! CONTRACT between the agent and the rest of `kubenova-control` (the `serve` command builds an
+//! CONTRACT between the agent and the rest of `kubenova-control`: the `serve` command builds an
 //! [`Agent`] with the workload cluster's client, registers its metrics in the shared registry,
-//! and runs it until shutdown). The body is being written on the `agent` branch.
+//! and runs it until shutdown. What the agent creates, and why, is explained in `docs/agent.md`.
+//!
+//! - [`tenant`]: a KubeNova `Tenant` becomes a Capsule `TenantOwner` (the owner group, made a
+//!   Capsule user) and a Capsule `Tenant` (prefix, namespace count, classes, tenant-wide quota
+//!   rule, view access for the tenant's readers).
+//! - [`project`]: a `Project` becomes the namespace `<tenant>-<project>` with its labels,
+//!   ResourceQuota, LimitRange, NetworkPolicy, RoleBindings and deployer ServiceAccount.
+//! - [`leader`]: a Lease, so only one replica writes.
+//! - `apply`: server-side apply with one field manager, skipped when nothing would change.
 
+mod apply;
+mod cluster;
+mod conditions;
+mod leader;
+mod metrics;
+mod project;
+mod tenant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
+
+pub use apply::{FIELD_MANAGER, HASH_ANNOTATION};
+
+/// Names of the objects the agent makes.
+pub mod names {
+    pub use super::cluster::{PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE};
+    pub use super::project::names::*;
+    pub use super::tenant::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
+}
+
+/// The objects the agent wants for a tenant or a project, as JSON manifests (for benchmarks and
+/// tools that create the same objects directly).
+pub mod desired {
+    pub use super::project::{desired_namespace, desired_objects};
+    pub use super::tenant::{desired_capsule_tenant, desired_owner};
+}
+
+/// The finalizer the agent puts on Tenants and Projects.
+pub const FINALIZER: &str = "kubenova.io/agent";
 
 /// How the agent runs.
 #[derive(Clone, Debug)]
@@ -17,6 +56,34 @@ pub struct Config {
     pub identity: String,
     /// Whether to take part in leader election; off only for single-replica setups and tests.
     pub leader_election: bool,
+    /// The Lease's name.
+    pub lease_name: String,
+    /// How long a Lease that is not renewed stays with its holder.
+    pub lease_duration: Duration,
+    /// How often the holder renews (and others retry).
+    pub lease_renew: Duration,
+    /// Reconciles each controller runs at once.
+    pub concurrency: u16,
+    /// How often a converged object is checked again without any change (a safety net; the
+    /// check sends nothing when nothing differs).
+    pub resync: Duration,
+}
+
+impl Config {
+    /// Defaults for one replica among several: leader election on, a 15 s Lease renewed every
+    /// 5 s, 16 reconciles at once per controller, resync every 10 minutes.
+    pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Config {
+        Config {
+            namespace: namespace.into(),
+            identity: identity.into(),
+            leader_election: true,
+            lease_name: "kubenova-agent".into(),
+            lease_duration: Duration::from_secs(15),
+            lease_renew: Duration::from_secs(5),
+            concurrency: 16,
+            resync: Duration::from_secs(600),
+        }
+    }
 }
 
 /// The agent's controllers, ready to run.
@@ -24,19 +91,238 @@ pub struct Config {
 pub struct Agent {
     client: kube::Client,
     config: Config,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Agent {
     /// Prepares the controllers and registers their metrics under `kubenova_agent_*`.
     pub fn new(client: kube::Client, config: Config, registry: &mut Registry) -> Agent {
-        let _ = registry;
-        Agent { client, config }
+        let metrics = Arc::new(metrics::Metrics::new(registry));
+        Agent {
+            client,
+            config,
+            metrics,
+        }
     }
 
     /// Runs until `shutdown` is cancelled (then releases the Lease) or a fatal error occurs.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let _ = (&self.client, &self.config);
-        shutdown.cancelled().await;
-        Ok(())
+        if !self.config.leader_election {
+            self.metrics.set_leader(true);
+            self.run_controllers(shutdown).await;
+            self.metrics.set_leader(false);
+            return Ok(());
+        }
+        let mut elector = leader::Elector::new(
+            self.client.clone(),
+            &self.config.namespace,
+            &self.config.lease_name,
+            &self.config.identity,
+            self.config.lease_duration,
+            self.config.lease_renew,
+        );
+        loop {
+            if !elector.acquire(&shutdown).await {
+                return Ok(());
+            }
+            self.metrics.set_leader(true);
+            let term = shutdown.child_token();
+            let keeper = {
+                let term = term.clone();
+                async move {
+                    elector.keep(&term).await;
+                    elector
+                }
+            };
+            let (_, returned) = tokio::join!(self.run_controllers(term.clone()), async {
+                let elector = keeper.await;
+                term.cancel();
+                elector
+            });
+            elector = returned;
+            self.metrics.set_leader(false);
+            if shutdown.is_cancelled() {
+                elector.release().await;
+                return Ok(());
+            }
+            tracing::warn!("leadership lost; controllers stopped, waiting for the Lease again");
+        }
     }
+
+    /// Runs both controllers until `stop` is cancelled.
+    async fn run_controllers(&self, stop: CancellationToken) {
+        let recorder = Recorder::new(
+            self.client.clone(),
+            Reporter {
+                controller: FIELD_MANAGER.into(),
+                instance: Some(self.config.identity.clone()),
+            },
+        );
+        let shared = Shared {
+            client: self.client.clone(),
+            metrics: self.metrics.clone(),
+            recorder,
+            config: self.config.clone(),
+        };
+        // Cluster-wide pieces both controllers rely on; retried until they are in place.
+        loop {
+            match cluster::ensure(&shared).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not install the agent's cluster-wide objects; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(identity = %self.config.identity, "agent controllers starting");
+        tokio::join!(
+            tenant::run(shared.clone(), stop.clone()),
+            project::run(shared.clone(), stop.clone()),
+        );
+        tracing::info!("agent controllers stopped");
+    }
+}
+
+/// What both controllers share.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) client: kube::Client,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) recorder: Recorder,
+    pub(crate) config: Config,
+}
+
+impl Shared {
+    /// Publishes a Kubernetes Event about `object`; failures are logged, never fatal.
+    pub(crate) async fn event(
+        &self,
+        object: &k8s_openapi::api::core::v1::ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+        related: Option<k8s_openapi::api::core::v1::ObjectReference>,
+    ) {
+        let event = KubeEvent {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: related,
+        };
+        if let Err(e) = self.recorder.publish(&event, object).await {
+            tracing::warn!(error = %e, reason, "could not publish an Event");
+        } else {
+            self.metrics.write("create", "Event");
+        }
+    }
+}
+
+/// A client that sends every request as the owners of `tenant` would (`Impersonate-User:
+/// kubenova-agent`, `Impersonate-Group: kubenova:tenant:<t>:owner, projectcapsule.dev`).
+///
+/// Capsule admits, labels and owner-references a tenant namespace only when a tenant owner (or
+/// a Capsule administrator) writes it; the agent acts as the tenant's owner for its namespaces
+/// rather than being made a Capsule administrator (see ADR 0004).
+pub(crate) fn owner_client(base: &kube::Client, tenant: &str) -> kube::Client {
+    use http::HeaderValue;
+    let groups: Vec<HeaderValue> = [
+        kubenova_api::identity::tenant_owner_group(tenant),
+        kubenova_api::identity::CAPSULE_USER_GROUP.to_owned(),
+    ]
+    .iter()
+    .filter_map(|g| HeaderValue::from_str(g).ok())
+    .collect();
+    let base = base.clone();
+    let service = tower::service_fn(move |mut request: http::Request<kube::client::Body>| {
+        let headers = request.headers_mut();
+        headers.insert("Impersonate-User", HeaderValue::from_static(OWNER_USER));
+        for g in &groups {
+            headers.append("Impersonate-Group", g.clone());
+        }
+        let base = base.clone();
+        async move { base.send(request).await }
+    });
+    kube::Client::new(service, "default")
+}
+
+/// The user name the agent impersonates when it acts as a tenant's owner.
+pub const OWNER_USER: &str = "kubenova-agent";
+
+/// A reference to an object the agent made (the `related` object of a heal Event).
+pub(crate) fn reference(
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(api_version.to_owned()),
+        kind: Some(kind.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        name: Some(name.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// The apiserver refused or could not be reached.
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// Cleanup is under way but not finished (the finalizer must stay): try again soon.
+    #[error("waiting: {0}")]
+    Waiting(String),
+}
+
+impl Error {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "client",
+            Error::Finalizer(e) => match &**e {
+                kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_)) => "waiting",
+                _ => "finalizer",
+            },
+            Error::Waiting(_) => "waiting",
+        }
+    }
+
+    /// Whether this is only a cleanup that is not finished yet.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.kind() == "waiting"
+    }
+}
+
+/// The labels every object the agent makes carries.
+pub(crate) fn managed_labels(tenant: &str, project: Option<&str>) -> serde_json::Value {
+    use kubenova_api::labels;
+    let mut map = serde_json::Map::new();
+    map.insert(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into());
+    map.insert(labels::TENANT.into(), tenant.into());
+    if let Some(project) = project {
+        map.insert(labels::PROJECT.into(), project.into());
+    }
+    serde_json::Value::Object(map)
+}
+
+/// The watcher configuration for objects the agent made (selected by the managed-by label).
+pub(crate) fn managed_selector() -> kube::runtime::watcher::Config {
+    use kubenova_api::labels;
+    kube::runtime::watcher::Config::default().labels(&format!(
+        "{}={}",
+        labels::MANAGED_BY,
+        labels::MANAGED_BY_VALUE
+    ))
 }

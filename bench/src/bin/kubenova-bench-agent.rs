@@ -1,0 +1,562 @@
+//! `kubenova-bench-agent`: provisions N tenants with one project each through the agent, and
+//! the same objects directly with a parallel client (the baseline), each in a fresh testenv with
+//! Capsule, in the same run; writes a Markdown report.
+//!
+//! Measured: time to all-Ready, p50/p99 time from create to Ready (a tenant counts as Ready when
+//! both the Tenant and its Project report `Ready=True`), apiserver writes per tenant (from the
+//! apiserver's audit log, by the writer's own user), and the agent's CPU time and peak resident
+//! memory. The agent runs as a child process (this program with `agent`), so its CPU and memory
+//! are its own.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Api, Client, ResourceExt as _};
+use kubenova_api::crd::{Condition, Project, ProjectSpec, Quota, Tenant, TenantSpec};
+use kubenova_api::identity;
+use kubenova_bench::procfs;
+use kubenova_control::agent::{Agent, Config, desired};
+use serde_json::{Value, json};
+use testenv::{Options, TestEnv};
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark of the KubeNova agent against a direct parallel client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the benchmark.
+    Run {
+        /// Numbers of tenants (one project each), one run per number.
+        #[arg(long, value_delimiter = ',', default_value = "200")]
+        tenants: Vec<usize>,
+        /// Requests the creating client (and the baseline) keeps in flight.
+        #[arg(long, default_value_t = 32)]
+        parallel: usize,
+        /// Also write the report to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the agent until SIGTERM (used by `run` as its child process).
+    Agent {
+        /// The agent's kubeconfig.
+        #[arg(long)]
+        kubeconfig: PathBuf,
+    },
+}
+
+/// When each tenant's Tenant and Project were first seen Ready.
+type ReadyTimes = Arc<Mutex<HashMap<String, (Option<Instant>, Option<Instant>)>>>;
+
+const AGENT_USER: &str = "kubenova-agent";
+const BASELINE_USER: &str = "bench-baseline";
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Cmd::Agent { kubeconfig } => runtime.block_on(run_agent(&kubeconfig)),
+        Cmd::Run {
+            tenants,
+            parallel,
+            out,
+        } => {
+            let mut rows = Vec::new();
+            for n in tenants {
+                let baseline = runtime.block_on(baseline_run(n, parallel))?;
+                let agent = runtime.block_on(agent_run(n, parallel))?;
+                rows.push((n, baseline, agent));
+            }
+            let report = markdown(&rows, parallel);
+            print!("{report}");
+            if let Some(out) = out {
+                std::fs::write(&out, &report).with_context(|| out.display().to_string())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn client_from(
+    path: &Path,
+    impersonate: Option<(&str, Vec<String>)>,
+) -> anyhow::Result<Client> {
+    testenv::env::install_crypto_provider();
+    let kubeconfig = Kubeconfig::read_from(path)?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    if let Some((user, groups)) = impersonate {
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups = Some(groups);
+    }
+    Ok(Client::try_from(config)?)
+}
+
+async fn run_agent(kubeconfig: &Path) -> anyhow::Result<()> {
+    let client = client_from(kubeconfig, None).await?;
+    let mut config = Config::new("default", "bench");
+    config.leader_election = false;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let agent = Agent::new(client, config, &mut registry);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        term.recv().await;
+        trigger.cancel();
+    });
+    agent.run(stop).await
+}
+
+async fn start_env(label: &str) -> anyhow::Result<TestEnv> {
+    eprintln!("starting testenv with Capsule and the audit log ({label}) ...");
+    let env = TestEnv::start(Options {
+        label: label.into(),
+        audit: true,
+        ..Options::default()
+    })
+    .await?;
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/crd");
+    env.kubectl_run(
+        &["apply", "--server-side", "-f", &crds.display().to_string()],
+        None,
+    )?;
+    env.kubectl_run(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/tenants.kubenova.io",
+            "crd/projects.kubenova.io",
+        ],
+        None,
+    )?;
+    Ok(env)
+}
+
+fn tenant_of(i: usize, prefix: &str) -> (Tenant, Project) {
+    let name = format!("{prefix}-{i}");
+    let mut tenant = Tenant::new(
+        &name,
+        TenantSpec {
+            plan: kubenova_api::crd::Plan {
+                quota: Quota {
+                    cpu: Some("4".into()),
+                    memory: Some("8Gi".into()),
+                    pods: Some(50),
+                    namespaces: Some(5),
+                    ..Quota::default()
+                },
+                ..Default::default()
+            },
+            ..TenantSpec::default()
+        },
+    );
+    tenant.metadata.uid = Some(String::new());
+    let project = Project::new(
+        &format!("{name}.web"),
+        ProjectSpec {
+            tenant: name,
+            project: "web".into(),
+            ..ProjectSpec::default()
+        },
+    );
+    (tenant, project)
+}
+
+fn without_owner_references(mut object: Value) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("ownerReferences");
+    }
+    object
+}
+
+/// What one run measured.
+#[derive(Debug, Default)]
+struct Measured {
+    all_ready: Duration,
+    latencies: Vec<Duration>,
+    writes: usize,
+    cpu_seconds: Option<f64>,
+    peak_rss_mib: Option<f64>,
+    failures: usize,
+}
+
+fn writes_by(env: &TestEnv, user: &str) -> usize {
+    let log = std::fs::read_to_string(env.audit_log()).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == user)
+        .filter(|e| {
+            matches!(
+                e["verb"].as_str(),
+                Some("create" | "update" | "patch" | "delete")
+            )
+        })
+        .count()
+}
+
+/// The baseline: for each tenant, the TenantOwner and Capsule Tenant, a wait until Capsule lists
+/// the owner (without which Capsule refuses the namespace), the namespace as the owner, and the
+/// seven namespaced objects; `parallel` tenants at a time.
+async fn baseline_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
+    let env = start_env("bench-baseline").await?;
+    let admin = env
+        .client_as(BASELINE_USER, BASELINE_USER, &["system:masters"])
+        .await?;
+    let kubeconfig = env
+        .dir()
+        .join("pki")
+        .join(format!("{BASELINE_USER}.kubeconfig"));
+    let params = PatchParams::apply("bench-baseline").force();
+    let ct = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("capsule.clastix.io", "v1beta2", "Tenant"),
+        "tenants",
+    );
+    let to = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("capsule.clastix.io", "v1beta2", "TenantOwner"),
+        "tenantowners",
+    );
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Duration>> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (admin, params, ct, to, kubeconfig) = (
+                admin.clone(),
+                params.clone(),
+                ct.clone(),
+                to.clone(),
+                kubeconfig.clone(),
+            );
+            async move {
+                let begun = Instant::now();
+                let (tenant, project) = tenant_of(i, "base");
+                let t = tenant.name_any();
+                Api::<DynamicObject>::all_with(admin.clone(), &to)
+                    .patch(
+                        &identity_owner_name(&t),
+                        &params,
+                        &Patch::Apply(without_owner_references(desired::desired_owner(&tenant))),
+                    )
+                    .await?;
+                let capsule = Api::<DynamicObject>::all_with(admin.clone(), &ct);
+                capsule
+                    .patch(
+                        &t,
+                        &params,
+                        &Patch::Apply(without_owner_references(desired::desired_capsule_tenant(
+                            &tenant, true,
+                        ))),
+                    )
+                    .await?;
+                let group = identity::tenant_owner_group(&t);
+                let deadline = Instant::now() + Duration::from_secs(300);
+                loop {
+                    let c = capsule.get(&t).await?;
+                    if c.data["status"]["owners"].to_string().contains(&group) {
+                        break;
+                    }
+                    anyhow::ensure!(
+                        Instant::now() < deadline,
+                        "Capsule never listed the owner of {t}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let owner = client_from(
+                    &kubeconfig,
+                    Some((
+                        "kubenova-agent",
+                        vec![group, identity::CAPSULE_USER_GROUP.to_owned()],
+                    )),
+                )
+                .await?;
+                let ns = desired::desired_namespace(&project, &tenant);
+                let ns_name = ns["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                Api::<k8s_openapi::api::core::v1::Namespace>::all(owner)
+                    .patch(&ns_name, &params, &Patch::Apply(ns))
+                    .await?;
+                for (kind, object) in desired::desired_objects(&project, &tenant) {
+                    let object = without_owner_references(object);
+                    let name = object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let (group, version) = match object["apiVersion"]
+                        .as_str()
+                        .unwrap_or("v1")
+                        .split_once('/')
+                    {
+                        Some((g, v)) => (g.to_owned(), v.to_owned()),
+                        None => (String::new(), "v1".to_owned()),
+                    };
+                    let plural = match kind {
+                        "ResourceQuota" => "resourcequotas",
+                        "LimitRange" => "limitranges",
+                        "NetworkPolicy" => "networkpolicies",
+                        "RoleBinding" => "rolebindings",
+                        _ => "serviceaccounts",
+                    };
+                    let ar = ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(&group, &version, kind),
+                        plural,
+                    );
+                    Api::<DynamicObject>::namespaced_with(admin.clone(), &ns_name, &ar)
+                        .patch(&name, &params, &Patch::Apply(object))
+                        .await?;
+                }
+                Ok(begun.elapsed())
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    let all_ready = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut measured = Measured {
+        all_ready,
+        writes: writes_by(&env, BASELINE_USER),
+        ..Measured::default()
+    };
+    for r in results {
+        match r {
+            Ok(d) => measured.latencies.push(d),
+            Err(e) => {
+                eprintln!("baseline: {e:#}");
+                measured.failures += 1;
+            }
+        }
+    }
+    eprintln!("baseline N={n}: {:?}", measured.all_ready);
+    env.shutdown(Duration::from_secs(5));
+    Ok(measured)
+}
+
+fn identity_owner_name(tenant: &str) -> String {
+    kubenova_control::agent::names::tenant_owner_name(tenant)
+}
+
+fn ready(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// The agent: creates N Tenants and Projects (`parallel` at a time) and watches until all are
+/// Ready.
+async fn agent_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
+    let env = start_env("bench-agent").await?;
+    env.client_as(AGENT_USER, AGENT_USER, &["system:masters"])
+        .await?;
+    let kubeconfig = env
+        .dir()
+        .join("pki")
+        .join(format!("{AGENT_USER}.kubeconfig"));
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("agent")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(env.log("bench-agent"))?)
+        .spawn()?;
+    let pid = child.id();
+    let peak = Arc::new(Mutex::new(0u64));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(kib) = procfs::rss_kib(pid) {
+                    let mut p = peak.lock().unwrap_or_else(|e| e.into_inner());
+                    *p = (*p).max(kib);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    // Let the agent list its (empty) caches first, as a running agent would have.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu_before = procfs::cpu_ticks(pid)?;
+    let client = env.client().await?;
+
+    let ready_at: ReadyTimes = Arc::default();
+    let watch_tenants = {
+        let (client, ready_at) = (client.clone(), ready_at.clone());
+        tokio::spawn(async move {
+            let stream =
+                watcher(Api::<Tenant>::all(client), watcher::Config::default()).applied_objects();
+            futures_util::pin_mut!(stream);
+            while let Ok(Some(t)) = stream.try_next().await {
+                if t.status.as_ref().is_some_and(|s| ready(&s.conditions)) {
+                    let mut m = ready_at.lock().unwrap_or_else(|e| e.into_inner());
+                    let e = m.entry(t.name_any()).or_default();
+                    e.0.get_or_insert_with(Instant::now);
+                }
+            }
+        })
+    };
+    let watch_projects = {
+        let (client, ready_at) = (client.clone(), ready_at.clone());
+        tokio::spawn(async move {
+            let stream =
+                watcher(Api::<Project>::all(client), watcher::Config::default()).applied_objects();
+            futures_util::pin_mut!(stream);
+            while let Ok(Some(p)) = stream.try_next().await {
+                if p.status.as_ref().is_some_and(|s| ready(&s.conditions)) {
+                    let mut m = ready_at.lock().unwrap_or_else(|e| e.into_inner());
+                    let e = m.entry(p.spec.tenant.clone()).or_default();
+                    e.1.get_or_insert_with(Instant::now);
+                }
+            }
+        })
+    };
+
+    let params = PatchParams::apply("bench").force();
+    let started = Instant::now();
+    let created: Vec<anyhow::Result<(String, Instant)>> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (client, params) = (client.clone(), params.clone());
+            async move {
+                let (mut tenant, project) = tenant_of(i, "kn");
+                tenant.metadata.uid = None;
+                let at = Instant::now();
+                let mut t = serde_json::to_value(&tenant)?;
+                t["apiVersion"] = json!("kubenova.io/v1alpha1");
+                t["kind"] = json!("Tenant");
+                Api::<Tenant>::all(client.clone())
+                    .patch(&tenant.name_any(), &params, &Patch::Apply(t))
+                    .await?;
+                let mut p = serde_json::to_value(&project)?;
+                p["apiVersion"] = json!("kubenova.io/v1alpha1");
+                p["kind"] = json!("Project");
+                Api::<Project>::all(client)
+                    .patch(&project.name_any(), &params, &Patch::Apply(p))
+                    .await?;
+                Ok((tenant.name_any(), at))
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    let mut measured = Measured::default();
+    let mut created_at = HashMap::new();
+    for c in created {
+        match c {
+            Ok((name, at)) => {
+                created_at.insert(name, at);
+            }
+            Err(e) => {
+                eprintln!("create: {e:#}");
+                measured.failures += 1;
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let done = {
+            let m = ready_at.lock().unwrap_or_else(|e| e.into_inner());
+            created_at
+                .keys()
+                .filter(|t| m.get(*t).is_some_and(|(a, b)| a.is_some() && b.is_some()))
+                .count()
+        };
+        if done == created_at.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = ready_at.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut last = started;
+    for (name, at) in &created_at {
+        match m.get(name) {
+            Some((Some(a), Some(b))) => {
+                let r = (*a).max(*b);
+                last = last.max(r);
+                measured.latencies.push(r.duration_since(*at));
+            }
+            _ => measured.failures += 1,
+        }
+    }
+    measured.all_ready = last.duration_since(started);
+    let (ticks, _) = procfs::clock_ticks_per_second();
+    measured.cpu_seconds = Some((procfs::cpu_ticks(pid)? - cpu_before) as f64 / ticks as f64);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    measured.writes = writes_by(&env, AGENT_USER);
+    measured.peak_rss_mib = Some(*peak.lock().unwrap_or_else(|e| e.into_inner()) as f64 / 1024.0);
+    sampling.abort();
+    watch_tenants.abort();
+    watch_projects.abort();
+    nix_term(pid);
+    let _ = child.wait();
+    eprintln!("agent N={n}: {:?}", measured.all_ready);
+    env.shutdown(Duration::from_secs(5));
+    Ok(measured)
+}
+
+fn nix_term(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+fn quantile(latencies: &[Duration], q: f64) -> Duration {
+    if latencies.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    let idx = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn markdown(rows: &[(usize, Measured, Measured)], parallel: usize) -> String {
+    let mut out = String::new();
+    out.push_str("# Agent benchmark\n\n");
+    out.push_str(&format!(
+        "Written by `kubenova-bench-agent run` ({} cores: {}; load average before: {}). Each N runs \
+         in two fresh testenvs with Capsule v0.14 and the audit log: the baseline (the same objects \
+         applied directly by a client with {parallel} tenants in flight, waiting for Capsule to \
+         list the owner before the namespace) and the agent (Tenants and Projects applied with \
+         {parallel} in flight, the agent in a child process). Ready = the Tenant and its Project \
+         both report Ready=True (for the baseline: all objects written).\n\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        procfs::cpu_model(),
+        procfs::load_average(),
+    ));
+    out.push_str("| N | run | all-Ready | p50 create-to-Ready | p99 create-to-Ready | writes per tenant | agent CPU | agent peak RSS | failures |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (n, base, agent) in rows {
+        for (label, m) in [("baseline", base), ("agent", agent)] {
+            out.push_str(&format!(
+                "| {n} | {label} | {:.1} s | {:.2} s | {:.2} s | {:.1} | {} | {} | {} |\n",
+                m.all_ready.as_secs_f64(),
+                quantile(&m.latencies, 0.5).as_secs_f64(),
+                quantile(&m.latencies, 0.99).as_secs_f64(),
+                m.writes as f64 / *n as f64,
+                m.cpu_seconds.map_or("-".into(), |c| format!("{c:.1} s")),
+                m.peak_rss_mib.map_or("-".into(), |r| format!("{r:.0} MiB")),
+                m.failures,
+            ));
+        }
+        out.push_str(&format!(
+            "| {n} | agent / baseline | {:.2}x | | | | | | |\n",
+            agent.all_ready.as_secs_f64() / base.all_ready.as_secs_f64().max(0.001)
+        ));
+    }
+    out
+}
