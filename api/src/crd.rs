@@ -1,20 +1,25 @@
 //! KubeNova's custom resources (`kubenova.io/v1alpha1`): the desired state the API writes and
 //! the agent reconciles. Kubernetes is the database; these types are its schema.
 //!
-//! Both are cluster-scoped. A [`Project`] is named `<tenant>.<project>` (a rule the apiserver
+//! [`Cluster`] and [`IssuedToken`] live in the management cluster (where control runs); Tenant
+//! and Project in each workload cluster. All are cluster-scoped. A [`Project`] is named `<tenant>.<project>` (a rule the apiserver
 //! enforces), so two tenants can never own the same Project object; the namespace it makes is
 //! `<tenant>-<project>`, and a clash there is reported by the agent, never shared.
 //!
 //! The CRD manifests are generated from these types by `crdgen` into `config/crd/` and
 //! `charts/kubenova/crds/`; `make verify` fails when they drift.
 
+mod cluster;
 mod common;
 mod project;
 mod tenant;
+mod token;
 
+pub use cluster::{Cluster, ClusterSpec, ClusterStatus};
 pub use common::{Condition, Limits, PodSecurity, Quota, Usage};
 pub use project::{Access, Project, ProjectSpec, ProjectStatus};
 pub use tenant::{Plan, Tenant, TenantSpec, TenantStatus};
+pub use token::{IssuedToken, IssuedTokenSpec, IssuedTokenStatus, TokenKind};
 
 /// The API group of every KubeNova resource.
 pub const GROUP: &str = "kubenova.io";
@@ -24,7 +29,12 @@ pub fn all()
 -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>
 {
     use kube::CustomResourceExt as _;
-    vec![Tenant::crd(), Project::crd()]
+    vec![
+        Tenant::crd(),
+        Project::crd(),
+        Cluster::crd(),
+        IssuedToken::crd(),
+    ]
 }
 
 #[cfg(test)]

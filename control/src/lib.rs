@@ -3,3 +3,5 @@
 //! RBAC, quotas and KubeVela Applications.
 
 pub mod agent;
+pub mod rest;
+pub mod serve;

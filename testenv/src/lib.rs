@@ -13,6 +13,7 @@
 
 pub mod apiserver;
 pub mod capsule;
+pub mod control;
 pub mod controllers;
 pub mod env;
 pub mod etcd;

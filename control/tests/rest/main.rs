@@ -1,0 +1,5 @@
+//! Integration tests of the REST API against the real testenv cluster, the real
+//! `kubenova-control` binary, the real `kubenova-proxy` and the real kubectl.
+
+mod flow;
+mod harness;
