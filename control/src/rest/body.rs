@@ -85,6 +85,18 @@ fn is_json(content_type: &str) -> bool {
 
 /// Parses `bytes` as `T`, refusing unknown fields; errors name the field path.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde also reads a struct from a JSON array (by position); every body here is an object.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'n' | b't' | b'f' | b'-' | b'0'..=b'9') => {
+            return Err(ApiError::invalid("body", "must be a JSON object ({...})"));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body is not valid JSON: it must be a JSON object ({...})",
+            ));
+        }
+    }
     let mut unknown = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result = {
@@ -174,6 +186,9 @@ mod tests {
                 Some("quota.gpu"),
             ),
             ("[]", 422, Some("body")),
+            ("[\"a\", [], null]", 422, Some("body")),
+            ("null", 422, Some("body")),
+            ("<xml/>", 400, None),
         ];
         for (body, status, field) in cases {
             let e = err(body);

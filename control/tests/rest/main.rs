@@ -2,4 +2,5 @@
 //! `kubenova-control` binary, the real `kubenova-proxy` and the real kubectl.
 
 mod flow;
+mod handlers;
 mod harness;
