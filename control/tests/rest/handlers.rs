@@ -264,15 +264,17 @@ async fn the_authorization_table_walked_route_by_role_by_scope() {
 async fn error_bodies_are_one_envelope() {
     let app = app(settings()).await;
     let admin = admin();
-    let cases: Vec<(
+    // (method, uri, token, content type, body, status, the body without its request id)
+    type Case<'a> = (
         Method,
-        &str,
-        Option<&str>,
-        Option<&str>,
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
         Vec<u8>,
         u16,
         Value,
-    )> = vec![
+    );
+    let cases: Vec<Case> = vec![
         (
             Method::GET,
             "/api/v1/me",
