@@ -21,6 +21,11 @@ build: ## Build every crate and test
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
+.PHONY: generate
+generate: ## Regenerate the CRD manifests and docs/openapi/openapi.yaml from the code
+	$(CARGO) run -q -p kubenova-control --bin kubenova-crdgen
+	$(CARGO) run -q -p kubenova-control --bin kubenova-control -- openapi > docs/openapi/openapi.yaml
+
 .PHONY: verify
 verify: ## rustfmt check, clippy -D warnings, generated files up to date
 	$(CARGO) fmt --all -- --check
@@ -46,11 +51,12 @@ bench: upstream ## Benchmark kubenova-proxy against apiserver direct and a no-op
 .PHONY: dev
 dev: upstream dev-build ## Run the whole platform on a local cluster in the foreground (Ctrl-C stops it)
 	target/debug/kubenova-testenv up --dir .kubenova/dev/run --env-file .kubenova/dev/env \
-		--proxy-binary target/debug/kubenova-proxy
+		--proxy-binary target/debug/kubenova-proxy --control-binary target/debug/kubenova-control
 
 .PHONY: dev-build
 dev-build:
-	$(CARGO) build -p testenv --bin kubenova-testenv -p kubenova-proxy --bin kubenova-proxy
+	$(CARGO) build -p testenv --bin kubenova-testenv -p kubenova-proxy --bin kubenova-proxy \
+		-p kubenova-control --bin kubenova-control
 
 .PHONY: dev-up
 dev-up: upstream dev-build ## Like `make dev`, in the background; returns once .kubenova/dev/env is written

@@ -19,7 +19,8 @@ case "${1:-}" in
     mkdir -p "$state"
     rm -f "$envfile"
     nohup target/debug/kubenova-testenv up --dir "$state/run" --env-file "$envfile" \
-      --proxy-binary target/debug/kubenova-proxy >"$log" 2>&1 &
+      --proxy-binary target/debug/kubenova-proxy --control-binary target/debug/kubenova-control \
+      >"$log" 2>&1 &
     echo $! >"$pidfile"
     echo "starting in the background (pid $(cat "$pidfile"), output in $log) ..."
     for _ in $(seq 1 600); do

@@ -28,4 +28,10 @@ for pair in "config/crd:$scratch/config" "charts/kubenova/crds:$scratch/chart"; 
     status=1
   fi
 done
+# The OpenAPI document is generated from the route table and types in control/src/rest.
+cargo run --quiet -p kubenova-control --bin kubenova-control -- openapi >"$scratch/openapi.yaml"
+if ! diff -u docs/openapi/openapi.yaml "$scratch/openapi.yaml" >/dev/null 2>&1; then
+  echo "error: docs/openapi/openapi.yaml is out of date; run: make generate" >&2
+  status=1
+fi
 exit $status

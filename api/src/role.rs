@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a token's holder may do. Platform roles apply everywhere; scoped roles apply to the
 /// tenant or project named in the same token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Role {
     /// Platform administrator.

@@ -4,3 +4,5 @@
 
 pub mod agent;
 pub mod apps;
+pub mod rest;
+pub mod serve;

@@ -15,6 +15,7 @@
 pub mod apiserver;
 pub mod capsule;
 pub mod charts;
+pub mod control;
 pub mod controllers;
 pub mod env;
 pub mod etcd;

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use testenv::proxy::RunningProxy;
+use testenv::control::{ControlOptions, RunningControl};
+use testenv::proxy::{ProxyOptions, RunningProxy};
+
+/// The name `make dev` registers its cluster under.
+const LOCAL: &str = "local";
 use testenv::{Options, TestEnv};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -38,9 +42,14 @@ enum Cmd {
         /// Also run this `kubenova-proxy` binary in front of the apiserver.
         #[arg(long)]
         proxy_binary: Option<PathBuf>,
+        /// Also run this `kubenova-control` binary (API and agent) with this cluster as the
+        /// management cluster, verify the proxy's tokens against its JWKS, and register this
+        /// cluster as `local` (needs --proxy-binary).
+        #[arg(long, requires = "proxy_binary")]
+        control_binary: Option<PathBuf>,
     },
     /// Print a kubeconfig for the running environment's proxy, signed with the environment's
-    /// key (until kubenova-control issues them).
+    /// key (only when the environment runs without kubenova-control, whose API issues them).
     Kubeconfig {
         /// The running environment's directory.
         #[arg(long, default_value = ".kubenova/dev/run")]
@@ -72,23 +81,32 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (dir, env_file, no_capsule, no_vela, proxy_binary) = match Cli::parse().command {
-        Cmd::Up {
-            dir,
-            env_file,
-            no_capsule,
-            no_vela,
-            proxy_binary,
-        } => (dir, env_file, no_capsule, no_vela, proxy_binary),
-        Cmd::Kubeconfig {
-            dir,
-            sub,
-            roles,
-            tenant,
-            project,
-            ttl,
-        } => return print_kubeconfig(&dir, sub, roles, tenant, project, ttl),
-    };
+    let (dir, env_file, no_capsule, no_vela, proxy_binary, control_binary) =
+        match Cli::parse().command {
+            Cmd::Up {
+                dir,
+                env_file,
+                no_capsule,
+                no_vela,
+                proxy_binary,
+                control_binary,
+            } => (
+                dir,
+                env_file,
+                no_capsule,
+                no_vela,
+                proxy_binary,
+                control_binary,
+            ),
+            Cmd::Kubeconfig {
+                dir,
+                sub,
+                roles,
+                tenant,
+                project,
+                ttl,
+            } => return print_kubeconfig(&dir, sub, roles, tenant, project, ttl),
+        };
     let dir = absolute(&dir)?;
     let env_file = absolute(&env_file)?;
     if env_file.exists() {
@@ -119,17 +137,45 @@ async fn main() -> anyhow::Result<()> {
         _ = terminate.recv() => anyhow::bail!("stopped before the environment was ready"),
         _ = interrupt.recv() => anyhow::bail!("stopped before the environment was ready"),
     };
-    let proxy = match &proxy_binary {
+    let control = match &control_binary {
         Some(binary) => Some(
-            env.start_proxy(&absolute(binary)?)
+            env.start_control(&absolute(binary)?, ControlOptions::default())
                 .await
-                .context("kubenova-proxy did not start")?,
+                .context("kubenova-control did not start")?,
         ),
         None => None,
     };
+    let proxy = match &proxy_binary {
+        Some(binary) => Some(
+            env.start_proxy_with(
+                &absolute(binary)?,
+                ProxyOptions {
+                    jwks_url: control
+                        .as_ref()
+                        .map(|c| format!("{}/.well-known/jwks.json", c.url)),
+                    cluster: control.as_ref().map(|_| LOCAL.to_owned()),
+                    extra_args: Vec::new(),
+                },
+            )
+            .await
+            .context("kubenova-proxy did not start")?,
+        ),
+        None => None,
+    };
+    if let (Some(control), Some(proxy)) = (&control, &proxy) {
+        control
+            .register(LOCAL, &env, proxy)
+            .context("registering the local cluster")?;
+    }
     write_pids(&env)?;
-    write_env_file(&env, proxy.as_ref(), &env_file)?;
-    print_usage(&env, proxy.as_ref(), &env_file, started.elapsed());
+    write_env_file(&env, proxy.as_ref(), control.as_ref(), &env_file)?;
+    print_usage(
+        &env,
+        proxy.as_ref(),
+        control.as_ref(),
+        &env_file,
+        started.elapsed(),
+    );
 
     let mut check = tokio::time::interval(Duration::from_secs(2));
     let outcome = loop {
@@ -167,6 +213,7 @@ fn write_pids(env: &TestEnv) -> anyhow::Result<()> {
 fn write_env_file(
     env: &TestEnv,
     proxy: Option<&RunningProxy>,
+    control: Option<&RunningControl>,
     env_file: &Path,
 ) -> anyhow::Result<()> {
     let kubectl_dir = env
@@ -192,7 +239,16 @@ fn write_env_file(
                 shell_quote(&p.ca_path.display().to_string())
             )
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + &control
+            .map(|c| {
+                format!(
+                    "export KUBENOVA_API_URL={}\nexport KUBENOVA_ADMIN_TOKEN={}\n",
+                    shell_quote(&c.url),
+                    shell_quote(&c.admin_token)
+                )
+            })
+            .unwrap_or_default();
     if let Some(parent) = env_file.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -207,8 +263,21 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn print_usage(env: &TestEnv, proxy: Option<&RunningProxy>, env_file: &Path, took: Duration) {
-    let proxy_lines = proxy
+fn print_usage(
+    env: &TestEnv,
+    proxy: Option<&RunningProxy>,
+    control: Option<&RunningControl>,
+    env_file: &Path,
+    took: Duration,
+) {
+    let proxy_lines = match control {
+        Some(c) => format!(
+            "  API         {} (cluster `{LOCAL}` registered; admin token in the env file)\n  proxy       {}\n\n\
+             The guide: docs/index.md (curl the API, save kubeconfigs, use kubectl through the proxy).\n\n",
+            c.url,
+            proxy.map(|p| p.url.as_str()).unwrap_or_default()
+        ),
+        None => proxy
         .map(|p| {
             format!(
                 "  proxy       {}\n\n\
@@ -218,7 +287,8 @@ fn print_usage(env: &TestEnv, proxy: Option<&RunningProxy>, env_file: &Path, too
                 p.url
             )
         })
-        .unwrap_or_default();
+        .unwrap_or_default(),
+    };
     let vela_lines = env
         .vela
         .as_ref()

@@ -141,9 +141,30 @@ impl RunningProxy {
     }
 }
 
+/// Where a proxy gets its verification keys, and which cluster it serves.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// Verify with control's JWKS at this URL (`--jwks-url`) instead of the environment's own
+    /// key in a JWKS file; tokens then come from `kubenova-control`.
+    pub jwks_url: Option<String>,
+    /// `--cluster`: the `cluster` claim tokens must carry, if they carry one.
+    pub cluster: Option<String>,
+    /// More flags (`--clock-skew=1s`, ...).
+    pub extra_args: Vec<String>,
+}
+
 impl TestEnv {
     /// Starts the `kubenova-proxy` binary at `binary` in direct mode and waits until it is ready.
     pub async fn start_proxy(&self, binary: &Path) -> Result<RunningProxy> {
+        self.start_proxy_with(binary, ProxyOptions::default()).await
+    }
+
+    /// Like [`TestEnv::start_proxy`], with `options`.
+    pub async fn start_proxy_with(
+        &self,
+        binary: &Path,
+        options: ProxyOptions,
+    ) -> Result<RunningProxy> {
         self.apply(&rbac())?;
         let dir = self.dir().join("kubenova-proxy");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -192,10 +213,17 @@ impl TestEnv {
             .arg(format!("--upstream-ca={}", self.ca_path().display()))
             .arg(format!("--upstream-token-file={}", token_file.display()))
             .arg(format!("--issuer={ISSUER}"))
-            .arg(format!("--jwks-file={}", proxy.jwks_path.display()))
             .arg(format!("--namespace={NAMESPACE}"))
             .arg("--reload-interval=1s")
             .env("RUST_LOG", "info");
+        match &options.jwks_url {
+            Some(url) => cmd.arg(format!("--jwks-url={url}")),
+            None => cmd.arg(format!("--jwks-file={}", proxy.jwks_path.display())),
+        };
+        if let Some(cluster) = &options.cluster {
+            cmd.arg(format!("--cluster={cluster}"));
+        }
+        cmd.args(&options.extra_args);
         self.spawn("kubenova-proxy", cmd)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -1,0 +1,160 @@
+//! The audit log: one JSON line per mutating request and per token or kubeconfig issued or
+//! revoked, to stdout or a file. It names who did what to which object and how it ended; it
+//! never holds a token, a kubeconfig or a request body.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event<'a> {
+    /// RFC 3339 time.
+    pub time: String,
+    /// The request id.
+    pub request_id: &'a str,
+    /// The caller's `sub` (`anonymous` before authentication).
+    pub subject: &'a str,
+    /// The caller's roles.
+    pub roles: Vec<String>,
+    /// `platform`, `tenant:<t>` or `project:<t>/<p>`.
+    pub scope: String,
+    /// The route's action (`tenants.create`).
+    pub action: &'a str,
+    /// The method and the request path (never the query string).
+    pub target: String,
+    /// The HTTP status.
+    pub result: u16,
+    /// What was issued or revoked (a `jti`, never the token), when it applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+}
+
+/// Where audit lines go.
+#[derive(Clone)]
+pub struct Audit {
+    sink: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audit")
+    }
+}
+
+impl Audit {
+    /// Lines to standard output.
+    pub fn stdout() -> Audit {
+        Audit::to(Box::new(std::io::stdout()))
+    }
+
+    /// Lines appended to `path`.
+    pub fn file(path: &std::path::Path) -> anyhow::Result<Audit> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("audit log {}: {e}", path.display()))?;
+        Ok(Audit::to(Box::new(file)))
+    }
+
+    /// Lines to any writer.
+    pub fn to(sink: Box<dyn Write + Send>) -> Audit {
+        Audit {
+            sink: Arc::new(Mutex::new(sink)),
+        }
+    }
+
+    /// Writes one event as a JSON line.
+    pub fn record(&self, event: &Event<'_>) {
+        let Ok(mut line) = serde_json::to_vec(event) else {
+            return;
+        };
+        line.push(b'\n');
+        let mut sink = match self.sink.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Err(e) = sink.write_all(&line).and_then(|()| sink.flush()) {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+pub fn rfc3339_now() -> String {
+    let secs = super::keys::time_now();
+    rfc3339(secs)
+}
+
+/// `secs` (unix) as RFC 3339 UTC.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn one_json_line_per_event() {
+        let shared = Shared::default();
+        let audit = Audit::to(Box::new(shared.clone()));
+        for result in [201, 403] {
+            audit.record(&Event {
+                time: rfc3339(0),
+                request_id: "r1",
+                subject: "alice",
+                roles: vec!["admin".into()],
+                scope: "platform".into(),
+                action: "tenants.create",
+                target: "POST /api/v1/clusters/a/tenants".into(),
+                result,
+                token_id: None,
+            });
+        }
+        let text = String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["result"], 403);
+        assert_eq!(lines[0]["requestId"], "r1");
+    }
+}

@@ -1,0 +1,347 @@
+//! Who is calling (API token verification) and whether the authorization table lets them.
+//!
+//! [`authorize`] runs on every matched route: it finds the route's row in [`table::ROUTES`],
+//! checks the bearer token (signature, issuer, `aud` = `kubenova-api`, times, claims, not
+//! revoked), the rate limit, the path parameters, and the role and scope rule; then it audits
+//! the outcome. Handlers get the [`Principal`] and never make access decisions of their own.
+
+use std::collections::HashMap;
+
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kubenova_api::claims::API_AUDIENCE;
+use kubenova_api::{Claims, Role, Scope, Verifier};
+use serde_json::json;
+
+use super::audit::{Event, rfc3339_now};
+use super::error::ApiError;
+use super::state::{AppState, MANAGEMENT};
+use super::table::{self, Level, Route};
+
+/// The verified caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's claims.
+    pub claims: Claims,
+    /// The token's scope.
+    pub scope: Scope,
+}
+
+impl Principal {
+    /// The subject.
+    pub fn sub(&self) -> &str {
+        &self.claims.sub
+    }
+
+    /// Whether the token has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.claims.roles.contains(&role)
+    }
+
+    /// Whether the token is platform-wide (admin or ops).
+    pub fn is_platform(&self) -> bool {
+        self.scope == Scope::Platform
+    }
+
+    /// Whether an object in `tenant`/`project` lies within the token's scope. Platform objects
+    /// (no tenant) are covered only by platform tokens.
+    pub fn covers(&self, tenant: Option<&str>, project: Option<&str>) -> bool {
+        match &self.scope {
+            Scope::Platform => true,
+            Scope::Tenant { tenant: mine } => tenant == Some(mine.as_str()),
+            Scope::Project {
+                tenant: mine,
+                project: my_project,
+            } => tenant == Some(mine.as_str()) && project == Some(my_project.as_str()),
+        }
+    }
+
+    /// `platform`, `tenant:<t>` or `project:<t>/<p>`.
+    pub fn scope_label(&self) -> String {
+        scope_label(&self.scope)
+    }
+}
+
+/// `platform`, `tenant:<t>` or `project:<t>/<p>`.
+pub fn scope_label(scope: &Scope) -> String {
+    match scope {
+        Scope::Platform => "platform".into(),
+        Scope::Tenant { tenant } => format!("tenant:{tenant}"),
+        Scope::Project { tenant, project } => format!("project:{tenant}/{project}"),
+    }
+}
+
+/// Set by handlers on their response when they issued or revoked a token, for the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditTokenId(pub String);
+
+/// The path parameters, validated.
+#[derive(Debug, Clone, Default)]
+pub struct PathNames {
+    params: HashMap<String, String>,
+}
+
+impl PathNames {
+    /// The parameter `name` (`c`, `t`, `p`, `a`, `jti`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// Decides whether `principal` may call `route` with the tenant/project in the path.
+pub fn decide(
+    route: &Route,
+    principal: &Principal,
+    tenant: Option<&str>,
+    project: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(role) = principal
+        .claims
+        .roles
+        .iter()
+        .find(|r| route.roles.contains(r))
+    else {
+        let have: Vec<&str> = principal.claims.roles.iter().map(|r| r.as_str()).collect();
+        let need: Vec<&str> = route.roles.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::forbidden(format!(
+            "{} needs one of the roles {}; this token has {}",
+            route.action,
+            need.join(", "),
+            have.join(", ")
+        ))
+        .with_details(json!({ "action": route.action, "required": need, "have": have })));
+    };
+    if role.is_platform() {
+        return Ok(());
+    }
+    let outside = || {
+        ApiError::forbidden(format!(
+            "{} is outside this token's scope ({})",
+            match (tenant, project) {
+                (Some(t), Some(p)) => format!("project {t}/{p}"),
+                (Some(t), None) => format!("tenant {t}"),
+                _ => "this platform-wide endpoint".into(),
+            },
+            principal.scope_label()
+        ))
+        .with_details(json!({ "action": route.action, "scope": principal.scope_label() }))
+    };
+    let allowed = match route.level {
+        Level::Public | Level::Own => true,
+        Level::Platform => false,
+        Level::Tenant => {
+            matches!(&principal.scope, Scope::Tenant { tenant: mine } if Some(mine.as_str()) == tenant)
+        }
+        Level::Project => match &principal.scope {
+            Scope::Tenant { tenant: mine } => Some(mine.as_str()) == tenant,
+            Scope::Project {
+                tenant: mine,
+                project: my_project,
+            } => Some(mine.as_str()) == tenant && Some(my_project.as_str()) == project,
+            Scope::Platform => false,
+        },
+    };
+    if allowed { Ok(()) } else { Err(outside()) }
+}
+
+/// Verifies an API token: signature, issuer, audience, times, claims, and its record (it must
+/// have been issued here and not revoked).
+pub async fn verify_api_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let keys = state.keys().current();
+    let key_set = keys
+        .key_set()
+        .map_err(|e| ApiError::internal(format!("signing keys: {e:#}")))?;
+    let verifier = Verifier::new(state.settings().issuer.clone(), API_AUDIENCE);
+    let claims = verifier
+        .verify(token, &key_set, super::keys::time_now())
+        .map_err(|e| ApiError::unauthorized(format!("invalid API token: {e}")))?;
+    let scope = claims
+        .scope()
+        .map_err(|e| ApiError::unauthorized(format!("invalid API token: {e}")))?;
+    let record = state
+        .token_records()
+        .get_opt(&claims.jti)
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
+    match record {
+        None => Err(ApiError::unauthorized(
+            "invalid API token: it was not issued by this control plane (no record)",
+        )),
+        Some(r) if r.spec.revoked => Err(ApiError::unauthorized(
+            "invalid API token: it has been revoked",
+        )),
+        Some(_) => Ok(Principal { claims, scope }),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(ApiError::unauthorized(
+            "send exactly one `Authorization: Bearer <API token>` header",
+        ));
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <API token>`",
+        )),
+    }
+}
+
+fn validate_params(raw: &RawPathParams) -> Result<PathNames, ApiError> {
+    let mut params = HashMap::new();
+    for (key, value) in raw.iter() {
+        let field = match key {
+            "c" => "cluster",
+            "t" => "tenant",
+            "p" => "project",
+            "a" => "app",
+            "jti" => "token id",
+            _ => key,
+        };
+        let checked = if key == "a" {
+            // `<app>` or `<app>:<action>`.
+            let name = value.split_once(':').map_or(value, |(name, _)| name);
+            kubenova_api::names::validate_dns1123_label(field, name)
+        } else {
+            kubenova_api::names::validate_dns1123_label(field, value)
+        };
+        checked.map_err(|e| {
+            ApiError::bad_request(format!("in the path: {e}"))
+                .with_details(json!({ "parameter": field }))
+        })?;
+        params.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(PathNames { params })
+}
+
+/// The request id the request-id layer set.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The authorization middleware (see the module docs).
+pub async fn authorize(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    raw: RawPathParams,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    let request_id = request_id(req.headers());
+    let target = format!("{} {}", method, req.uri().path());
+    let Some(route) = table::lookup(&method, matched.as_str()) else {
+        tracing::error!(path = matched.as_str(), %method, "route missing from the authorization table");
+        return ApiError::forbidden("this route is not in the authorization table").into_response();
+    };
+    if route.level == Level::Public {
+        let response = next.run(req).await;
+        state.count(route.action, response.status().as_u16());
+        return response;
+    }
+    let mutating = table::is_mutating(&method);
+    let audit_failure = |err: ApiError, principal: Option<&Principal>| {
+        state.count(route.action, err.status.as_u16());
+        if mutating || route.action.starts_with("kubeconfigs.") {
+            state.audit().record(&Event {
+                time: rfc3339_now(),
+                request_id: &request_id,
+                subject: principal.map_or("anonymous", |p| p.sub()),
+                roles: principal
+                    .map(|p| p.claims.roles.iter().map(|r| r.to_string()).collect())
+                    .unwrap_or_default(),
+                scope: principal.map_or_else(|| "none".into(), Principal::scope_label),
+                action: route.action,
+                target: target.clone(),
+                result: err.status.as_u16(),
+                token_id: None,
+            });
+        }
+        err.into_response()
+    };
+    let token = match bearer(req.headers()) {
+        Ok(token) => token.to_owned(),
+        Err(e) => return audit_failure(e, None),
+    };
+    let principal = match verify_api_token(&state, &token).await {
+        Ok(p) => p,
+        Err(e) => return audit_failure(e, None),
+    };
+    if let Err(wait) = state.take_token(principal.sub()) {
+        return audit_failure(ApiError::too_many_requests(wait), Some(&principal));
+    }
+    let names = match validate_params(&raw) {
+        Ok(n) => n,
+        Err(e) => return audit_failure(e, Some(&principal)),
+    };
+    if let Err(e) = decide(route, &principal, names.get("t"), names.get("p")) {
+        return audit_failure(e, Some(&principal));
+    }
+    req.extensions_mut().insert(principal.clone());
+    req.extensions_mut().insert(names);
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    state.count(route.action, status);
+    let token_id = response
+        .extensions()
+        .get::<AuditTokenId>()
+        .map(|t| t.0.clone());
+    if mutating || token_id.is_some() || route.action.starts_with("kubeconfigs.") {
+        state.audit().record(&Event {
+            time: rfc3339_now(),
+            request_id: &request_id,
+            subject: principal.sub(),
+            roles: principal
+                .claims
+                .roles
+                .iter()
+                .map(|r| r.to_string())
+                .collect(),
+            scope: principal.scope_label(),
+            action: route.action,
+            target,
+            result: status,
+            token_id,
+        });
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_needs_exactly_one_bearer_header() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer(&headers).is_err());
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(bearer(&headers).ok(), Some("abc"));
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer def"),
+        );
+        assert!(bearer(&headers).is_err());
+    }
+}

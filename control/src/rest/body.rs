@@ -1,0 +1,215 @@
+//! The JSON body extractor: content type, size, syntax, types and unknown fields all fail with
+//! an [`ApiError`] that names the field and what to fix.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::error::ApiError;
+
+/// The largest request body accepted (413 above).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON request body of type `T`, strictly parsed: unknown fields are refused.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+/// An optional JSON body: an empty body gives `None`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match OptionalJson::<T>::from_request(req, state).await? {
+            OptionalJson(Some(value)) => Ok(Json(value)),
+            OptionalJson(None) => Err(ApiError::bad_request(
+                "this endpoint needs a JSON body; see /api/v1/openapi.json for its fields",
+            )),
+        }
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                super::error::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {rejection}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        if !content_type.as_deref().is_some_and(is_json) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "the body must be JSON with Content-Type: application/json (got {})",
+                    content_type.as_deref().unwrap_or("no Content-Type")
+                ),
+            ));
+        }
+        parse(&bytes).map(|value| OptionalJson(Some(value)))
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+}
+
+/// Parses `bytes` as `T`, refusing unknown fields; errors name the field path.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde also reads a struct from a JSON array (by position); every body here is an object.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'n' | b't' | b'f' | b'-' | b'0'..=b'9') => {
+            return Err(ApiError::invalid("body", "must be a JSON object ({...})"));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body is not valid JSON: it must be a JSON object ({...})",
+            ));
+        }
+    }
+    let mut unknown = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result = {
+        let mut record =
+            |path: serde_ignored::Path<'_>| unknown.push(path.to_string().replace(".?", ""));
+        let ignoring = serde_ignored::Deserializer::new(&mut de, &mut record);
+        serde_path_to_error::deserialize::<_, T>(ignoring)
+    };
+    let value = match result {
+        Ok(value) => value,
+        Err(err) => {
+            let path = err.path().to_string().replace(".?", "");
+            let inner = err.into_inner();
+            return Err(classify(&path, &inner));
+        }
+    };
+    de.end().map_err(|e| {
+        ApiError::bad_request(format!("the body is not valid JSON: {e}"))
+            .with_details(json!({"line": e.line(), "column": e.column()}))
+    })?;
+    if let Some(field) = unknown.first() {
+        return Err(ApiError::invalid(
+            field,
+            "unknown field; remove it (see /api/v1/openapi.json for the allowed fields)",
+        ));
+    }
+    Ok(value)
+}
+
+fn classify(path: &str, err: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request(format!("the body is not valid JSON: {err}"))
+                .with_details(json!({"line": err.line(), "column": err.column()}))
+        }
+        Category::Data => {
+            let field = if path == "." { "body" } else { path };
+            // serde's message ends with " at line L column C"; the field path says more.
+            let text = err.to_string();
+            let why = text
+                .rsplit_once(" at line ")
+                .map_or(text.as_str(), |(head, _)| head)
+                .to_owned();
+            ApiError::invalid(field, why)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        #[serde(default)]
+        owners: Vec<String>,
+        #[serde(default)]
+        quota: Option<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        cpu: Option<String>,
+    }
+
+    fn err(body: &str) -> ApiError {
+        parse::<Sample>(body.as_bytes()).expect_err(body)
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_data_errors_422_naming_the_field() {
+        let cases = [
+            ("{", 400, None),
+            ("{\"name\": \"a\"} trailing", 400, None),
+            ("{\"owners\": []}", 422, Some("body")),
+            ("{\"name\": 5}", 422, Some("name")),
+            ("{\"name\": \"a\", \"owners\": [1]}", 422, Some("owners[0]")),
+            ("{\"name\": \"a\", \"extra\": 1}", 422, Some("extra")),
+            (
+                "{\"name\": \"a\", \"quota\": {\"gpu\": \"1\"}}",
+                422,
+                Some("quota.gpu"),
+            ),
+            ("[]", 422, Some("body")),
+            ("[\"a\", [], null]", 422, Some("body")),
+            ("null", 422, Some("body")),
+            ("<xml/>", 400, None),
+        ];
+        for (body, status, field) in cases {
+            let e = err(body);
+            assert_eq!(e.status.as_u16(), status, "{body}: {e}");
+            if let Some(field) = field {
+                assert_eq!(e.details["field"], field, "{body}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let e = err("{}");
+        assert!(e.message.contains("missing field `name`"), "{}", e.message);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+    }
+}

@@ -1,0 +1,415 @@
+//! Signing keys in a Secret of the management namespace, and the encryption key that protects
+//! registered clusters' admin kubeconfigs.
+//!
+//! The Secret `kubenova-signing-keys` holds one `<kid>.pem` entry (PKCS#8 Ed25519) per live key
+//! and `active`, the kid new tokens are signed with. The JWKS publishes every live key.
+//! Rotation: [`rotate`] adds a new key and makes it active; once no unexpired token signed by
+//! the old key remains, [`retire`] removes it (tokens signed by it stop working everywhere
+//! within the proxies' reload interval). Every replica re-reads the Secret every 10 s.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kubenova_api::crd::IssuedToken;
+use kubenova_api::{JwkSet, KeySet, SigningKey};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The Secret holding the signing keys.
+pub const SIGNING_SECRET: &str = "kubenova-signing-keys";
+/// The Secret holding the encryption key (when no `--encryption-key-file` is given).
+pub const ENCRYPTION_SECRET: &str = "kubenova-encryption-key";
+const ACTIVE: &str = "active";
+
+/// The live signing keys and the active one.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// The key new tokens are signed with.
+    pub active: SigningKey,
+    /// Every live key, active included, by kid.
+    pub all: BTreeMap<String, SigningKey>,
+}
+
+impl Keys {
+    /// The JWKS of every live key.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self.all.values().map(SigningKey::public_jwk).collect(),
+        }
+    }
+
+    /// The verification keys.
+    pub fn key_set(&self) -> anyhow::Result<KeySet> {
+        KeySet::from_jwks(&self.jwks()).context("building the key set")
+    }
+
+    fn from_secret(secret: &Secret) -> anyhow::Result<Keys> {
+        let data = secret.data.clone().unwrap_or_default();
+        let text = |key: &str| -> anyhow::Result<String> {
+            let value = data
+                .get(key)
+                .with_context(|| format!("Secret {SIGNING_SECRET} has no `{key}`"))?;
+            String::from_utf8(value.0.clone()).with_context(|| format!("`{key}` is not UTF-8"))
+        };
+        let active_kid = text(ACTIVE)?.trim().to_owned();
+        let mut all = BTreeMap::new();
+        for name in data.keys() {
+            if let Some(kid) = name.strip_suffix(".pem") {
+                let key = SigningKey::from_pkcs8_pem(kid, &text(name)?)
+                    .with_context(|| format!("Secret {SIGNING_SECRET}: key `{kid}`"))?;
+                all.insert(kid.to_owned(), key);
+            }
+        }
+        let active = all
+            .get(&active_kid)
+            .cloned()
+            .with_context(|| format!("the active key `{active_kid}` is not in the Secret"))?;
+        Ok(Keys { active, all })
+    }
+}
+
+/// The signing keys, kept fresh from the Secret.
+#[derive(Debug, Clone)]
+pub struct KeyStore {
+    keys: Arc<RwLock<Arc<Keys>>>,
+}
+
+impl KeyStore {
+    /// Loads the keys, generating the first one if the Secret does not exist yet.
+    pub async fn load_or_create(secrets: &Api<Secret>) -> anyhow::Result<KeyStore> {
+        let keys = load_or_create(secrets).await?;
+        Ok(KeyStore {
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+        })
+    }
+
+    /// A store holding `keys` (tests, and the `token` command).
+    pub fn fixed(keys: Keys) -> KeyStore {
+        KeyStore {
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+        }
+    }
+
+    /// The current keys.
+    pub fn current(&self) -> Arc<Keys> {
+        match self.keys.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the Secret every `every` until `shutdown`.
+    pub async fn refresh(
+        self,
+        secrets: Api<Secret>,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match secrets.get(SIGNING_SECRET).await {
+                Ok(secret) => match Keys::from_secret(&secret) {
+                    Ok(keys) => {
+                        let mut guard = match self.keys.write() {
+                            Ok(guard) => guard,
+                            Err(poisoned) => poisoned.into_inner(),
+                        };
+                        *guard = Arc::new(keys);
+                    }
+                    Err(e) => tracing::error!("signing keys: {e:#}; keeping the previous keys"),
+                },
+                Err(e) => {
+                    tracing::warn!("reading the signing keys: {e}; keeping the previous keys")
+                }
+            }
+        }
+    }
+}
+
+fn new_kid() -> String {
+    let now = time_now();
+    let mut random = [0u8; 3];
+    let _ = SystemRandom::new().fill(&mut random);
+    format!("k{now}-{:02x}{:02x}{:02x}", random[0], random[1], random[2])
+}
+
+/// Unix seconds now.
+pub fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+async fn load_or_create(secrets: &Api<Secret>) -> anyhow::Result<Keys> {
+    if let Some(secret) = secrets.get_opt(SIGNING_SECRET).await? {
+        return Keys::from_secret(&secret);
+    }
+    let key = SigningKey::generate(new_kid()).context("generating a signing key")?;
+    let mut data = BTreeMap::new();
+    data.insert(
+        format!("{}.pem", key.kid()),
+        ByteString(key.to_pkcs8_pem().into_bytes()),
+    );
+    data.insert(ACTIVE.into(), ByteString(key.kid().as_bytes().to_vec()));
+    let secret = Secret {
+        metadata: meta(SIGNING_SECRET),
+        data: Some(data),
+        ..Secret::default()
+    };
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(created) => Keys::from_secret(&created),
+        // Another replica was first: use its key.
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Keys::from_secret(&secrets.get(SIGNING_SECRET).await?)
+        }
+        Err(e) => Err(e).context("creating the signing-key Secret"),
+    }
+}
+
+fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        labels: Some(BTreeMap::from([(
+            kubenova_api::labels::MANAGED_BY.to_owned(),
+            kubenova_api::labels::MANAGED_BY_VALUE.to_owned(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Adds a new key and makes it the active one; returns its kid. The old keys stay live (their
+/// tokens keep working) until [`retire`]d.
+pub async fn rotate(secrets: &Api<Secret>) -> anyhow::Result<String> {
+    load_or_create(secrets).await?;
+    let key = SigningKey::generate(new_kid()).context("generating a signing key")?;
+    let patch = serde_json::json!({
+        "data": {
+            format!("{}.pem", key.kid()): STANDARD.encode(key.to_pkcs8_pem()),
+            ACTIVE: STANDARD.encode(key.kid()),
+        }
+    });
+    secrets
+        .patch(
+            SIGNING_SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .context("adding the new key")?;
+    Ok(key.kid().to_owned())
+}
+
+/// Removes the key `kid`. Refuses the active key, and (unless `force`) a key that still signs
+/// an unexpired, unrevoked token recorded in `records`.
+pub async fn retire(
+    secrets: &Api<Secret>,
+    records: &Api<IssuedToken>,
+    kid: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let secret = secrets.get(SIGNING_SECRET).await?;
+    let keys = Keys::from_secret(&secret)?;
+    anyhow::ensure!(
+        keys.all.contains_key(kid),
+        "there is no live key `{kid}` (live: {})",
+        keys.all.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    anyhow::ensure!(
+        keys.active.kid() != kid,
+        "`{kid}` is the active key; rotate first (kubenova-control keys rotate)"
+    );
+    if !force {
+        let now = time_now();
+        let live = records
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|t| t.spec.kid == kid && !t.spec.revoked && t.spec.expires_at > now)
+            .count();
+        anyhow::ensure!(
+            live == 0,
+            "{live} unexpired token(s) are signed with `{kid}`; wait until they expire, revoke them, or pass --force"
+        );
+    }
+    let patch = serde_json::json!({ "data": { format!("{kid}.pem"): null } });
+    secrets
+        .patch(
+            SIGNING_SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .context("removing the key")?;
+    Ok(())
+}
+
+/// AES-256-GCM over the registered clusters' admin kubeconfigs. The cluster name is the
+/// associated data, so a ciphertext cannot be moved to another cluster's Secret.
+#[derive(Clone)]
+pub struct Cipher {
+    key: Arc<LessSafeKey>,
+}
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cipher(AES-256-GCM)")
+    }
+}
+
+const CIPHER_PREFIX: &str = "kn1:";
+
+impl Cipher {
+    /// A cipher with a 32-byte key.
+    pub fn new(key: &[u8]) -> anyhow::Result<Cipher> {
+        anyhow::ensure!(
+            key.len() == 32,
+            "the encryption key must be 32 bytes (base64 of 32 random bytes), not {}",
+            key.len()
+        );
+        let unbound = UnboundKey::new(&AES_256_GCM, key)
+            .map_err(|_| anyhow::anyhow!("not an AES-256 key"))?;
+        Ok(Cipher {
+            key: Arc::new(LessSafeKey::new(unbound)),
+        })
+    }
+
+    /// Reads a key file holding base64 of 32 bytes.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Cipher> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{}: not base64", path.display()))?;
+        Cipher::new(&key)
+    }
+
+    /// The key from the Secret `kubenova-encryption-key` (`key`: 32 bytes), created if missing.
+    pub async fn from_secret(secrets: &Api<Secret>) -> anyhow::Result<Cipher> {
+        if let Some(secret) = secrets.get_opt(ENCRYPTION_SECRET).await? {
+            return Self::from_secret_object(&secret);
+        }
+        let mut key = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let secret = Secret {
+            metadata: meta(ENCRYPTION_SECRET),
+            data: Some(BTreeMap::from([(
+                "key".to_owned(),
+                ByteString(key.to_vec()),
+            )])),
+            ..Secret::default()
+        };
+        match secrets.create(&PostParams::default(), &secret).await {
+            Ok(created) => Self::from_secret_object(&created),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                Self::from_secret_object(&secrets.get(ENCRYPTION_SECRET).await?)
+            }
+            Err(e) => Err(e).context("creating the encryption-key Secret"),
+        }
+    }
+
+    fn from_secret_object(secret: &Secret) -> anyhow::Result<Cipher> {
+        let key = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .with_context(|| format!("Secret {ENCRYPTION_SECRET} has no `key`"))?;
+        Cipher::new(&key.0)
+    }
+
+    /// Encrypts `plain` for `context` (the cluster name).
+    pub fn seal(&self, context: &str, plain: &[u8]) -> anyhow::Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let mut buf = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(format!("{CIPHER_PREFIX}{}", STANDARD.encode(out)))
+    }
+
+    /// Decrypts what [`Cipher::seal`] produced for the same `context`.
+    pub fn open(&self, context: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
+        let body = sealed
+            .trim()
+            .strip_prefix(CIPHER_PREFIX)
+            .context("not a KubeNova ciphertext")?;
+        let bytes = STANDARD.decode(body).context("ciphertext is not base64")?;
+        anyhow::ensure!(bytes.len() > NONCE_LEN, "ciphertext too short");
+        let (nonce, rest) = bytes.split_at(NONCE_LEN);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| {
+                anyhow::anyhow!("cannot decrypt (wrong encryption key, or the Secret was altered)")
+            })?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_and_open_round_trip_bound_to_the_cluster() {
+        let cipher = Cipher::new(&[7u8; 32]).expect("key");
+        let sealed = cipher.seal("prod", b"apiVersion: v1").expect("seal");
+        assert!(sealed.starts_with(CIPHER_PREFIX));
+        assert!(!sealed.contains("apiVersion"));
+        assert_eq!(
+            cipher.open("prod", &sealed).expect("open"),
+            b"apiVersion: v1"
+        );
+        assert!(cipher.open("staging", &sealed).is_err(), "other cluster");
+        let other = Cipher::new(&[8u8; 32]).expect("key");
+        assert!(other.open("prod", &sealed).is_err(), "other key");
+        assert!(Cipher::new(&[1u8; 16]).is_err());
+    }
+
+    #[test]
+    fn keys_from_secret_need_the_active_key() {
+        let key = SigningKey::generate("k1").expect("key");
+        let mut data = BTreeMap::from([
+            (
+                "k1.pem".to_owned(),
+                ByteString(key.to_pkcs8_pem().into_bytes()),
+            ),
+            (ACTIVE.to_owned(), ByteString(b"k1".to_vec())),
+        ]);
+        let secret = |data: &BTreeMap<String, ByteString>| Secret {
+            data: Some(data.clone()),
+            ..Secret::default()
+        };
+        let keys = Keys::from_secret(&secret(&data)).expect("keys");
+        assert_eq!(keys.active.kid(), "k1");
+        assert_eq!(keys.jwks().keys.len(), 1);
+        data.insert(ACTIVE.to_owned(), ByteString(b"k2".to_vec()));
+        assert!(Keys::from_secret(&secret(&data)).is_err());
+    }
+}

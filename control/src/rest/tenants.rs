@@ -1,0 +1,635 @@
+//! Tenants and projects: Tenant and Project objects in the workload cluster named in the route.
+//!
+//! Tenant names are unique across all clusters: each tenant has an index ConfigMap
+//! `kubenova-tenant.<t>` in the management namespace naming its cluster, created atomically
+//! before the Tenant (so the same name twice gives 409, whichever cluster), which is also how the
+//! short `/tenants/{t}/...` routes find the cluster.
+
+use std::collections::BTreeMap;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::{Client, ResourceExt};
+use kubenova_api::crd::{Access, Limits, Plan, Project, ProjectSpec, Quota, Tenant, TenantSpec};
+use kubenova_api::{labels, names};
+use serde_json::json;
+
+use super::auth::PathNames;
+use super::body::Json;
+use super::clusters::{INDEX_CLUSTER_LABEL, name_path};
+use super::dto::{
+    AccessInput, List, ObjectStatus, OwnersInput, ProjectInput, ProjectSettings, ProjectUsage,
+    ProjectView, TenantInput, TenantSettings, TenantUsage, TenantView,
+};
+use super::error::ApiError;
+use super::state::{AppState, MANAGEMENT};
+
+/// The longest tenant name (room for `-<project>` in namespace names).
+pub const MAX_TENANT_LEN: usize = 40;
+/// The longest project name.
+pub const MAX_PROJECT_LEN: usize = 22;
+
+fn index_name(tenant: &str) -> String {
+    format!("kubenova-tenant.{tenant}")
+}
+
+fn index_api(state: &AppState) -> Api<ConfigMap> {
+    Api::namespaced(state.mgmt().clone(), &state.settings().namespace)
+}
+
+/// The cluster tenant `tenant` lives in, from the index.
+pub async fn cluster_of(state: &AppState, tenant: &str) -> Result<String, ApiError> {
+    index_api(state)
+        .get_opt(&index_name(tenant))
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?
+        .and_then(|cm| cm.data.and_then(|d| d.get("cluster").cloned()))
+        .ok_or_else(|| ApiError::not_found("tenant", tenant))
+}
+
+/// Checks a token subject as it will appear in `kubenova:<sub>`.
+pub fn validate_subject(field: &str, subject: &str) -> Result<(), ApiError> {
+    if subject.is_empty() || subject.len() > 253 {
+        return Err(ApiError::invalid(field, "must be 1 to 253 characters"));
+    }
+    if subject.contains(':') || subject.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "`{}` must not contain ':' or control characters (it becomes the Kubernetes user kubenova:<subject>)",
+                subject.escape_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_subjects(field: &str, subjects: &[String]) -> Result<(), ApiError> {
+    for (i, s) in subjects.iter().enumerate() {
+        validate_subject(&format!("{field}[{i}]"), s)?;
+    }
+    Ok(())
+}
+
+fn validate_name(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    names::validate_dns1123_label(field, value)
+        .map_err(|e| ApiError::invalid(field, e.to_string()))?;
+    if value.len() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!(
+                "is {} characters long; at most {max} are allowed",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_classes(field: &str, classes: &[String]) -> Result<(), ApiError> {
+    for (i, c) in classes.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        names::validate_dns1123_label(&f, c).map_err(|e| ApiError::invalid(&f, e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn status_of(conditions: &[kubenova_api::crd::Condition], namespaces: Vec<String>) -> ObjectStatus {
+    ObjectStatus {
+        ready: conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status == "True"),
+        conditions: conditions.to_vec(),
+        namespaces,
+    }
+}
+
+fn tenant_view(cluster: &str, t: &Tenant) -> TenantView {
+    let status = t.status.clone().unwrap_or_default();
+    TenantView {
+        name: t.name_any(),
+        cluster: cluster.to_owned(),
+        display_name: t.spec.display_name.clone(),
+        owners: t.spec.owners.clone(),
+        quota: t.spec.plan.quota.clone(),
+        limits: t.spec.plan.limits.clone(),
+        ingress_classes: t.spec.plan.ingress_classes.clone(),
+        storage_classes: t.spec.plan.storage_classes.clone(),
+        pod_security: t.spec.pod_security,
+        prevent_deletion: t.spec.prevent_deletion,
+        status: status_of(&status.conditions, status.namespaces),
+    }
+}
+
+fn project_view(cluster: &str, p: &Project) -> ProjectView {
+    let status = p.status.clone().unwrap_or_default();
+    ProjectView {
+        name: p.spec.project.clone(),
+        tenant: p.spec.tenant.clone(),
+        cluster: cluster.to_owned(),
+        namespace: names::project_namespace(&p.spec.tenant, &p.spec.project),
+        quota: p.spec.quota.clone(),
+        limits: p.spec.limits.clone(),
+        pod_security: p.spec.pod_security,
+        access: p.spec.access.clone(),
+        status: status_of(&status.conditions, status.namespace.into_iter().collect()),
+    }
+}
+
+fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
+    validate_subjects("owners", &s.owners)?;
+    validate_classes("ingressClasses", &s.ingress_classes)?;
+    validate_classes("storageClasses", &s.storage_classes)?;
+    if s.display_name.as_ref().is_some_and(|d| d.len() > 256) {
+        return Err(ApiError::invalid("displayName", "at most 256 characters"));
+    }
+    Ok(TenantSpec {
+        display_name: s.display_name,
+        owners: s.owners,
+        plan: Plan {
+            quota: s.quota,
+            limits: s.limits,
+            ingress_classes: s.ingress_classes,
+            storage_classes: s.storage_classes,
+        },
+        pod_security: s.pod_security,
+        prevent_deletion: s.prevent_deletion,
+    })
+}
+
+/// A tenant of cluster `{c}` (404 when it lives elsewhere), with the cluster's client.
+async fn tenant_in(
+    state: &AppState,
+    cluster: &str,
+    tenant: &str,
+) -> Result<(Client, Api<Tenant>, Tenant), ApiError> {
+    let (_, client) = state.cluster(cluster).await?;
+    let home = cluster_of(state, tenant).await?;
+    if home != cluster {
+        return Err(ApiError::not_found("tenant", tenant)
+            .with_details(json!({ "kind": "tenant", "name": tenant, "cluster": cluster })));
+    }
+    let api: Api<Tenant> = Api::all(client.clone());
+    let found = api
+        .get_opt(tenant)
+        .await
+        .map_err(|e| ApiError::from_kube(cluster, e))?
+        .ok_or_else(|| ApiError::not_found("tenant", tenant))?;
+    Ok((client, api, found))
+}
+
+fn managed_labels(tenant: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            labels::MANAGED_BY.to_owned(),
+            labels::MANAGED_BY_VALUE.to_owned(),
+        ),
+        (labels::TENANT.to_owned(), tenant.to_owned()),
+    ])
+}
+
+/// `POST /api/v1/clusters/{c}/tenants`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<TenantInput>,
+) -> Result<Response, ApiError> {
+    let cluster = name_path(&names, "c")?;
+    validate_name("name", &input.name, MAX_TENANT_LEN)?;
+    let tenant = input.name.clone();
+    let spec = settings_spec(TenantSettings {
+        display_name: input.display_name,
+        owners: input.owners,
+        quota: input.quota,
+        limits: input.limits,
+        ingress_classes: input.ingress_classes,
+        storage_classes: input.storage_classes,
+        pod_security: input.pod_security,
+        prevent_deletion: input.prevent_deletion,
+    })?;
+    let (_, client) = state.cluster(&cluster).await?;
+    // Claim the name across all clusters first.
+    let mut index_labels = managed_labels(&tenant);
+    index_labels.insert(INDEX_CLUSTER_LABEL.to_owned(), cluster.clone());
+    let index = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(index_name(&tenant)),
+            labels: Some(index_labels),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([("cluster".to_owned(), cluster.clone())])),
+        ..ConfigMap::default()
+    };
+    match index_api(&state)
+        .create(&PostParams::default(), &index)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let home = cluster_of(&state, &tenant).await.unwrap_or_default();
+            return Err(ApiError::conflict(format!(
+                "tenant `{tenant}` already exists (in cluster `{home}`); tenant names are unique across clusters"
+            ))
+            .with_details(json!({ "kind": "tenant", "name": tenant, "cluster": home })));
+        }
+        Err(e) => return Err(ApiError::from_kube(MANAGEMENT, e)),
+    }
+    let mut object = Tenant::new(&tenant, spec);
+    object.metadata.labels = Some(managed_labels(&tenant));
+    let api: Api<Tenant> = Api::all(client);
+    match api.create(&PostParams::default(), &object).await {
+        Ok(created) => Ok((
+            StatusCode::CREATED,
+            axum::Json(tenant_view(&cluster, &created)),
+        )
+            .into_response()),
+        Err(e) => {
+            let _ = index_api(&state)
+                .delete(&index_name(&tenant), &DeleteParams::default())
+                .await;
+            Err(match e {
+                kube::Error::Api(s) if s.code == 409 => ApiError::conflict(format!(
+                    "tenant `{tenant}` already exists in cluster `{cluster}`"
+                )),
+                other => ApiError::from_kube(&cluster, other),
+            })
+        }
+    }
+}
+
+/// `GET /api/v1/clusters/{c}/tenants`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<axum::Json<List<TenantView>>, ApiError> {
+    let cluster = name_path(&names, "c")?;
+    let (_, client) = state.cluster(&cluster).await?;
+    let api: Api<Tenant> = Api::all(client);
+    let mut items: Vec<TenantView> = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?
+        .items
+        .iter()
+        .map(|t| tenant_view(&cluster, t))
+        .collect();
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(axum::Json(List { items }))
+}
+
+/// `GET /api/v1/clusters/{c}/tenants/{t}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
+    let (_, _, found) = tenant_in(&state, &cluster, &tenant).await?;
+    Ok(axum::Json(tenant_view(&cluster, &found)))
+}
+
+async fn update_spec(
+    state: &AppState,
+    names: &PathNames,
+    change: impl FnOnce(&mut TenantSpec) -> Result<(), ApiError>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    let (cluster, tenant) = (name_path(names, "c")?, name_path(names, "t")?);
+    let (_, api, mut found) = tenant_in(state, &cluster, &tenant).await?;
+    change(&mut found.spec)?;
+    found.status = None;
+    let replaced = api
+        .replace(&tenant, &PostParams::default(), &found)
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    Ok(axum::Json(tenant_view(&cluster, &replaced)))
+}
+
+/// `PUT /api/v1/clusters/{c}/tenants/{t}`.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<TenantSettings>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    let spec = settings_spec(input)?;
+    update_spec(&state, &names, |s| {
+        *s = spec;
+        Ok(())
+    })
+    .await
+}
+
+/// `PUT .../tenants/{t}/owners`.
+pub async fn owners(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<OwnersInput>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    validate_subjects("owners", &input.owners)?;
+    update_spec(&state, &names, |s| {
+        s.owners = input.owners;
+        Ok(())
+    })
+    .await
+}
+
+/// `PUT .../tenants/{t}/quotas`.
+pub async fn quotas(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<Quota>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    update_spec(&state, &names, |s| {
+        s.plan.quota = input;
+        Ok(())
+    })
+    .await
+}
+
+/// `PUT .../tenants/{t}/limits`.
+pub async fn limits(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<Limits>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    update_spec(&state, &names, |s| {
+        s.plan.limits = input;
+        Ok(())
+    })
+    .await
+}
+
+/// `PUT .../tenants/{t}/network-policies`: the Tenant resource has no network-policy settings
+/// yet (the agent applies a fixed isolation), so there is nothing to store.
+pub async fn network_policies() -> ApiError {
+    ApiError::not_implemented("tenant network policies (PUT .../tenants/{t}/network-policies)")
+}
+
+/// `DELETE /api/v1/clusters/{c}/tenants/{t}`: refused while it has projects or
+/// `preventDeletion` is set.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<StatusCode, ApiError> {
+    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
+    let (client, api, found) = tenant_in(&state, &cluster, &tenant).await?;
+    if found.spec.prevent_deletion {
+        return Err(ApiError::conflict(format!(
+            "tenant `{tenant}` has preventDeletion set; clear it with PUT first"
+        )));
+    }
+    let projects = tenant_projects(&client, &cluster, &tenant).await?;
+    if !projects.is_empty() {
+        let list: Vec<String> = projects.iter().map(|p| p.spec.project.clone()).collect();
+        return Err(ApiError::conflict(format!(
+            "tenant `{tenant}` still has projects ({}); delete them first",
+            list.join(", ")
+        ))
+        .with_details(json!({ "projects": list })));
+    }
+    api.delete(&tenant, &DeleteParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    match index_api(&state)
+        .delete(&index_name(&tenant), &DeleteParams::default())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(ApiError::from_kube(MANAGEMENT, e)),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn tenant_projects(
+    client: &Client,
+    cluster: &str,
+    tenant: &str,
+) -> Result<Vec<Project>, ApiError> {
+    let api: Api<Project> = Api::all(client.clone());
+    let mut items: Vec<Project> = api
+        .list(&ListParams::default().labels(&format!("{}={tenant}", labels::TENANT)))
+        .await
+        .map_err(|e| ApiError::from_kube(cluster, e))?
+        .items
+        .into_iter()
+        .filter(|p| p.spec.tenant == tenant)
+        .collect();
+    items.sort_by(|a, b| a.spec.project.cmp(&b.spec.project));
+    Ok(items)
+}
+
+/// `GET /api/v1/tenants/{t}/usage`.
+pub async fn usage(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<axum::Json<TenantUsage>, ApiError> {
+    let tenant = name_path(&names, "t")?;
+    let cluster = cluster_of(&state, &tenant).await?;
+    let (client, _, found) = tenant_in(&state, &cluster, &tenant).await?;
+    let projects = tenant_projects(&client, &cluster, &tenant).await?;
+    Ok(axum::Json(TenantUsage {
+        tenant: tenant.clone(),
+        cluster,
+        usage: found.status.and_then(|s| s.usage),
+        projects: projects
+            .into_iter()
+            .map(|p| ProjectUsage {
+                namespace: names::project_namespace(&tenant, &p.spec.project),
+                project: p.spec.project,
+                usage: p.status.and_then(|s| s.usage),
+            })
+            .collect(),
+    }))
+}
+
+fn project_object_name(tenant: &str, project: &str) -> String {
+    format!("{tenant}.{project}")
+}
+
+/// `POST .../tenants/{t}/projects`.
+pub async fn create_project(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<ProjectInput>,
+) -> Result<Response, ApiError> {
+    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
+    validate_name("name", &input.name, MAX_PROJECT_LEN)?;
+    validate_subjects("access.developers", &input.access.developers)?;
+    validate_subjects("access.readers", &input.access.readers)?;
+    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
+    let mut object = Project::new(
+        &project_object_name(&tenant, &input.name),
+        ProjectSpec {
+            tenant: tenant.clone(),
+            project: input.name.clone(),
+            quota: input.quota,
+            limits: input.limits,
+            pod_security: input.pod_security,
+            access: input.access,
+        },
+    );
+    let mut l = managed_labels(&tenant);
+    l.insert(labels::PROJECT.to_owned(), input.name.clone());
+    object.metadata.labels = Some(l);
+    let api: Api<Project> = Api::all(client);
+    let created = api
+        .create(&PostParams::default(), &object)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 409 => ApiError::conflict(format!(
+                "project `{}` already exists in tenant `{tenant}`",
+                input.name
+            )),
+            other => ApiError::from_kube(&cluster, other),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(project_view(&cluster, &created)),
+    )
+        .into_response())
+}
+
+/// `GET .../tenants/{t}/projects`.
+pub async fn list_projects(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<axum::Json<List<ProjectView>>, ApiError> {
+    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
+    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
+    let items = tenant_projects(&client, &cluster, &tenant)
+        .await?
+        .iter()
+        .map(|p| project_view(&cluster, p))
+        .collect();
+    Ok(axum::Json(List { items }))
+}
+
+async fn project_in(
+    state: &AppState,
+    names: &PathNames,
+) -> Result<(String, Api<Project>, Project), ApiError> {
+    let (cluster, tenant, project) = (
+        name_path(names, "c")?,
+        name_path(names, "t")?,
+        name_path(names, "p")?,
+    );
+    let (client, _, _) = tenant_in(state, &cluster, &tenant).await?;
+    let api: Api<Project> = Api::all(client);
+    let found = api
+        .get_opt(&project_object_name(&tenant, &project))
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?
+        .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{project}")))?;
+    Ok((cluster, api, found))
+}
+
+/// `GET .../projects/{p}`.
+pub async fn get_project(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    let (cluster, _, found) = project_in(&state, &names).await?;
+    Ok(axum::Json(project_view(&cluster, &found)))
+}
+
+async fn update_project(
+    state: &AppState,
+    names: &PathNames,
+    change: impl FnOnce(&mut ProjectSpec),
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    let (cluster, api, mut found) = project_in(state, names).await?;
+    change(&mut found.spec);
+    found.status = None;
+    let name = found.name_any();
+    let replaced = api
+        .replace(&name, &PostParams::default(), &found)
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    Ok(axum::Json(project_view(&cluster, &replaced)))
+}
+
+/// `PUT .../projects/{p}`.
+pub async fn update_project_settings(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<ProjectSettings>,
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    validate_subjects("access.developers", &input.access.developers)?;
+    validate_subjects("access.readers", &input.access.readers)?;
+    update_project(&state, &names, |s| {
+        s.quota = input.quota;
+        s.limits = input.limits;
+        s.pod_security = input.pod_security;
+        s.access = input.access;
+    })
+    .await
+}
+
+/// `PUT .../projects/{p}/access`.
+pub async fn access(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<AccessInput>,
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    validate_subjects("developers", &input.developers)?;
+    validate_subjects("readers", &input.readers)?;
+    update_project(&state, &names, |s| {
+        s.access = Access {
+            developers: input.developers,
+            readers: input.readers,
+        };
+    })
+    .await
+}
+
+/// `DELETE .../projects/{p}`.
+pub async fn delete_project(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<StatusCode, ApiError> {
+    let (cluster, api, found) = project_in(&state, &names).await?;
+    api.delete(&found.name_any(), &DeleteParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET .../projects/{p}/usage`.
+pub async fn project_usage(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+) -> Result<axum::Json<ProjectUsage>, ApiError> {
+    let (_, _, found) = project_in(&state, &names).await?;
+    Ok(axum::Json(ProjectUsage {
+        namespace: names::project_namespace(&found.spec.tenant, &found.spec.project),
+        project: found.spec.project,
+        usage: found.status.and_then(|s| s.usage),
+    }))
+}
+
+/// A tenant's owners and, for a project, its access lists (for kubeconfig entitlement).
+pub async fn entitlement(
+    state: &AppState,
+    cluster: &str,
+    tenant: &str,
+    project: Option<&str>,
+) -> Result<(Vec<String>, Option<Access>), ApiError> {
+    let (client, _, found) = tenant_in(state, cluster, tenant).await?;
+    let access = match project {
+        None => None,
+        Some(p) => {
+            let api: Api<Project> = Api::all(client);
+            let project = api
+                .get_opt(&project_object_name(tenant, p))
+                .await
+                .map_err(|e| ApiError::from_kube(cluster, e))?
+                .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{p}")))?;
+            Some(project.spec.access)
+        }
+    };
+    Ok((found.spec.owners, access))
+}

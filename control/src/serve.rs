@@ -1,0 +1,605 @@
+//! The `kubenova-control` commands: `serve` (the API and, unless `--no-agent`, the agent),
+//! `token --admin` (a bootstrap admin API token), `openapi`, and `keys rotate|retire`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, CustomResourceExt};
+use kubenova_api::Role;
+use kubenova_api::crd::{Cluster, IssuedToken, TokenKind};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{self, Agent};
+use crate::rest::audit::Audit;
+use crate::rest::keys::{self, Cipher, KeyStore};
+use crate::rest::state::{AppState, Settings};
+use crate::rest::{self, clusters::FIELD_MANAGER};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubenova-control",
+    version,
+    about = "KubeNova's control plane: the REST API and the agent"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and, unless --no-agent, run the agent reconcilers.
+    Serve(Box<ServeArgs>),
+    /// Print a bootstrap API token (signed with the key in the management cluster's Secret).
+    Token(TokenArgs),
+    /// Print the OpenAPI document (YAML), as committed in docs/openapi/openapi.yaml.
+    Openapi,
+    /// Manage the signing keys.
+    Keys(KeysArgs),
+}
+
+/// How to reach the management cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig of the management cluster (default: $KUBECONFIG, then in-cluster).
+    #[arg(long, env = "KUBENOVA_CONTROL_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The management namespace: signing keys, encryption key, cluster kubeconfigs, tenant index.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_NAMESPACE",
+        default_value = "kubenova-system"
+    )]
+    pub namespace: String,
+}
+
+/// `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Management cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Address to listen on.
+    #[arg(long, env = "KUBENOVA_CONTROL_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+    /// Serving certificate (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, env = "KUBENOVA_CONTROL_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, env = "KUBENOVA_CONTROL_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// This control plane's public URL: the `iss` of every token (proxies are configured with it).
+    #[arg(long, env = "KUBENOVA_CONTROL_ISSUER")]
+    pub issuer: Option<String>,
+    /// File with the base64 of 32 random bytes that encrypts cluster kubeconfigs (default: the
+    /// Secret kubenova-encryption-key, created on first start).
+    #[arg(long, env = "KUBENOVA_CONTROL_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// Kubeconfig token lifetime when a request names none.
+    #[arg(long, env = "KUBENOVA_CONTROL_KUBECONFIG_TTL", default_value = "8h")]
+    pub kubeconfig_ttl: String,
+    /// Longest kubeconfig token lifetime.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_MAX_KUBECONFIG_TTL",
+        default_value = "24h"
+    )]
+    pub max_kubeconfig_ttl: String,
+    /// API token lifetime when a request names none.
+    #[arg(long, env = "KUBENOVA_CONTROL_API_TOKEN_TTL", default_value = "1h")]
+    pub api_token_ttl: String,
+    /// Longest API token lifetime.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_MAX_API_TOKEN_TTL",
+        default_value = "30d"
+    )]
+    pub max_api_token_ttl: String,
+    /// Sustained requests per second per principal.
+    #[arg(long, env = "KUBENOVA_CONTROL_RATE_LIMIT", default_value_t = 20.0)]
+    pub rate_limit: f64,
+    /// Burst per principal.
+    #[arg(long, env = "KUBENOVA_CONTROL_RATE_BURST", default_value_t = 100.0)]
+    pub rate_burst: f64,
+    /// Longest time one request may take.
+    #[arg(long, env = "KUBENOVA_CONTROL_REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: String,
+    /// Where audit lines go: `-` for stdout, or a file (appended).
+    #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_LOG", default_value = "-")]
+    pub audit_log: String,
+    /// Do not run the agent reconcilers in this process.
+    #[arg(long, env = "KUBENOVA_CONTROL_NO_AGENT")]
+    pub no_agent: bool,
+    /// Leader election for the agent (off only for single-replica setups and tests).
+    #[arg(long, env = "KUBENOVA_CONTROL_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// This replica's identity in the agent's Lease (default: host name and pid).
+    #[arg(long, env = "KUBENOVA_CONTROL_IDENTITY")]
+    pub identity: Option<String>,
+}
+
+/// `token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Management cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Mint a platform admin token (the only kind this command mints).
+    #[arg(long)]
+    pub admin: bool,
+    /// The issuer (must equal serve's --issuer).
+    #[arg(long, env = "KUBENOVA_CONTROL_ISSUER")]
+    pub issuer: String,
+    /// The subject.
+    #[arg(long, default_value = "bootstrap-admin")]
+    pub subject: String,
+    /// Lifetime.
+    #[arg(long, default_value = "24h")]
+    pub ttl: String,
+}
+
+/// `keys`.
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// Management cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+/// `keys` actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysAction {
+    /// Add a new key and sign with it from now on (old keys stay valid until retired).
+    Rotate,
+    /// Remove a key once no unexpired token signed with it remains.
+    Retire {
+        /// The key id.
+        #[arg(long)]
+        kid: String,
+        /// Remove it even though unexpired tokens still use it (they stop working).
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the live keys and the active one.
+    List,
+}
+
+/// Parses `90s`, `15m`, `8h`, `30d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30s, 15m, 8h or 30d"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Checks `serve`'s arguments and reports every problem at once.
+pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
+    let mut errors = Vec::new();
+    let mut duration = |flag: &str, value: &str| match parse_duration(value) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(format!("--{flag}: {e}"));
+            Duration::ZERO
+        }
+    };
+    let kubeconfig_ttl = duration("kubeconfig-ttl", &args.kubeconfig_ttl);
+    let max_kubeconfig_ttl = duration("max-kubeconfig-ttl", &args.max_kubeconfig_ttl);
+    let api_token_ttl = duration("api-token-ttl", &args.api_token_ttl);
+    let max_api_token_ttl = duration("max-api-token-ttl", &args.max_api_token_ttl);
+    let request_timeout = duration("request-timeout", &args.request_timeout);
+    if kubeconfig_ttl > max_kubeconfig_ttl {
+        errors.push("--kubeconfig-ttl is longer than --max-kubeconfig-ttl".into());
+    }
+    if api_token_ttl > max_api_token_ttl {
+        errors.push("--api-token-ttl is longer than --max-api-token-ttl".into());
+    }
+    if request_timeout.is_zero() && parse_duration(&args.request_timeout).is_ok() {
+        errors.push("--request-timeout must be more than 0".into());
+    }
+    let listen = args.listen.parse::<SocketAddr>().unwrap_or_else(|e| {
+        errors.push(format!(
+            "--listen: `{}` is not an address like 0.0.0.0:8080 ({e})",
+            args.listen
+        ));
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    });
+    match &args.issuer {
+        None => errors.push("--issuer is required: control's public URL, e.g. https://kubenova.example.com (the proxies' --issuer)".into()),
+        Some(i) if !(i.starts_with("https://") || i.starts_with("http://")) => {
+            errors.push(format!("--issuer: `{i}` must be a URL"));
+        }
+        Some(_) => {}
+    }
+    if args.tls_cert.is_some() != args.tls_key.is_some() {
+        errors.push("--tls-cert and --tls-key go together".into());
+    }
+    for (flag, path) in [
+        ("tls-cert", &args.tls_cert),
+        ("tls-key", &args.tls_key),
+        ("encryption-key-file", &args.encryption_key_file),
+    ] {
+        if let Some(p) = path
+            && !p.is_file()
+        {
+            errors.push(format!("--{flag}: {} does not exist", p.display()));
+        }
+    }
+    if args.rate_limit.is_nan()
+        || args.rate_limit <= 0.0
+        || args.rate_burst.is_nan()
+        || args.rate_burst < 1.0
+    {
+        errors.push("--rate-limit must be > 0 and --rate-burst >= 1".into());
+    }
+    if let Err(e) =
+        kubenova_api::names::validate_dns1123_label("--namespace", &args.cluster.namespace)
+    {
+        errors.push(e.to_string());
+    }
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} configuration problem(s):\n  - {}",
+            errors.len(),
+            errors.join("\n  - ")
+        ));
+    }
+    Ok((
+        Settings {
+            namespace: args.cluster.namespace.clone(),
+            issuer: args.issuer.clone().unwrap_or_default(),
+            kubeconfig_ttl,
+            max_kubeconfig_ttl,
+            api_token_ttl,
+            max_api_token_ttl,
+            rate_per_second: args.rate_limit,
+            rate_burst: args.rate_burst,
+            request_timeout,
+        },
+        listen,
+    ))
+}
+
+/// The management cluster's client.
+pub async fn management_client(args: &ClusterArgs) -> anyhow::Result<Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig and not in a cluster")?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Installs the management CRDs (Cluster, IssuedToken) and the namespace, and waits until
+/// they serve.
+pub async fn prepare_management(client: &Client, namespace: &str) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [Cluster::crd(), IssuedToken::crd()] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("installing the CRD {name}"))?;
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(namespace).await?.is_none() {
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}}))?;
+        match namespaces.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e).context("creating the management namespace"),
+        }
+    }
+    for _ in 0..100 {
+        let ready = Api::<Cluster>::all(client.clone())
+            .list(&ListParams::default().limit(1))
+            .await
+            .is_ok()
+            && Api::<IssuedToken>::all(client.clone())
+                .list(&ListParams::default().limit(1))
+                .await
+                .is_ok();
+        if ready {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the KubeNova CRDs did not become available within 10 s")
+}
+
+/// `kubenova-control token --admin`.
+pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        args.admin,
+        "only --admin tokens are minted here; use POST /api/v1/tokens for others"
+    );
+    let ttl = parse_duration(&args.ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    let client = management_client(&args.cluster).await?;
+    prepare_management(&client, &args.cluster.namespace).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &args.cluster.namespace);
+    let store = KeyStore::load_or_create(&secrets).await?;
+    let (token, _) = rest::tokens::issue(
+        &Api::all(client),
+        &store,
+        &args.issuer,
+        rest::tokens::Issue {
+            kind: TokenKind::Api,
+            subject: args.subject,
+            roles: vec![Role::Admin],
+            tenant: None,
+            project: None,
+            cluster: None,
+            ttl_seconds: ttl.as_secs(),
+            issued_by: "kubenova-control token --admin".into(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(token)
+}
+
+/// `kubenova-control keys ...`.
+pub async fn keys_command(args: KeysArgs) -> anyhow::Result<String> {
+    let client = management_client(&args.cluster).await?;
+    prepare_management(&client, &args.cluster.namespace).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &args.cluster.namespace);
+    match args.action {
+        KeysAction::Rotate => {
+            let kid = keys::rotate(&secrets).await?;
+            Ok(format!("new active key: {kid}\n"))
+        }
+        KeysAction::Retire { kid, force } => {
+            keys::retire(&secrets, &Api::all(client), &kid, force).await?;
+            Ok(format!("retired {kid}\n"))
+        }
+        KeysAction::List => {
+            let store = KeyStore::load_or_create(&secrets).await?;
+            let current = store.current();
+            Ok(current
+                .all
+                .keys()
+                .map(|kid| {
+                    let mark = if kid == current.active.kid() {
+                        " (active)"
+                    } else {
+                        ""
+                    };
+                    format!("{kid}{mark}\n")
+                })
+                .collect())
+        }
+    }
+}
+
+/// `kubenova-control serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
+    let (settings, listen) = settings(&args).map_err(|e| anyhow::anyhow!(e))?;
+    let client = management_client(&args.cluster).await?;
+    prepare_management(&client, &settings.namespace).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
+    let keys = KeyStore::load_or_create(&secrets).await?;
+    let cipher = match &args.encryption_key_file {
+        Some(path) => Cipher::from_file(path)?,
+        None => Cipher::from_secret(&secrets).await?,
+    };
+    let audit = if args.audit_log == "-" {
+        Audit::stdout()
+    } else {
+        Audit::file(std::path::Path::new(&args.audit_log))?
+    };
+    let shutdown = CancellationToken::new();
+    let mut registry = Registry::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    if !args.no_agent {
+        let identity = args.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        let agent = Agent::new(
+            client.clone(),
+            agent::Config {
+                leader_election: args.leader_election,
+                ..agent::Config::new(settings.namespace.clone(), identity)
+            },
+            &mut registry,
+        );
+        let token = shutdown.clone();
+        tasks.spawn(async move { agent.run(token).await.context("the agent stopped") });
+    }
+    tasks.spawn(map_ok(keys.clone().refresh(
+        secrets,
+        Duration::from_secs(10),
+        shutdown.clone(),
+    )));
+    let state = AppState::new(settings, client, keys, cipher, audit, registry);
+    let app = rest::router(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "kubenova-control serving");
+    let token = shutdown.clone();
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = tls_config(cert, key)?;
+            tasks.spawn(serve_tls(listener, app, tls, token));
+        }
+        _ => {
+            tasks.spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await
+                    .context("serving")
+            });
+        }
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let outcome = tokio::select! {
+        _ = term.recv() => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(())) => Err(anyhow::anyhow!("a component stopped unexpectedly")),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(anyhow::anyhow!("a component panicked: {e}")),
+        },
+    };
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    outcome
+}
+
+async fn map_ok(f: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    f.await;
+    Ok(())
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt as _;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => accepted?,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
+            let _ = Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["kubenova-control", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Serve(a) => *a,
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn every_config_error_is_reported_at_once() {
+        let err = settings(&args(&[
+            "--listen=nope",
+            "--kubeconfig-ttl=48h",
+            "--max-kubeconfig-ttl=24h",
+            "--request-timeout=5x",
+            "--tls-cert=/nonexistent",
+        ]))
+        .expect_err("invalid");
+        for want in [
+            "--listen",
+            "--kubeconfig-ttl is longer",
+            "--request-timeout",
+            "--issuer is required",
+            "--tls-cert and --tls-key",
+            "/nonexistent",
+        ] {
+            assert!(err.contains(want), "{want} missing in {err}");
+        }
+        assert!(err.starts_with("6 configuration problem(s)"), "{err}");
+    }
+
+    #[test]
+    fn good_config_gives_settings() {
+        let (s, listen) = settings(&args(&[
+            "--issuer=https://k.example",
+            "--listen=127.0.0.1:9000",
+            "--max-kubeconfig-ttl=2h",
+            "--kubeconfig-ttl=1h",
+        ]))
+        .expect("valid");
+        assert_eq!(listen.port(), 9000);
+        assert_eq!(s.max_kubeconfig_ttl, Duration::from_secs(7200));
+        assert_eq!(s.issuer, "https://k.example");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}

@@ -1,0 +1,503 @@
+//! The whole path: API -> Tenant/Project objects -> kubeconfig -> the real kubectl through the
+//! real proxy (which verifies control's tokens via its JWKS URL), revocation and expiry.
+
+use std::time::Duration;
+
+use kube::Api;
+use kubenova_api::crd::{Project, Tenant};
+use serde_json::json;
+
+use crate::harness::*;
+
+fn kubeconfig_of(response: &testenv::control::HttpResponse) -> (String, String) {
+    let v = expect(response, 201);
+    (
+        v["kubeconfig"].as_str().expect("kubeconfig").to_owned(),
+        v["jti"].as_str().expect("jti").to_owned(),
+    )
+}
+
+fn tenants_path(rest: &str) -> String {
+    format!("/api/v1/clusters/{MAIN}/tenants{rest}")
+}
+
+#[tokio::test]
+async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
+    let h = harness();
+    let t = unique("objs");
+    tenant(&t, &["alice"]);
+    project(&t, "web", &["bob"], &["carol"]);
+    let client = h.env.client().await.expect("client");
+    let tenant_obj = Api::<Tenant>::all(client.clone())
+        .get(&t)
+        .await
+        .expect("Tenant exists");
+    assert_eq!(tenant_obj.spec.owners, ["alice"]);
+    let project_obj = Api::<Project>::all(client)
+        .get(&format!("{t}.web"))
+        .await
+        .expect("Project exists");
+    assert_eq!(project_obj.spec.access.developers, ["bob"]);
+    let labels = project_obj.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("kubenova.io/tenant"), Some(&t));
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("kubenova")
+    );
+
+    // The same names again: 409.
+    let again = call(
+        "POST",
+        &tenants_path(""),
+        admin(),
+        Some(&json!({"name": t})),
+    );
+    assert_eq!(expect(&again, 409)["code"], "KN-409");
+    let again = call(
+        "POST",
+        &tenants_path(&format!("/{t}/projects")),
+        admin(),
+        Some(&json!({"name": "web"})),
+    );
+    assert_eq!(expect(&again, 409)["code"], "KN-409");
+
+    // Sub-resources replace exactly their part.
+    let v = expect(
+        &call(
+            "PUT",
+            &tenants_path(&format!("/{t}/quotas")),
+            admin(),
+            Some(&json!({"cpu": "4", "pods": 10})),
+        ),
+        200,
+    );
+    assert_eq!(v["quota"], json!({"cpu": "4", "pods": 10}));
+    assert_eq!(v["owners"], json!(["alice"]));
+    let v = expect(
+        &call(
+            "PUT",
+            &tenants_path(&format!("/{t}/owners")),
+            admin(),
+            Some(&json!({"owners": ["alice", "dave"]})),
+        ),
+        200,
+    );
+    assert_eq!(v["owners"], json!(["alice", "dave"]));
+    let v = expect(
+        &call(
+            "PUT",
+            &tenants_path(&format!("/{t}/limits")),
+            admin(),
+            Some(&json!({"defaultCpuRequest": "100m"})),
+        ),
+        200,
+    );
+    assert_eq!(v["limits"], json!({"defaultCpuRequest": "100m"}));
+    // The apiserver's own validation (CEL on the CRD) comes back as 422 naming the field.
+    let bad = call(
+        "PUT",
+        &tenants_path(&format!("/{t}/quotas")),
+        admin(),
+        Some(&json!({"cpu": "lots"})),
+    );
+    let v = expect(&bad, 422);
+    assert!(
+        v["message"].as_str().unwrap_or_default().contains("cpu"),
+        "{v}"
+    );
+    let v = expect(
+        &call(
+            "PUT",
+            &tenants_path(&format!("/{t}/projects/web/access")),
+            admin(),
+            Some(&json!({"developers": ["erin"]})),
+        ),
+        200,
+    );
+    assert_eq!(v["access"], json!({"developers": ["erin"]}));
+    let v = expect(
+        &call("GET", &format!("/api/v1/tenants/{t}/usage"), admin(), None),
+        200,
+    );
+    assert_eq!(v["projects"][0]["namespace"], format!("{t}-web"));
+    let v = expect(
+        &call(
+            "GET",
+            &tenants_path(&format!("/{t}/projects/web/usage")),
+            admin(),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(v["project"], "web");
+    let nope = call(
+        "PUT",
+        &tenants_path(&format!("/{t}/network-policies")),
+        admin(),
+        Some(&json!({})),
+    );
+    assert_eq!(expect(&nope, 501)["code"], "KN-501");
+
+    // Delete: a tenant with projects is refused, then project and tenant go.
+    let refused = call("DELETE", &tenants_path(&format!("/{t}")), admin(), None);
+    assert_eq!(expect(&refused, 409)["code"], "KN-409");
+    expect(
+        &call(
+            "DELETE",
+            &tenants_path(&format!("/{t}/projects/web")),
+            admin(),
+            None,
+        ),
+        204,
+    );
+    expect(
+        &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
+        204,
+    );
+    let gone = call("GET", &tenants_path(&format!("/{t}")), admin(), None);
+    assert_eq!(expect(&gone, 404)["code"], "KN-404");
+}
+
+fn forbidden(err: &str) -> bool {
+    err.contains("Forbidden") || err.contains("forbidden")
+}
+
+fn unauthorized(err: &str) -> bool {
+    err.contains("Unauthorized") || err.contains("revoked") || err.contains("expired")
+}
+
+#[test]
+fn kubeconfigs_work_with_kubectl_through_the_proxy_in_scope_only_and_stop_when_revoked() {
+    let h = harness();
+    let t = unique("flow");
+    let other = unique("other");
+    tenant(&t, &["alice"]);
+    project(&t, "web", &["bob"], &["carol"]);
+    project(&t, "db", &[], &[]);
+    tenant(&other, &["mallory"]);
+    project(&other, "web", &[], &[]);
+    // AGENT-DEPENDENT: until the agent reconciles these objects, make what it would make.
+    simulate_agent(h.env, &t, &["web", "db"]);
+    simulate_agent(h.env, &other, &["web"]);
+
+    // Tenant kubeconfig for alice (an owner), via the short route, as the raw YAML file.
+    let response = h
+        .control
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{t}/kubeconfig?format=yaml&subject=alice"),
+            Some(admin()),
+            None,
+        )
+        .expect("call");
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/yaml"));
+    let text = response.text();
+    assert!(
+        text.contains(&h.proxy.url) && !text.contains("insecure-skip-tls-verify"),
+        "{text}"
+    );
+    let alice = save_kubeconfig(&format!("{t}-alice"), &text);
+    eventually(
+        "alice lists her tenant's namespaces through the proxy",
+        Duration::from_secs(30),
+        || {
+            kubectl(h.env, &alice, &["get", "ns", "-o", "name"]).is_ok_and(|out| {
+                out.contains(&format!("namespace/{t}-web"))
+                    && out.contains(&format!("namespace/{t}-db"))
+            })
+        },
+    );
+    let out = kubectl(h.env, &alice, &["get", "ns", "-o", "name"]).expect("get ns");
+    assert!(!out.contains(&other), "another tenant leaked: {out}");
+    kubectl(
+        h.env,
+        &alice,
+        &[
+            "create",
+            "configmap",
+            "made-by-alice",
+            "-n",
+            &format!("{t}-db"),
+        ],
+    )
+    .expect("an owner writes in its tenant");
+    let err = kubectl(
+        h.env,
+        &alice,
+        &["get", "pods", "-n", &format!("{other}-web")],
+    )
+    .expect_err("other tenant");
+    assert!(forbidden(&err), "{err}");
+
+    // Project kubeconfig for bob (a developer), GET with ?role=projectDev.
+    let project_path = tenants_path(&format!("/{t}/projects/web/kubeconfig"));
+    let (bob_kc, bob_jti) = kubeconfig_of(&call(
+        "GET",
+        &format!("{project_path}?role=projectDev&subject=bob"),
+        admin(),
+        None,
+    ));
+    let bob = save_kubeconfig(&format!("{t}-bob"), &bob_kc);
+    kubectl(
+        h.env,
+        &bob,
+        &[
+            "create",
+            "configmap",
+            "made-by-bob",
+            "-n",
+            &format!("{t}-web"),
+        ],
+    )
+    .expect("a developer writes in its project");
+    let err = kubectl(
+        h.env,
+        &bob,
+        &["get", "configmaps", "-n", &format!("{t}-db")],
+    )
+    .expect_err("other project");
+    assert!(forbidden(&err), "{err}");
+
+    // carol is a reader: readOnly yes, projectDev no.
+    let refused = call(
+        "GET",
+        &format!("{project_path}?role=projectDev&subject=carol"),
+        admin(),
+        None,
+    );
+    assert_eq!(expect(&refused, 403)["code"], "KN-403");
+    let (carol_kc, _) = kubeconfig_of(&call(
+        "GET",
+        &format!("{project_path}?role=readOnly&subject=carol"),
+        admin(),
+        None,
+    ));
+    let carol = save_kubeconfig(&format!("{t}-carol"), &carol_kc);
+    kubectl(
+        h.env,
+        &carol,
+        &["get", "configmaps", "-n", &format!("{t}-web")],
+    )
+    .expect("a reader reads");
+    let err = kubectl(
+        h.env,
+        &carol,
+        &["create", "configmap", "nope", "-n", &format!("{t}-web")],
+    )
+    .expect_err("a reader cannot write");
+    assert!(forbidden(&err), "{err}");
+
+    // The token is recorded (never the token itself) and listed in scope only.
+    let owner_api = api_token("alice", &["tenantOwner"], Some(&t), None);
+    let listed = expect(&call("GET", "/api/v1/tokens", &owner_api, None), 200);
+    let record = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["jti"] == bob_jti.as_str())
+        .cloned()
+        .expect("bob's token listed for the owner");
+    assert_eq!(record["subject"], "bob");
+    assert_eq!(record["roles"], json!(["projectDev"]));
+    let bob_token = bob_kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .expect("token line")
+        .trim_matches('\'')
+        .to_owned();
+    assert!(!listed.to_string().contains(&bob_token));
+    let others = api_token("mallory", &["tenantOwner"], Some(&other), None);
+    let listed = expect(&call("GET", "/api/v1/tokens", &others, None), 200);
+    assert!(
+        !listed.to_string().contains(&bob_jti),
+        "another tenant sees bob's token"
+    );
+    let r = call(
+        "DELETE",
+        &format!("/api/v1/tokens/{bob_jti}"),
+        &others,
+        None,
+    );
+    assert_eq!(expect(&r, 404)["code"], "KN-404");
+
+    // Revoke bob's kubeconfig: the proxy refuses it within 2 s.
+    kubectl(
+        h.env,
+        &bob,
+        &["get", "configmaps", "-n", &format!("{t}-web")],
+    )
+    .expect("works before revocation");
+    let r = call(
+        "DELETE",
+        &format!("/api/v1/tokens/{bob_jti}"),
+        &owner_api,
+        None,
+    );
+    assert_eq!(expect(&r, 200)["revoked"], true);
+    let took = eventually(
+        "the proxy refuses the revoked kubeconfig",
+        Duration::from_secs(2),
+        || {
+            kubectl(
+                h.env,
+                &bob,
+                &["get", "configmaps", "-n", &format!("{t}-web")],
+            )
+            .is_err_and(|e| unauthorized(&e))
+        },
+    );
+    eprintln!("revocation took effect after {took:?}");
+    kubectl(
+        h.env,
+        &carol,
+        &["get", "configmaps", "-n", &format!("{t}-web")],
+    )
+    .expect("other tokens still work");
+    let listed = expect(&call("GET", "/api/v1/tokens", &owner_api, None), 200);
+    let record = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["jti"] == bob_jti.as_str())
+        .cloned()
+        .expect("listed");
+    assert_eq!(record["revoked"], true);
+
+    // The audit log names the issue and the revocation by jti, never the token.
+    let audit = std::fs::read_to_string(&h.control.audit_log).expect("audit log");
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(lines.iter().any(|l| l["action"] == "tokens.revoke"
+        && l["tokenId"] == bob_jti.as_str()
+        && l["subject"] == "alice"
+        && l["result"] == 200));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["action"] == "kubeconfigs.project" && l["tokenId"] == bob_jti.as_str())
+    );
+    assert!(!audit.contains(&bob_token), "a token reached the audit log");
+}
+
+#[test]
+fn kubeconfig_ttl_is_bounded_and_an_expired_kubeconfig_stops_working() {
+    let h = harness();
+    let t = unique("ttl");
+    tenant(&t, &["alice"]);
+    project(&t, "web", &["bob"], &[]);
+    simulate_agent(h.env, &t, &["web"]); // AGENT-DEPENDENT stand-in.
+    let path = tenants_path(&format!("/{t}/projects/web/kubeconfig"));
+    let too_long = call(
+        "POST",
+        &path,
+        admin(),
+        Some(&json!({"subject": "bob", "ttlSeconds": 10 * 86_400})),
+    );
+    let v = expect(&too_long, 422);
+    assert_eq!(v["details"]["field"], "ttlSeconds");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 86400"),
+        "{v}"
+    );
+    let (kc, _) = kubeconfig_of(&call(
+        "POST",
+        &path,
+        admin(),
+        Some(&json!({"subject": "bob", "ttlSeconds": 4})),
+    ));
+    let bob = save_kubeconfig(&format!("{t}-short"), &kc);
+    kubectl(
+        h.env,
+        &bob,
+        &["get", "configmaps", "-n", &format!("{t}-web")],
+    )
+    .expect("works while valid");
+    // Four seconds of life plus the proxy's one second of clock skew.
+    eventually(
+        "the expired kubeconfig is refused",
+        Duration::from_secs(15),
+        || {
+            kubectl(
+                h.env,
+                &bob,
+                &["get", "configmaps", "-n", &format!("{t}-web")],
+            )
+            .is_err_and(|e| unauthorized(&e))
+        },
+    );
+}
+
+#[test]
+fn api_tokens_me_narrower_minting_and_revocation() {
+    let t = unique("tok");
+    tenant(&t, &["alice"]);
+    let owner = api_token("alice", &["tenantOwner"], Some(&t), None);
+    let me = expect(&call("GET", "/api/v1/me", &owner, None), 200);
+    assert_eq!(me["subject"], "alice");
+    assert_eq!(me["tenant"], t.as_str());
+    assert_eq!(me["roles"], json!(["tenantOwner"]));
+    // A tenant owner mints narrower tokens in its own tenant only.
+    let minted = call(
+        "POST",
+        "/api/v1/tokens",
+        &owner,
+        Some(&json!({"subject": "ci", "roles": ["readOnly"], "tenant": t, "ttlSeconds": 600})),
+    );
+    let ci = expect(&minted, 201)["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    for body in [
+        json!({"subject": "x", "roles": ["admin"]}),
+        json!({"subject": "x", "roles": ["tenantOwner"], "tenant": t}),
+        json!({"subject": "x", "roles": ["readOnly"], "tenant": "someone-else"}),
+    ] {
+        let r = call("POST", "/api/v1/tokens", &owner, Some(&body));
+        assert_eq!(expect(&r, 403)["code"], "KN-403", "{body}");
+    }
+    // ops cannot mint admin tokens.
+    let ops = api_token("op", &["ops"], None, None);
+    let r = call(
+        "POST",
+        "/api/v1/tokens",
+        &ops,
+        Some(&json!({"subject": "x", "roles": ["admin"]})),
+    );
+    assert_eq!(expect(&r, 403)["code"], "KN-403");
+    // Revoking an API token makes control refuse it at once.
+    let me = expect(&call("GET", "/api/v1/me", &ci, None), 200);
+    let jti = me["jti"].as_str().expect("jti").to_owned();
+    expect(
+        &call("DELETE", &format!("/api/v1/tokens/{jti}"), &owner, None),
+        200,
+    );
+    let v = expect(&call("GET", "/api/v1/me", &ci, None), 401);
+    assert_eq!(v["code"], "KN-401");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{v}"
+    );
+    // No token, a garbage token: 401 with the envelope.
+    let r = harness()
+        .control
+        .call("GET", "/api/v1/me", None, None)
+        .expect("call");
+    assert_eq!(expect(&r, 401)["code"], "KN-401");
+    let v = expect(&call("GET", "/api/v1/me", "not.a.jwt", None), 401);
+    assert_eq!(v["code"], "KN-401");
+    assert!(
+        v["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{v}"
+    );
+}

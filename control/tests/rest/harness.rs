@@ -1,0 +1,253 @@
+//! One environment per test binary: the shared testenv cluster as management and workload
+//! cluster `main`, `kubenova-control serve` (the real binary) in front of it, and a
+//! `kubenova-proxy` that verifies tokens against control's JWKS URL.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use testenv::TestEnv;
+use testenv::control::{ControlOptions, HttpResponse, RunningControl};
+use testenv::proxy::{ProxyOptions, RunningProxy};
+
+/// The name `main` is registered under.
+pub(crate) const MAIN: &str = "main";
+
+pub(crate) struct Harness {
+    pub(crate) env: &'static TestEnv,
+    pub(crate) control: RunningControl,
+    pub(crate) proxy: RunningProxy,
+}
+
+static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
+
+/// The workspace's `target/debug/kubenova-proxy`, built if needed.
+pub(crate) fn proxy_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "kubenova-proxy",
+                    "--bin",
+                    "kubenova-proxy",
+                ])
+                .current_dir(&root)
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building kubenova-proxy failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            target.join("debug").join("kubenova-proxy")
+        })
+        .clone()
+}
+
+pub(crate) fn control_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control"))
+}
+
+/// A runtime on its own thread for async setup outside any test's runtime.
+pub(crate) fn block_on<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    })
+    .join()
+    .expect("setup thread")
+}
+
+pub(crate) fn harness() -> &'static Harness {
+    let harness = HARNESS.get_or_init(|| {
+        let env = TestEnv::shared();
+        let proxy_binary = proxy_binary();
+        block_on(async move {
+            let control = env
+                .start_control(&control_binary(), ControlOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let proxy = env
+                .start_proxy_with(
+                    &proxy_binary,
+                    ProxyOptions {
+                        jwks_url: Some(format!("{}/.well-known/jwks.json", control.url)),
+                        cluster: Some(MAIN.into()),
+                        extra_args: vec!["--clock-skew=1s".into()],
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            control
+                .register(MAIN, env, &proxy)
+                .map_err(|e| e.to_string())?;
+            Ok(Harness {
+                env,
+                control,
+                proxy,
+            })
+        })
+    });
+    match harness {
+        Ok(h) => h,
+        Err(e) => panic!("the control harness could not start: {e}"),
+    }
+}
+
+/// A request to control.
+pub(crate) fn call(method: &str, path: &str, token: &str, body: Option<&Value>) -> HttpResponse {
+    harness()
+        .control
+        .call(method, path, Some(token), body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+pub(crate) fn admin() -> &'static str {
+    &harness().control.admin_token
+}
+
+/// Asserts `response` has `status`; prints the body otherwise.
+#[track_caller]
+pub(crate) fn expect(response: &HttpResponse, status: u16) -> Value {
+    assert_eq!(response.status, status, "body: {}", response.text());
+    response.json()
+}
+
+/// Mints an API token with `roles` in the scope given.
+pub(crate) fn api_token(
+    sub: &str,
+    roles: &[&str],
+    tenant: Option<&str>,
+    project: Option<&str>,
+) -> String {
+    let mut body = json!({ "subject": sub, "roles": roles, "ttlSeconds": 3600 });
+    if let Some(t) = tenant {
+        body["tenant"] = json!(t);
+    }
+    if let Some(p) = project {
+        body["project"] = json!(p);
+    }
+    let v = expect(&call("POST", "/api/v1/tokens", admin(), Some(&body)), 201);
+    v["token"].as_str().expect("token").to_owned()
+}
+
+/// Creates tenant `t` in `main` with `owners`, through the API.
+pub(crate) fn tenant(t: &str, owners: &[&str]) {
+    let body = json!({ "name": t, "owners": owners });
+    expect(
+        &call(
+            "POST",
+            &format!("/api/v1/clusters/{MAIN}/tenants"),
+            admin(),
+            Some(&body),
+        ),
+        201,
+    );
+}
+
+/// Creates project `p` of `t` with `developers` and `readers`, through the API.
+pub(crate) fn project(t: &str, p: &str, developers: &[&str], readers: &[&str]) {
+    let body = json!({ "name": p, "access": { "developers": developers, "readers": readers } });
+    expect(
+        &call(
+            "POST",
+            &format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects"),
+            admin(),
+            Some(&body),
+        ),
+        201,
+    );
+}
+
+/// STAND-IN FOR THE AGENT (remove once the agent reconciles Tenants and Projects): makes the
+/// Capsule Tenant and the project namespaces with the RoleBindings the agent will make, so the
+/// kubeconfig tests can use kubectl through the proxy before the agent lands.
+pub(crate) fn simulate_agent(env: &TestEnv, tenant: &str, projects: &[&str]) {
+    let owners = kubenova_api::identity::tenant_owner_group(tenant);
+    env.create_capsule_tenant(tenant, &owners)
+        .expect("Capsule tenant");
+    for project in projects {
+        let ns = kubenova_api::names::project_namespace(tenant, project);
+        env.kubectl_run(
+            &[
+                "create",
+                "namespace",
+                &ns,
+                "--as=kubenova:harness",
+                &format!("--as-group={owners}"),
+                &format!("--as-group={}", kubenova_api::identity::CAPSULE_USER_GROUP),
+            ],
+            None,
+        )
+        .expect("project namespace");
+        for (name, role, group) in [
+            (
+                "kubenova-dev",
+                "edit",
+                kubenova_api::identity::project_dev_group(tenant, project),
+            ),
+            (
+                "kubenova-view",
+                "view",
+                kubenova_api::identity::project_view_group(tenant, project),
+            ),
+            (
+                "kubenova-tenant-view",
+                "view",
+                kubenova_api::identity::tenant_view_group(tenant),
+            ),
+        ] {
+            let binding = json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+            });
+            env.apply(&binding.to_string()).expect("binding");
+        }
+    }
+}
+
+/// Writes `kubeconfig` to a file and returns its path.
+pub(crate) fn save_kubeconfig(name: &str, kubeconfig: &str) -> PathBuf {
+    let dir = harness().env.dir().join("control-kubeconfigs");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, kubeconfig).expect("write kubeconfig");
+    path
+}
+
+/// Runs the real kubectl with `kubeconfig`; Ok(stdout) or Err(stderr).
+pub(crate) fn kubectl(env: &TestEnv, kubeconfig: &Path, args: &[&str]) -> Result<String, String> {
+    testenv::env::run(env.kubectl_with(kubeconfig), args, None).map_err(|e| e.to_string())
+}
+
+/// Polls `check` every 100 ms until it holds; returns how long it took.
+#[track_caller]
+pub(crate) fn eventually(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+pub(crate) fn unique(prefix: &str) -> String {
+    testenv::unique_name(prefix)
+}
