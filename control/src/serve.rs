@@ -115,6 +115,18 @@ pub struct ServeArgs {
     /// Longest time one request may take.
     #[arg(long, env = "KUBENOVA_CONTROL_REQUEST_TIMEOUT", default_value = "30s")]
     pub request_timeout: String,
+    /// KubeVela trait types apps may pass through (comma-separated; KubeNova sets `scaler` and
+    /// `gateway` itself).
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_APP_TRAITS",
+        value_delimiter = ',',
+        default_value = "labels,annotations,resource,command,sidecar,init-container"
+    )]
+    pub app_traits: Vec<String>,
+    /// KubeVela policy types apps may pass through (comma-separated; none by default).
+    #[arg(long, env = "KUBENOVA_CONTROL_APP_POLICIES", value_delimiter = ',')]
+    pub app_policies: Vec<String>,
     /// Where audit lines go: `-` for stdout, or a file (appended).
     #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_LOG", default_value = "-")]
     pub audit_log: String,
@@ -280,6 +292,20 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
             rate_per_second: args.rate_limit,
             rate_burst: args.rate_burst,
             request_timeout,
+            app_allowed: crate::apps::request::Allowed {
+                traits: args
+                    .app_traits
+                    .iter()
+                    .filter(|t| !t.is_empty())
+                    .cloned()
+                    .collect(),
+                policies: args
+                    .app_policies
+                    .iter()
+                    .filter(|t| !t.is_empty())
+                    .cloned()
+                    .collect(),
+            },
         },
         listen,
     ))

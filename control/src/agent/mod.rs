@@ -10,9 +10,12 @@
 //!   rule, view access for the tenant's readers).
 //! - [`project`]: a `Project` becomes the namespace `<tenant>-<project>` with its labels,
 //!   ResourceQuota, LimitRange, NetworkPolicy, RoleBindings and deployer ServiceAccount.
+//! - [`app`]: an `App` becomes a KubeVela `Application` (and the ConfigMap of its files), its
+//!   status what Vela reports.
 //! - [`leader`]: a Lease, so only one replica writes.
 //! - `apply`: server-side apply with one field manager, skipped when nothing would change.
 
+pub mod app;
 mod apply;
 mod cluster;
 mod conditions;
@@ -32,7 +35,9 @@ pub use apply::{FIELD_MANAGER, HASH_ANNOTATION};
 
 /// Names of the objects the agent makes.
 pub mod names {
-    pub use super::cluster::{PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE};
+    pub use super::cluster::{
+        DELIVERY_RULES_ROLE, DEPLOYER_ROLE, PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE,
+    };
     pub use super::project::names::*;
     pub use super::tenant::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
 }
@@ -181,6 +186,7 @@ impl Agent {
         tokio::join!(
             tenant::run(shared.clone(), stop.clone()),
             project::run(shared.clone(), stop.clone()),
+            app::run(shared.clone(), stop.clone()),
         );
         tracing::info!("agent controllers stopped");
     }

@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Applied, Cached, FIELD_MANAGER};
-use super::cluster::PROJECT_DEV_ROLE;
+use super::cluster::{DEPLOYER_ROLE, PROJECT_DEV_ROLE};
 use super::conditions::{condition, finish, was_ready};
 use super::tenant::capsule_tenant_resource;
 use super::{Error, FINALIZER, Shared, managed_labels, managed_selector, owner_client};
@@ -369,7 +369,7 @@ pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str,
             json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": meta(names::DEPLOYER),
-                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": DEPLOYER_ROLE },
                 "subjects": [{ "kind": "ServiceAccount", "name": names::DEPLOYER, "namespace": ns }],
             }),
         ),

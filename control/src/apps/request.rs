@@ -38,7 +38,7 @@ fn invalid(field: impl Into<String>, why: impl Into<String>) -> Invalid {
 }
 
 /// An app as the API takes it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppRequest {
     /// The app's name (a DNS label of at most 40 characters); on `PUT` it may be left out.
@@ -59,7 +59,7 @@ pub struct AppRequest {
 }
 
 /// A Helm chart.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HelmRequest {
     /// `https://...` (a Helm repository) or `oci://...` (an OCI registry path).
@@ -77,7 +77,7 @@ pub struct HelmRequest {
 }
 
 /// A user name and password (or token).
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Credentials {
     /// The user name.
@@ -96,7 +96,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// A container image.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageRequest {
     /// The image, with or without its tag (`grafana/grafana:11.0.0`).
@@ -128,7 +128,7 @@ pub struct ImageRequest {
 }
 
 /// Credentials for a container registry.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistryCredentials {
     /// The registry host (taken from the image when left out).

@@ -6,6 +6,7 @@
 //! (1 MiB, 413), then per route the authorization middleware ([`auth::authorize`]) that enforces
 //! [`table::ROUTES`].
 
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod body;
@@ -151,33 +152,36 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/api/v1/me", get(tokens::me)),
         (
             "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps",
-            post(apps_not_yet).get(apps_not_yet),
+            post(apps::create).get(apps::list),
         ),
         (
             "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}",
-            get(apps_not_yet)
-                .put(apps_not_yet)
-                .delete(apps_not_yet)
-                .post(apps_not_yet),
+            get(apps::get)
+                .put(apps::update)
+                .delete(apps::delete)
+                .post(apps::action),
+        ),
+        (
+            "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/traits",
+            put(apps::traits),
+        ),
+        (
+            "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/policies",
+            put(apps::policies),
         ),
         (
             "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/status",
-            get(apps_not_yet),
+            get(apps::status),
         ),
         (
             "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/revisions",
-            get(apps_not_yet),
+            get(apps::revisions),
         ),
         (
             "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/logs",
-            get(apps_not_yet),
+            get(apps::logs),
         ),
     ]
-}
-
-/// The apps endpoints: authorized by the table like every route, implemented by the apps issue.
-async fn apps_not_yet() -> ApiError {
-    ApiError::not_implemented("apps")
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -7,12 +7,22 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
+use super::apps::{AppActionInput, AppView, RevisionView};
 use super::dto::*;
 use super::error::Envelope;
 use super::table::{self, Level, ROUTES};
+use crate::apps::request::AppRequest;
 
 /// The example payloads (file name, content), also used by tests so they cannot rot.
 pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "grafana-app.json",
+        include_str!("../../../docs/examples/grafana-app.json"),
+    ),
+    (
+        "wordpress-app.json",
+        include_str!("../../../docs/examples/wordpress-app.json"),
+    ),
     (
         "cluster.json",
         include_str!("../../../docs/examples/cluster.json"),
@@ -152,7 +162,42 @@ fn io(action: &str, g: &mut SchemaGenerator) -> Io {
             200,
             Some(json!({"type": "object", "description": "JWKS (RFC 7517): {\"keys\": [...]}"})),
         ),
-        "clusters.delete" | "tenants.delete" | "projects.delete" => (None, 204, None),
+        "apps.create" => (
+            Some((sch!(AppRequest), Some("grafana-app.json"))),
+            201,
+            Some(sch!(AppView)),
+        ),
+        "apps.list" => (None, 200, Some(sch!(List<AppView>))),
+        "apps.get" => (None, 200, Some(sch!(AppView))),
+        "apps.update" => (
+            Some((sch!(AppRequest), Some("wordpress-app.json"))),
+            200,
+            Some(sch!(AppView)),
+        ),
+        "apps.traits" | "apps.policies" => (
+            Some((sch!(Vec<kubenova_api::crd::VelaItem>), None)),
+            200,
+            Some(sch!(AppView)),
+        ),
+        "apps.action" => (Some((sch!(AppActionInput), None)), 200, Some(sch!(AppView))),
+        "apps.revisions" => (None, 200, Some(sch!(List<RevisionView>))),
+        "apps.status" => (
+            None,
+            200,
+            Some(
+                json!({"type": "object", "description": "phase, kind, revision, lastDeployed, lastEdit, lastError, suspended, components, conditions, pods"}),
+            ),
+        ),
+        "apps.logs" => (
+            None,
+            200,
+            Some(
+                json!({"type": "string", "description": "text/plain: `[pod] line` per line; streams with follow=true"}),
+            ),
+        ),
+        "clusters.delete" | "tenants.delete" | "projects.delete" | "apps.delete" => {
+            (None, 204, None)
+        }
         _ => (None, 200, None),
     };
     Io {
@@ -325,6 +370,7 @@ pub fn check_example(name: &str, text: &str) -> Result<(), super::error::ApiErro
         "access.json" => parse::<AccessInput>(bytes).map(drop),
         "kubeconfig-project.json" => parse::<KubeconfigRequest>(bytes).map(drop),
         "token.json" => parse::<TokenInput>(bytes).map(drop),
+        "grafana-app.json" | "wordpress-app.json" => parse::<AppRequest>(bytes).map(drop),
         other => Err(super::error::ApiError::invalid(
             other,
             "no request type documents this example",

@@ -42,6 +42,8 @@ pub struct Settings {
     pub rate_burst: f64,
     /// Timeout for one request.
     pub request_timeout: Duration,
+    /// The KubeVela trait and policy types apps may pass through.
+    pub app_allowed: crate::apps::request::Allowed,
 }
 
 impl Default for Settings {
@@ -56,6 +58,7 @@ impl Default for Settings {
             rate_per_second: 20.0,
             rate_burst: 100.0,
             request_timeout: Duration::from_secs(30),
+            app_allowed: crate::apps::request::Allowed::default(),
         }
     }
 }

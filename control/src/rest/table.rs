@@ -106,16 +106,18 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/api/v1/tokens", "tokens.create", OWNERS, Own, "Mint an API token (admin; ops not admin; tenantOwner narrower in its tenant)"),
     route!(DELETE "/api/v1/tokens/{jti}", "tokens.revoke", APP_WRITERS, Own, "Revoke a token (proxies refuse it within 2 s)"),
     route!(GET "/api/v1/me", "tokens.me", EVERYONE, Own, "Who the caller's token says they are"),
-    // Apps (the apps issue fills these in).
-    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps", "apps.create", APP_WRITERS, Project, "Create an app (not yet)"),
-    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps", "apps.list", EVERYONE, Project, "List apps (not yet)"),
-    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.get", EVERYONE, Project, "Get an app (not yet)"),
-    route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.update", APP_WRITERS, Project, "Replace an app (not yet)"),
-    route!(DELETE "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.delete", APP_WRITERS, Project, "Delete an app (not yet)"),
-    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.action", APP_WRITERS, Project, "An app action, `{a}` = `<app>:deploy|suspend|resume|rollback|image-update|delete` (not yet)"),
-    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/status", "apps.status", EVERYONE, Project, "An app's status (not yet)"),
-    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/revisions", "apps.revisions", EVERYONE, Project, "An app's revisions (not yet)"),
-    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/logs", "apps.logs", EVERYONE, Project, "An app's logs (not yet)"),
+    // Apps.
+    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps", "apps.create", APP_WRITERS, Project, "Create an app (a Helm chart or a container image)"),
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps", "apps.list", EVERYONE, Project, "List the project's apps"),
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.get", EVERYONE, Project, "Get an app: its spec and what the cluster reports"),
+    route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.update", APP_WRITERS, Project, "Replace an app (credentials left out keep their Secret)"),
+    route!(DELETE "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.delete", APP_WRITERS, Project, "Delete an app and everything made for it"),
+    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", "apps.action", APP_WRITERS, Project, "An app action, `{a}` = `<app>:deploy|suspend|resume|rollback|image-update|delete`"),
+    route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/traits", "apps.traits", APP_WRITERS, Project, "Replace an app's pass-through KubeVela traits"),
+    route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/policies", "apps.policies", APP_WRITERS, Project, "Replace an app's pass-through KubeVela policies"),
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/status", "apps.status", EVERYONE, Project, "An app's status: phase, revision, last deploy and edit, last error, components, pods"),
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/revisions", "apps.revisions", EVERYONE, Project, "An app's KubeVela revisions"),
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/logs", "apps.logs", EVERYONE, Project, "An app's pod logs (?component=&follow=&tail=)"),
 ];
 
 /// The row for `method` on the matched path template, if any (HEAD counts as GET).

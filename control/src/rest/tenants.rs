@@ -508,7 +508,7 @@ pub async fn list_projects(
     Ok(axum::Json(List { items }))
 }
 
-async fn project_in(
+pub(crate) async fn project_in(
     state: &AppState,
     names: &PathNames,
 ) -> Result<(String, Api<Project>, Project), ApiError> {

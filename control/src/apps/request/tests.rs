@@ -381,3 +381,15 @@ fn image_references_split_at_the_tag_not_the_port() {
     assert_eq!(registry_host("localhost/app"), "localhost");
     assert_eq!(registry_host("ghcr.io/org/app"), "ghcr.io");
 }
+
+#[test]
+fn the_documented_examples_are_valid_requests() {
+    for text in [
+        include_str!("../../../../docs/examples/grafana-app.json"),
+        include_str!("../../../../docs/examples/wordpress-app.json"),
+    ] {
+        let body: Value = serde_json::from_str(text).expect("JSON");
+        let planned = plan_new(body).expect("the example passes every check");
+        assert_eq!(planned.secrets.len(), 1, "each example carries credentials");
+    }
+}

@@ -1,0 +1,282 @@
+//! The App controller: each `App` in a project namespace becomes one KubeVela `Application`
+//! (applied by Vela as the project's deployer ServiceAccount) and, for config files, one
+//! ConfigMap; its status is what Vela reports (see [`crate::apps`]).
+//!
+//! Everything made for an App carries an owner reference to it, so deleting the App lets the
+//! garbage collector remove the Application (whose own finalizer removes the workloads and
+//! revisions), the ConfigMap and the credential Secrets the API stored for it. No finalizer is
+//! needed.
+//!
+//! An App in a namespace that is not a KubeNova project namespace gets nothing but a condition
+//! saying so. Without KubeVela in the cluster the controller waits for its CRDs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt as _};
+use kubenova_api::crd::{App, AppStatus, Condition};
+use kubenova_api::labels;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{self, Cached, FIELD_MANAGER};
+use super::project::names::DEPLOYER;
+use super::{Error, Shared, managed_selector};
+use crate::apps::render::{self, APP_LABEL, Placement};
+use crate::apps::status;
+
+const CONTROLLER: &str = "app";
+
+/// KubeVela's `Application` (core.oam.dev/v1beta1).
+pub fn application_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", "Application"),
+        "applications",
+    )
+}
+
+/// KubeVela's `ApplicationRevision` (core.oam.dev/v1beta1).
+pub fn revision_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("core.oam.dev", "v1beta1", "ApplicationRevision"),
+        "applicationrevisions",
+    )
+}
+
+struct Ctx {
+    shared: Shared,
+    applications: Cached<DynamicObject>,
+    config_maps: Cached<ConfigMap>,
+    namespaces: Cached<Namespace>,
+}
+
+fn app_of<K: Resource>(object: &K) -> Option<ObjectRef<App>> {
+    let name = object.meta().labels.as_ref()?.get(APP_LABEL)?;
+    Some(ObjectRef::new(name).within(object.meta().namespace.as_deref()?))
+}
+
+/// Runs the controller until `stop` is cancelled.
+pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
+    let client = shared.client.clone();
+    let ar = application_resource();
+    let (applications, app_stream) = apply::watch(
+        Api::<DynamicObject>::all_with(client.clone(), &ar),
+        managed_selector(),
+        ar.clone(),
+        &stop,
+    );
+    let (config_maps, cm_stream) = apply::watch(
+        Api::<ConfigMap>::all(client.clone()),
+        managed_selector(),
+        (),
+        &stop,
+    );
+    let (namespaces, ns_stream) = apply::watch(
+        Api::<Namespace>::all(client.clone()),
+        managed_selector(),
+        (),
+        &stop,
+    );
+    let concurrency = shared.config.concurrency;
+    let ctx = Arc::new(Ctx {
+        shared,
+        applications,
+        config_maps,
+        namespaces,
+    });
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = async {
+            ctx.applications.ready().await;
+            ctx.config_maps.ready().await;
+            ctx.namespaces.ready().await;
+        } => {}
+    }
+    let controller = Controller::new(Api::<App>::all(client), watcher::Config::default())
+        .with_config(controller::Config::default().concurrency(concurrency));
+    let apps = controller.store();
+    let in_namespace = move |ns: Namespace| -> Vec<ObjectRef<App>> {
+        let name = ns.name_any();
+        apps.state()
+            .iter()
+            .filter(|a| a.namespace().as_deref() == Some(name.as_str()))
+            .map(|a| ObjectRef::from_obj(&**a))
+            .collect()
+    };
+    controller
+        .watches_stream_with(app_stream, |o: DynamicObject| app_of(&o), ar)
+        .watches_stream(cm_stream, |o: ConfigMap| app_of(&o))
+        .watches_stream(ns_stream, in_namespace)
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}
+
+fn error_policy(app: Arc<App>, error: &Error, ctx: Arc<Ctx>) -> Action {
+    tracing::warn!(app = %app.name_any(), namespace = ?app.namespace(), error = %error, "app reconcile failed");
+    ctx.shared.metrics.error(CONTROLLER, error.kind());
+    Action::requeue(Duration::from_secs(2))
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The owner reference everything made for `app` carries.
+fn owner(app: &App) -> Value {
+    json!([{
+        "apiVersion": App::api_version(&()),
+        "kind": App::kind(&()),
+        "name": app.name_any(),
+        "uid": app.uid().unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }])
+}
+
+async fn reconcile(app: Arc<App>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let timer = ctx.shared.metrics.start(CONTROLLER);
+    let result = apply_app(&app, &ctx).await;
+    timer.finish(if result.is_ok() { "ok" } else { "error" });
+    result
+}
+
+async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
+    if app.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = app.namespace().unwrap_or_default();
+    let name = app.name_any();
+    let previous = app.status.clone().unwrap_or_default();
+    let ns_labels = ctx
+        .namespaces
+        .get(None, &namespace)
+        .and_then(|ns| ns.metadata.labels);
+    let placement = ns_labels.as_ref().and_then(|l| {
+        Some((
+            l.get(labels::TENANT)?.clone(),
+            l.get(labels::PROJECT)?.clone(),
+        ))
+    });
+    let Some((tenant, project)) = placement else {
+        let status = refused(
+            app,
+            &previous,
+            "NotInProject",
+            format!(
+                "{namespace} is not a KubeNova project namespace; apps live in project namespaces"
+            ),
+        );
+        write_status(ctx, app, &previous, status).await?;
+        return Ok(Action::await_change());
+    };
+    let at = Placement {
+        tenant: &tenant,
+        project: &project,
+        deployer: DEPLOYER,
+    };
+    let mut application = match render::application(app, at) {
+        Ok(v) => v,
+        Err(e) => {
+            let status = refused(app, &previous, "Invalid", e.to_string());
+            write_status(ctx, app, &previous, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    application["metadata"]["ownerReferences"] = owner(app);
+    if let Some(mut cm) = render::files_config_map(app, at).unwrap_or_default() {
+        cm["metadata"]["ownerReferences"] = owner(app);
+        let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), &namespace);
+        apply::ensure(&api, &ctx.config_maps, cm, &ctx.shared.metrics).await?;
+    }
+    let ar = application_resource();
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.shared.client.clone(), &namespace, &ar);
+    apply::ensure(&api, &ctx.applications, application, &ctx.shared.metrics).await?;
+    let live = ctx
+        .applications
+        .get(Some(&namespace), &name)
+        .and_then(|o| serde_json::to_value(o).ok());
+    let status = status::derive(
+        &app.spec,
+        app.meta().generation,
+        live.as_ref(),
+        Some(&previous),
+        &now(),
+    );
+    let ready = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    write_status(ctx, app, &previous, status).await?;
+    Ok(if ready {
+        Action::requeue(ctx.shared.config.resync)
+    } else {
+        // Vela's own status changes wake us too; this only bounds how stale a status can get.
+        Action::requeue(Duration::from_secs(30))
+    })
+}
+
+/// A status that says why nothing was made.
+fn refused(app: &App, previous: &AppStatus, reason: &str, message: String) -> AppStatus {
+    let was = previous.conditions.iter().find(|c| c.type_ == "Ready");
+    let last_transition_time = match was {
+        Some(c) if c.status == "False" && c.reason == reason => c.last_transition_time.clone(),
+        _ => Some(now()),
+    };
+    AppStatus {
+        kind: Some(
+            if app.spec.helm.is_some() {
+                "helm"
+            } else {
+                "image"
+            }
+            .into(),
+        ),
+        phase: Some("refused".into()),
+        last_error: Some(message.clone()),
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            reason: reason.into(),
+            message,
+            last_transition_time,
+            observed_generation: app.meta().generation,
+        }],
+        observed_generation: app.meta().generation,
+        ..AppStatus::default()
+    }
+}
+
+async fn write_status(
+    ctx: &Ctx,
+    app: &App,
+    previous: &AppStatus,
+    status: AppStatus,
+) -> Result<(), Error> {
+    if *previous == status {
+        return Ok(());
+    }
+    let api: Api<App> = Api::namespaced(
+        ctx.shared.client.clone(),
+        &app.namespace().unwrap_or_default(),
+    );
+    api.patch_status(
+        &app.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(json!({
+            "apiVersion": App::api_version(&()),
+            "kind": App::kind(&()),
+            "status": status,
+        })),
+    )
+    .await?;
+    ctx.shared.metrics.write("status", "App");
+    Ok(())
+}
