@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, CustomResourceExt, ResourceExt};
-use kubenova_api::crd::{Cluster, ClusterSpec, ClusterStatus, Condition, Project, Tenant};
+use kubenova_api::crd::{App, Cluster, ClusterSpec, ClusterStatus, Condition, Project, Tenant};
 use kubenova_api::labels;
 use serde_json::json;
 
@@ -103,7 +103,7 @@ pub async fn create(
         )));
     }
     // The CRDs the API writes into the workload cluster.
-    for crd in [Tenant::crd(), Project::crd()] {
+    for crd in [Tenant::crd(), Project::crd(), App::crd()] {
         apply_crd(&client, &crd)
             .await
             .map_err(|e| ApiError::from_kube(&name, e))?;

@@ -426,7 +426,8 @@ fn bad_app_specs_are_refused_and_leave_nothing_behind() {
         &base,
         Some(&json!({ "name": "bad", "image": { "image": "nginx:1" }, "replica": 2 })),
     );
-    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    assert_eq!(unknown.status, 422, "{}", unknown.text());
+    assert_eq!(unknown.json()["details"]["field"], "replica");
     let env = harness().env;
     let left = env
         .kubectl_run(
