@@ -112,6 +112,8 @@ where
         cmd.arg(format!("--audit-policy-file={}", policy.display()))
             .arg(format!("--audit-log-path={}", log.display()))
             .arg("--audit-log-format=json")
+            // Never rotate (the default rotates at 100 MB): readers count lines in one file.
+            .arg("--audit-log-maxsize=1000000")
             .arg("--audit-log-mode=batch")
             .arg("--audit-log-batch-max-wait=1s");
     }

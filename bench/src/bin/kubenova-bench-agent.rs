@@ -199,7 +199,16 @@ struct Measured {
 }
 
 fn writes_by(env: &TestEnv, user: &str) -> usize {
-    let log = std::fs::read_to_string(env.audit_log()).unwrap_or_default();
+    // `audit.log` and any rotated `audit-<time>.log` beside it.
+    let mut log = String::new();
+    if let Ok(dir) = std::fs::read_dir(env.dir().join("logs")) {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("audit") && name.ends_with(".log") {
+                log.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+    }
     log.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == user)
