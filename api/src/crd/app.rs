@@ -78,6 +78,9 @@ pub struct HelmSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "object_schema")]
     pub values: Option<serde_json::Value>,
+    /// The OCI registry speaks plain HTTP (a registry inside the cluster or a test setup).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// The Secret (in the app's namespace) holding `username` and `password` for the repository;
     /// the API creates it from the credentials in the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]

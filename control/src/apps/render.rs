@@ -175,6 +175,9 @@ fn helm_properties(helm: &HelmSource) -> Value {
     if let Some(secret) = &helm.credentials_secret {
         p["secretRef"] = json!(secret);
     }
+    if helm.insecure {
+        p["insecure"] = json!(true);
+    }
     p
 }
 

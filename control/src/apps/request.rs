@@ -74,6 +74,9 @@ pub struct HelmRequest {
     /// Credentials for the repository (stored as a Secret, never returned).
     #[serde(default)]
     pub credentials: Option<Credentials>,
+    /// The `oci://` registry speaks plain HTTP (no TLS).
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// A user name and password (or token).
@@ -412,11 +415,18 @@ fn plan_helm(
         }
         None => kept,
     };
+    if helm.insecure && !oci {
+        return Err(invalid(
+            "helm.insecure",
+            "only an oci:// registry can be plain HTTP; use an http:// repo URL for a Helm repository",
+        ));
+    }
     Ok(HelmSource {
         repo: helm.repo,
         chart: helm.chart,
         version: helm.version,
         values: helm.values,
+        insecure: helm.insecure,
         credentials_secret,
     })
 }

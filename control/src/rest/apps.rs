@@ -387,6 +387,7 @@ fn request_of(spec: &AppSpec) -> AppRequest {
     let value = json!({
         "helm": spec.helm.as_ref().map(|h| json!({
             "repo": h.repo, "chart": h.chart, "version": h.version, "values": h.values,
+            "insecure": h.insecure,
         })),
         "image": spec.image.as_ref().map(|i| json!({
             "image": i.image, "tag": i.tag, "ports": i.ports, "replicas": i.replicas,

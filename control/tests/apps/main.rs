@@ -447,3 +447,138 @@ fn bad_app_specs_are_refused_and_leave_nothing_behind() {
     let missing = call("POST", &format!("{base}/nothere:rollback"), None);
     assert_eq!(missing.status, 404, "{}", missing.text());
 }
+
+/// A hostPath PersistentVolume of StorageClass `standard` for one claim (the platform's job; the
+/// test cluster has no provisioner).
+fn volume_for(ns: &str, claim: &str) {
+    let pv = json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": { "name": unique_name("pv") },
+        "spec": {
+            "capacity": { "storage": "1Gi" },
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "standard",
+            "hostPath": { "path": "/tmp/kubenova-test-pv" },
+            "claimRef": { "namespace": ns, "name": claim },
+        },
+    });
+    harness()
+        .env
+        .apply(&pv.to_string())
+        .expect("PersistentVolume");
+}
+
+fn chart_label(dev: &Path, ns: &str, deployment: &str) -> Option<String> {
+    get(dev, ns, &["deployment", deployment])?["metadata"]["labels"]["helm.sh/chart"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// WordPress (our chart: WordPress and MariaDB, Services, a PVC, an Ingress) from the docs
+/// example, from an HTTP repository with credentials and from an OCI registry with credentials.
+#[test]
+fn wordpress_from_an_http_repository_and_from_oci_upgrades_and_rolls_back() {
+    let (t, p, ns, dev) = project();
+    let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
+    let chart =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/wordpress");
+    let repo = harness()
+        .env
+        .chart_repo(Some(("reader", "change-me")))
+        .expect("chart repository");
+    for version in ["0.1.0", "0.2.0"] {
+        repo.add(&chart, version).expect("chart packaged");
+    }
+    kubectl(
+        &dev,
+        &[
+            "-n",
+            &ns,
+            "create",
+            "secret",
+            "generic",
+            "wordpress-db",
+            "--from-literal=database=wordpress",
+            "--from-literal=user=wordpress",
+            "--from-literal=password=pw",
+        ],
+    )
+    .expect("the developer's database Secret");
+    volume_for(&ns, "wordpress-data");
+
+    // The docs example, pointed at this repository.
+    let mut body = example("wordpress-app.json");
+    body["helm"]["repo"] = json!(repo.url());
+    expect(&call("POST", &base, Some(&body)), 201);
+    eventually("WordPress running", SETTLE, || {
+        let v = call("GET", &format!("{base}/wordpress/status"), None).json();
+        (v["phase"] == "running").then_some(())
+    });
+    for deployment in ["wordpress-wordpress", "wordpress-mariadb"] {
+        eventually(&format!("{deployment} available"), SETTLE, || {
+            let d = get(&dev, &ns, &["deployment", deployment])?;
+            (d["status"]["availableReplicas"] == 1).then_some(())
+        });
+    }
+    let ingress = get(&dev, &ns, &["ingress", "wordpress-wordpress"]).expect("Ingress");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], "blog.example.com");
+    assert!(get(&dev, &ns, &["service", "wordpress-mariadb"]).is_some());
+    let pvc = get(&dev, &ns, &["pvc", "wordpress-data"]).expect("PVC");
+    assert_eq!(pvc["status"]["phase"], "Bound", "{pvc}");
+    assert_eq!(
+        chart_label(&dev, &ns, "wordpress-wordpress").as_deref(),
+        Some("wordpress-0.1.0")
+    );
+
+    // Upgrade to 0.2.0 (PUT without credentials keeps them), then roll back.
+    let mut upgrade = body.clone();
+    upgrade["helm"]["version"] = json!("0.2.0");
+    upgrade["helm"]
+        .as_object_mut()
+        .expect("object")
+        .remove("credentials");
+    expect(
+        &call("PUT", &format!("{base}/wordpress"), Some(&upgrade)),
+        200,
+    );
+    eventually("upgraded to 0.2.0", SETTLE, || {
+        (chart_label(&dev, &ns, "wordpress-wordpress").as_deref() == Some("wordpress-0.2.0"))
+            .then_some(())
+    });
+    expect(
+        &call("POST", &format!("{base}/wordpress:rollback"), None),
+        200,
+    );
+    eventually("rolled back to 0.1.0", SETTLE, || {
+        (chart_label(&dev, &ns, "wordpress-wordpress").as_deref() == Some("wordpress-0.1.0"))
+            .then_some(())
+    });
+
+    // The same chart from an OCI registry that needs credentials, as a second app.
+    let registry = block_on(async {
+        harness()
+            .env
+            .oci_registry(Some(("pusher", "s3cret")))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .expect("OCI registry");
+    registry.push_chart(&chart, "0.1.0").expect("chart pushed");
+    volume_for(&ns, "blog-data");
+    let oci = json!({
+        "name": "blog",
+        "helm": {
+            "repo": registry.charts_url(), "chart": "wordpress", "version": "0.1.0",
+            "insecure": true,
+            "values": { "hostname": "blog2.example.com", "database": { "existingSecret": "wordpress-db" } },
+            "credentials": { "username": "pusher", "password": "s3cret" },
+        },
+    });
+    expect(&call("POST", &base, Some(&oci)), 201);
+    eventually("the OCI chart installed", SETTLE, || {
+        let d = get(&dev, &ns, &["deployment", "blog-wordpress"])?;
+        (d["status"]["availableReplicas"] == 1).then_some(())
+    });
+    let secret = get(&dev, &ns, &["secret", "blog-repo"]).expect("registry Secret");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+}

@@ -184,6 +184,7 @@ fn a_helm_app_uses_kubenovas_helm_component() {
                 version: "1.2.0".into(),
                 values: Some(json!({"hostname": "blog.example.com"})),
                 credentials_secret: Some("wordpress-repo".into()),
+                insecure: false,
             }),
             traits: vec![VelaItem {
                 type_: "labels".into(),
