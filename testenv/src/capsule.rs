@@ -174,6 +174,12 @@ pub async fn start(
         .arg(format!("--webhook-port={webhook_port}"))
         .arg(format!("--webhook-cert-path={}", certs.display()))
         .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()?))
+        // Capsule's defaults (1 worker, 20 requests/s to the apiserver) make it handle about
+        // half a tenant per second, which then paces every test that creates many tenants; a
+        // production install tunes these too (the chart's `manager.options`).
+        .arg("--workers=4")
+        .arg("--client-connection-qps=200")
+        .arg("--client-connection-burst=400")
         .arg("--zap-log-level=info");
     let mut program = env.supervisor().spawn("capsule", cmd)?;
 
