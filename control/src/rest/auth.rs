@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kubenova_api::claims::API_AUDIENCE;
@@ -225,6 +225,19 @@ fn validate_params(raw: &RawPathParams) -> Result<PathNames, ApiError> {
     Ok(PathNames { params })
 }
 
+/// Whether the request carries a body (declared or streamed).
+fn has_body(req: &Request) -> bool {
+    use http_body::Body as _;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0");
+    declared
+        || req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req.body().size_hint().lower() > 0
+}
+
 /// The request id the request-id layer set.
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
@@ -291,6 +304,14 @@ pub async fn authorize(
     };
     if let Err(e) = decide(route, &principal, names.get("t"), names.get("p")) {
         return audit_failure(e, Some(&principal));
+    }
+    if matches!(method, Method::GET | Method::HEAD | Method::DELETE) && has_body(&req) {
+        return audit_failure(
+            ApiError::bad_request(format!(
+                "{method} takes no request body; send the request without one"
+            )),
+            Some(&principal),
+        );
     }
     req.extensions_mut().insert(principal.clone());
     req.extensions_mut().insert(names);

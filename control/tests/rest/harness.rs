@@ -251,3 +251,9 @@ pub(crate) fn eventually(
 pub(crate) fn unique(prefix: &str) -> String {
     testenv::unique_name(prefix)
 }
+
+/// Whether kubectl's error says the server refused the credentials (401): kubectl words it as
+/// "Unauthorized" or, when discovery is refused, "asked for the client to provide credentials".
+pub(crate) fn unauthorized(err: &str) -> bool {
+    err.contains("Unauthorized") || err.contains("provide credentials")
+}
