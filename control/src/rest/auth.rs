@@ -348,6 +348,60 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    fn principal(roles: &[Role], tenant: Option<&str>, project: Option<&str>) -> Principal {
+        let claims = Claims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: API_AUDIENCE.into(),
+            exp: 0,
+            nbf: 0,
+            iat: 0,
+            jti: "j".into(),
+            roles: roles.to_vec(),
+            tenant: tenant.map(str::to_owned),
+            project: project.map(str::to_owned),
+            cluster: None,
+        };
+        let scope = claims.scope().expect("valid");
+        Principal { claims, scope }
+    }
+
+    #[test]
+    fn decide_applies_roles_then_scope() {
+        let route = |m: Method, p: &str| table::lookup(&m, p).expect("route");
+        let owner = principal(&[Role::TenantOwner], Some("acme"), None);
+        let dev = principal(&[Role::ProjectDev], Some("acme"), Some("shop"));
+        let reader = principal(&[Role::ReadOnly], Some("acme"), Some("shop"));
+        let ops = principal(&[Role::Ops], None, None);
+        let projects = route(Method::GET, "/api/v1/clusters/{c}/tenants/{t}/projects/{p}");
+        let kubeconfig = route(
+            Method::GET,
+            "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/kubeconfig",
+        );
+        let access = route(
+            Method::PUT,
+            "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/access",
+        );
+        let admin_kc = route(Method::GET, "/api/v1/clusters/{c}/kubeconfig");
+        let ok =
+            |r: &Route, p: &Principal, t: &str, pr: &str| decide(r, p, Some(t), Some(pr)).is_ok();
+        assert!(ok(projects, &owner, "acme", "any"));
+        assert!(!ok(projects, &owner, "other", "shop"));
+        assert!(
+            !ok(projects, &dev, "acme", "shop"),
+            "projectDev: only apps and kubeconfig"
+        );
+        assert!(ok(kubeconfig, &dev, "acme", "shop"));
+        assert!(!ok(kubeconfig, &dev, "acme", "other"));
+        assert!(ok(projects, &reader, "acme", "shop"));
+        assert!(!ok(access, &reader, "acme", "shop"), "readOnly: only GETs");
+        assert!(ok(access, &ops, "anything", "at-all"));
+        assert!(
+            decide(admin_kc, &ops, None, None).is_err(),
+            "ops never reads cluster kubeconfigs"
+        );
+    }
+
     #[test]
     fn bearer_needs_exactly_one_bearer_header() {
         let mut headers = HeaderMap::new();
