@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kubenova_api::claims::API_AUDIENCE;
@@ -225,6 +225,19 @@ fn validate_params(raw: &RawPathParams) -> Result<PathNames, ApiError> {
     Ok(PathNames { params })
 }
 
+/// Whether the request carries a body (declared or streamed).
+fn has_body(req: &Request) -> bool {
+    use http_body::Body as _;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0");
+    declared
+        || req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req.body().size_hint().lower() > 0
+}
+
 /// The request id the request-id layer set.
 pub fn request_id(headers: &HeaderMap) -> String {
     headers
@@ -292,6 +305,14 @@ pub async fn authorize(
     if let Err(e) = decide(route, &principal, names.get("t"), names.get("p")) {
         return audit_failure(e, Some(&principal));
     }
+    if matches!(method, Method::GET | Method::HEAD | Method::DELETE) && has_body(&req) {
+        return audit_failure(
+            ApiError::bad_request(format!(
+                "{method} takes no request body; send the request without one"
+            )),
+            Some(&principal),
+        );
+    }
     req.extensions_mut().insert(principal.clone());
     req.extensions_mut().insert(names);
     let response = next.run(req).await;
@@ -326,6 +347,60 @@ pub async fn authorize(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    fn principal(roles: &[Role], tenant: Option<&str>, project: Option<&str>) -> Principal {
+        let claims = Claims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: API_AUDIENCE.into(),
+            exp: 0,
+            nbf: 0,
+            iat: 0,
+            jti: "j".into(),
+            roles: roles.to_vec(),
+            tenant: tenant.map(str::to_owned),
+            project: project.map(str::to_owned),
+            cluster: None,
+        };
+        let scope = claims.scope().expect("valid");
+        Principal { claims, scope }
+    }
+
+    #[test]
+    fn decide_applies_roles_then_scope() {
+        let route = |m: Method, p: &str| table::lookup(&m, p).expect("route");
+        let owner = principal(&[Role::TenantOwner], Some("acme"), None);
+        let dev = principal(&[Role::ProjectDev], Some("acme"), Some("shop"));
+        let reader = principal(&[Role::ReadOnly], Some("acme"), Some("shop"));
+        let ops = principal(&[Role::Ops], None, None);
+        let projects = route(Method::GET, "/api/v1/clusters/{c}/tenants/{t}/projects/{p}");
+        let kubeconfig = route(
+            Method::GET,
+            "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/kubeconfig",
+        );
+        let access = route(
+            Method::PUT,
+            "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/access",
+        );
+        let admin_kc = route(Method::GET, "/api/v1/clusters/{c}/kubeconfig");
+        let ok =
+            |r: &Route, p: &Principal, t: &str, pr: &str| decide(r, p, Some(t), Some(pr)).is_ok();
+        assert!(ok(projects, &owner, "acme", "any"));
+        assert!(!ok(projects, &owner, "other", "shop"));
+        assert!(
+            !ok(projects, &dev, "acme", "shop"),
+            "projectDev: only apps and kubeconfig"
+        );
+        assert!(ok(kubeconfig, &dev, "acme", "shop"));
+        assert!(!ok(kubeconfig, &dev, "acme", "other"));
+        assert!(ok(projects, &reader, "acme", "shop"));
+        assert!(!ok(access, &reader, "acme", "shop"), "readOnly: only GETs");
+        assert!(ok(access, &ops, "anything", "at-all"));
+        assert!(
+            decide(admin_kc, &ops, None, None).is_err(),
+            "ops never reads cluster kubeconfigs"
+        );
+    }
 
     #[test]
     fn bearer_needs_exactly_one_bearer_header() {

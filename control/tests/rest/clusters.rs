@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use kube::Api;
 use kubenova_api::crd::Tenant;
 use serde_json::json;
@@ -243,11 +245,14 @@ async fn a_second_cluster_has_its_own_tenants_kubeconfigs_and_revocations() {
     // The same token at the first cluster's proxy: refused (it names cluster `second`).
     let elsewhere = save_kubeconfig(
         &format!("{t}-zoe-main"),
-        &kc.replace(&proxy2.url, &h.proxy.url),
+        &kc.replace(&proxy2.url, &h.proxy.url).replace(
+            &STANDARD.encode(env2.ca_pem()),
+            &STANDARD.encode(h.env.ca_pem()),
+        ),
     );
     let err =
         kubectl(h.env, &elsewhere, &["get", "configmaps", "-n", &ns]).expect_err("wrong cluster");
-    assert!(err.contains("Unauthorized"), "{err}");
+    assert!(unauthorized(&err), "{err}");
     // Revocation goes to the second cluster's proxy namespace.
     expect(
         &call("DELETE", &format!("/api/v1/tokens/{jti}"), admin(), None),
@@ -256,10 +261,7 @@ async fn a_second_cluster_has_its_own_tenants_kubeconfigs_and_revocations() {
     eventually(
         "the second proxy refuses the revoked kubeconfig",
         Duration::from_secs(2),
-        || {
-            kubectl(env2, &zoe, &["get", "configmaps", "-n", &ns])
-                .is_err_and(|e| e.contains("Unauthorized"))
-        },
+        || kubectl(env2, &zoe, &["get", "configmaps", "-n", &ns]).is_err_and(|e| unauthorized(&e)),
     );
     // A cluster with tenants cannot be unregistered.
     let r = call("DELETE", "/api/v1/clusters/second", admin(), None);

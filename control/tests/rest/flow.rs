@@ -164,10 +164,6 @@ fn forbidden(err: &str) -> bool {
     err.contains("Forbidden") || err.contains("forbidden")
 }
 
-fn unauthorized(err: &str) -> bool {
-    err.contains("Unauthorized") || err.contains("revoked") || err.contains("expired")
-}
-
 #[test]
 fn kubeconfigs_work_with_kubectl_through_the_proxy_in_scope_only_and_stop_when_revoked() {
     let h = harness();

@@ -217,7 +217,7 @@ async fn the_authorization_table_walked_route_by_role_by_scope() {
             // the registered clusters.
             let uri = fill(route.path, "tbl-nowhere", t, p);
             for (who, token) in &principals {
-                let body = if rest::table::is_mutating(&route.method) {
+                let body = if matches!(route.method, Method::POST | Method::PUT) {
                     b"{}".to_vec()
                 } else {
                     Vec::new()
@@ -596,4 +596,92 @@ async fn bad_input_on_every_endpoint_never_500s_and_changes_nothing() {
     );
     assert_eq!(names_of_state().await, before, "bad input changed state");
     assert!(count > 200, "{count}");
+}
+
+#[tokio::test]
+async fn public_endpoints_answer_without_a_token() {
+    let app = app(settings()).await;
+    for (uri, check) in [
+        ("/healthz", "ok"),
+        ("/readyz", "ok"),
+        ("/version", "version"),
+        ("/.well-known/jwks.json", "keys"),
+        ("/api/v1/openapi.json", "openapi"),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert!(String::from_utf8_lossy(&bytes).contains(check), "{uri}");
+    }
+    // The JWKS is the running control's: an API token it minted carries one of its kids.
+    let (_, jwks, _) = send(
+        &app,
+        &Method::GET,
+        "/.well-known/jwks.json",
+        None,
+        None,
+        vec![],
+    )
+    .await;
+    assert!(jwks["keys"][0]["kid"].is_string(), "{jwks}");
+    let (status, _, _) = send(
+        &app,
+        &Method::GET,
+        "/api/v1/me",
+        Some(admin()),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("kubenova_api_requests_total{action=\"tokens.me\",code=\"200\"}"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_cancelled_with_the_envelope() {
+    let app = app(Settings {
+        request_timeout: std::time::Duration::from_nanos(1),
+        ..settings()
+    })
+    .await;
+    let (status, v, _) = send(
+        &app,
+        &Method::GET,
+        "/api/v1/me",
+        Some(admin()),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{v}");
+    assert_eq!(v["code"], "KN-408");
+    assert!(v["requestId"].as_str().is_some_and(|id| !id.is_empty()));
 }

@@ -251,3 +251,13 @@ pub(crate) fn eventually(
 pub(crate) fn unique(prefix: &str) -> String {
     testenv::unique_name(prefix)
 }
+
+/// Whether kubectl's error says the server refused the credentials (401): "You must be logged in
+/// to the server (KN-401: ...)" with the proxy's reason, "Unauthorized", or, when discovery is
+/// refused, "asked for the client to provide credentials".
+pub(crate) fn unauthorized(err: &str) -> bool {
+    err.contains("KN-401")
+        || err.contains("Unauthorized")
+        || err.contains("provide credentials")
+        || err.contains("must be logged in")
+}

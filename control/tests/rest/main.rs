@@ -7,3 +7,4 @@ mod flow;
 mod handlers;
 mod harness;
 mod keys;
+mod tls;
