@@ -166,23 +166,20 @@ impl Place {
             .ok_or_else(|| ApiError::not_found("app", &format!("{}/{name}", self.namespace)))
     }
 
-    async fn replace_spec(&self, mut app: App, spec: AppSpec) -> Result<App, ApiError> {
-        app.spec = spec;
-        app.status = None;
-        let mut annotations = app.metadata.annotations.take().unwrap_or_default();
-        annotations.insert(LAST_EDIT.into(), now());
-        app.metadata.annotations = Some(annotations);
-        let name = app.name_any();
-        self.apps()
-            .replace(&name, &PostParams::default(), &app)
-            .await
-            .map_err(|e| match e {
-                kube::Error::Api(s) if s.code == 409 => ApiError::conflict(format!(
-                    "app `{name}` changed while this request was handled; send it again"
-                )),
-                kube::Error::Api(s) if s.code == 422 => ApiError::invalid("spec", s.message),
-                other => ApiError::from_kube(&self.cluster, other),
-            })
+    async fn replace_spec(&self, app: App, spec: AppSpec) -> Result<App, ApiError> {
+        let edited = now();
+        super::replace::replace_spec(
+            &self.apps(),
+            &self.cluster,
+            app,
+            |a: &mut App| {
+                a.spec = spec.clone();
+                a.status = None;
+                a.annotations_mut().insert(LAST_EDIT.into(), edited.clone());
+            },
+            |a, b| a.spec == b.spec,
+        )
+        .await
     }
 
     /// Applies credential Secrets owned by `app`.

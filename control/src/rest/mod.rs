@@ -15,6 +15,7 @@ pub mod dto;
 pub mod error;
 pub mod keys;
 pub mod openapi;
+mod replace;
 pub mod state;
 pub mod table;
 pub mod tenants;

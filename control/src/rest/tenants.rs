@@ -298,13 +298,20 @@ async fn update_spec(
     change: impl FnOnce(&mut TenantSpec) -> Result<(), ApiError>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     let (cluster, tenant) = (name_path(names, "c")?, name_path(names, "t")?);
-    let (_, api, mut found) = tenant_in(state, &cluster, &tenant).await?;
-    change(&mut found.spec)?;
-    found.status = None;
-    let replaced = api
-        .replace(&tenant, &PostParams::default(), &found)
-        .await
-        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    let (_, api, found) = tenant_in(state, &cluster, &tenant).await?;
+    let mut spec = found.spec.clone();
+    change(&mut spec)?;
+    let replaced = super::replace::replace_spec(
+        &api,
+        &cluster,
+        found,
+        |t: &mut Tenant| {
+            t.spec = spec.clone();
+            t.status = None;
+        },
+        |a, b| a.spec == b.spec,
+    )
+    .await?;
     Ok(axum::Json(tenant_view(&cluster, &replaced)))
 }
 
@@ -541,14 +548,20 @@ async fn update_project(
     names: &PathNames,
     change: impl FnOnce(&mut ProjectSpec),
 ) -> Result<axum::Json<ProjectView>, ApiError> {
-    let (cluster, api, mut found) = project_in(state, names).await?;
-    change(&mut found.spec);
-    found.status = None;
-    let name = found.name_any();
-    let replaced = api
-        .replace(&name, &PostParams::default(), &found)
-        .await
-        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    let (cluster, api, found) = project_in(state, names).await?;
+    let mut spec = found.spec.clone();
+    change(&mut spec);
+    let replaced = super::replace::replace_spec(
+        &api,
+        &cluster,
+        found,
+        |p: &mut Project| {
+            p.spec = spec.clone();
+            p.status = None;
+        },
+        |a, b| a.spec == b.spec,
+    )
+    .await?;
     Ok(axum::Json(project_view(&cluster, &replaced)))
 }
 

@@ -106,7 +106,7 @@ fn the_guide_flow_with_the_example_payloads() {
         ),
         200,
     );
-    simulate_agent(h.env, &t, &[&p]); // AGENT-DEPENDENT stand-in.
+    agent_ready(MAIN, &t, &[&p]);
 
     let alice_yaml = h
         .control

@@ -152,6 +152,17 @@ async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
         ),
         204,
     );
+    // The agent's finalizer keeps the Project until its namespace is gone.
+    eventually("the project deleted", Duration::from_secs(120), || {
+        call(
+            "GET",
+            &tenants_path(&format!("/{t}/projects/web")),
+            admin(),
+            None,
+        )
+        .status
+            == 404
+    });
     expect(
         &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
         204,
@@ -174,9 +185,8 @@ fn kubeconfigs_work_with_kubectl_through_the_proxy_in_scope_only_and_stop_when_r
     project(&t, "db", &[], &[]);
     tenant(&other, &["mallory"]);
     project(&other, "web", &[], &[]);
-    // AGENT-DEPENDENT: until the agent reconciles these objects, make what it would make.
-    simulate_agent(h.env, &t, &["web", "db"]);
-    simulate_agent(h.env, &other, &["web"]);
+    agent_ready(MAIN, &t, &["web", "db"]);
+    agent_ready(MAIN, &other, &["web"]);
 
     // Tenant kubeconfig for alice (an owner), via the short route, as the raw YAML file.
     let response = h
@@ -386,7 +396,7 @@ fn kubeconfig_ttl_is_bounded_and_an_expired_kubeconfig_stops_working() {
     let t = unique("ttl");
     tenant(&t, &["alice"]);
     project(&t, "web", &["bob"], &[]);
-    simulate_agent(h.env, &t, &["web"]); // AGENT-DEPENDENT stand-in.
+    agent_ready(MAIN, &t, &["web"]);
     let path = tenants_path(&format!("/{t}/projects/web/kubeconfig"));
     let too_long = call(
         "POST",

@@ -375,13 +375,13 @@ async fn error_bodies_are_one_envelope() {
             json!({"code": "KN-404", "message": "cluster `nowhere` does not exist", "details": {"kind": "cluster", "name": "nowhere"}}),
         ),
         (
-            Method::POST,
-            "/api/v1/clusters/main/tenants/x/projects/y/apps",
+            Method::PUT,
+            "/api/v1/clusters/main/tenants/x/network-policies",
             Some(admin),
             None,
             vec![],
             501,
-            json!({"code": "KN-501", "message": "apps is not implemented yet (see docs/index.md, \"Not yet\")", "details": {}}),
+            json!({"code": "KN-501", "message": "tenant network policies (PUT .../tenants/{t}/network-policies) is not implemented yet (see docs/index.md, \"Not yet\")", "details": {}}),
         ),
     ];
     for (method, uri, token, ct, body, status, want) in cases {

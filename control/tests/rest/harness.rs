@@ -170,52 +170,25 @@ pub(crate) fn project(t: &str, p: &str, developers: &[&str], readers: &[&str]) {
     );
 }
 
-/// STAND-IN FOR THE AGENT (remove once the agent reconciles Tenants and Projects): makes the
-/// Capsule Tenant and the project namespaces with the RoleBindings the agent will make, so the
-/// kubeconfig tests can use kubectl through the proxy before the agent lands.
-pub(crate) fn simulate_agent(env: &TestEnv, tenant: &str, projects: &[&str]) {
-    let owners = kubenova_api::identity::tenant_owner_group(tenant);
-    env.create_capsule_tenant(tenant, &owners)
-        .expect("Capsule tenant");
+/// Waits until the agent (running inside `kubenova-control serve`) reports the tenant and each
+/// of its projects Ready in cluster `cluster`: Capsule Tenant, namespaces, RoleBindings in place.
+pub(crate) fn agent_ready(cluster: &str, tenant: &str, projects: &[&str]) {
+    let ready = |path: String| call("GET", &path, admin(), None).json()["status"]["ready"] == true;
+    eventually(
+        &format!("tenant {tenant} Ready"),
+        Duration::from_secs(120),
+        || ready(format!("/api/v1/clusters/{cluster}/tenants/{tenant}")),
+    );
     for project in projects {
-        let ns = kubenova_api::names::project_namespace(tenant, project);
-        env.kubectl_run(
-            &[
-                "create",
-                "namespace",
-                &ns,
-                "--as=kubenova:harness",
-                &format!("--as-group={owners}"),
-                &format!("--as-group={}", kubenova_api::identity::CAPSULE_USER_GROUP),
-            ],
-            None,
-        )
-        .expect("project namespace");
-        for (name, role, group) in [
-            (
-                "kubenova-dev",
-                "edit",
-                kubenova_api::identity::project_dev_group(tenant, project),
-            ),
-            (
-                "kubenova-view",
-                "view",
-                kubenova_api::identity::project_view_group(tenant, project),
-            ),
-            (
-                "kubenova-tenant-view",
-                "view",
-                kubenova_api::identity::tenant_view_group(tenant),
-            ),
-        ] {
-            let binding = json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": {"name": name, "namespace": ns},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
-            });
-            env.apply(&binding.to_string()).expect("binding");
-        }
+        eventually(
+            &format!("project {tenant}/{project} Ready"),
+            Duration::from_secs(120),
+            || {
+                ready(format!(
+                    "/api/v1/clusters/{cluster}/tenants/{tenant}/projects/{project}"
+                ))
+            },
+        );
     }
 }
 
