@@ -582,3 +582,36 @@ fn wordpress_from_an_http_repository_and_from_oci_upgrades_and_rolls_back() {
     let secret = get(&dev, &ns, &["secret", "blog-repo"]).expect("registry Secret");
     assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
 }
+
+/// `GET .../status` reads the cluster: a pod deleted by hand disappears from it and its
+/// replacement shows up.
+#[test]
+fn app_status_follows_the_cluster_when_a_pod_is_deleted_by_hand() {
+    let (t, p, ns, dev) = project();
+    let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
+    let body =
+        json!({ "name": "web", "image": { "image": "nginx:1.27", "ports": [{ "port": 80 }] } });
+    expect(&call("POST", &base, Some(&body)), 201);
+    let pod_names = |v: &Value| -> Vec<String> {
+        v["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["phase"] == "Running")
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let first = eventually("web running with its pod", SETTLE, || {
+        let v = call("GET", &format!("{base}/web/status"), None).json();
+        let pods = pod_names(&v);
+        (v["phase"] == "running" && pods.len() == 1).then(|| pods[0].clone())
+    });
+    kubectl(&dev, &["-n", &ns, "delete", "pod", &first, "--wait=false"])
+        .expect("the developer deletes the pod");
+    let second = eventually("the replacement pod in the status", SETTLE, || {
+        let v = call("GET", &format!("{base}/web/status"), None).json();
+        let pods = pod_names(&v);
+        (pods.len() == 1 && pods[0] != first).then(|| pods[0].clone())
+    });
+    assert_ne!(first, second);
+}
