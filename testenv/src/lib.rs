@@ -145,3 +145,42 @@ pub fn free_port() -> Result<u16> {
         .port();
     Ok(port)
 }
+
+/// Runs `f` to completion on a current-thread runtime of its own thread: for setup that must not
+/// depend on (or block) the calling test's runtime.
+pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|runtime| runtime.block_on(f))
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    .unwrap_or_else(|e| panic!("a tokio runtime for setup: {e}"))
+}
+
+/// Builds binary `bin` of workspace package `package` (debug profile) with `cargo` (the path in
+/// `$CARGO` when cargo runs the tests) from the workspace at `root`, and returns its path: for
+/// tests that need a binary of another package.
+pub fn workspace_binary(root: &Path, package: &str, bin: &str) -> Result<std::path::PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(root)
+        .status()
+        .map_err(|e| Error::Spawn {
+            program: "cargo".into(),
+            source: e,
+        })?;
+    if !status.success() {
+        return Err(Error::Invalid(format!(
+            "cargo build -p {package} --bin {bin}: {status}"
+        )));
+    }
+    Ok(std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("debug")
+        .join(bin))
+}

@@ -3,7 +3,6 @@
 //! observed with the real kubectl through the proxy with a project kubeconfig from the API.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -20,38 +19,10 @@ struct Harness {
     _proxy: RunningProxy,
 }
 
-fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    })
-    .join()
-    .expect("setup thread")
-}
-
 fn proxy_binary() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "kubenova-proxy",
-            "--bin",
-            "kubenova-proxy",
-        ])
-        .current_dir(&root)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building kubenova-proxy failed");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("debug")
-        .join("kubenova-proxy")
+    testenv::workspace_binary(&root, "kubenova-proxy", "kubenova-proxy")
+        .expect("kubenova-proxy builds")
 }
 
 fn harness() -> &'static Harness {
@@ -62,7 +33,7 @@ fn harness() -> &'static Harness {
             ..Options::default()
         });
         let proxy_binary = proxy_binary();
-        block_on(async move {
+        testenv::block_on(async move {
             let control = env
                 .start_control(
                     Path::new(env!("CARGO_BIN_EXE_kubenova-control")),
@@ -555,7 +526,7 @@ fn wordpress_from_an_http_repository_and_from_oci_upgrades_and_rolls_back() {
     });
 
     // The same chart from an OCI registry that needs credentials, as a second app.
-    let registry = block_on(async {
+    let registry = testenv::block_on(async {
         harness()
             .env
             .oci_registry(Some(("pusher", "s3cret")))

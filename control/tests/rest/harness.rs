@@ -3,7 +3,6 @@
 //! `kubenova-proxy` that verifies tokens against control's JWKS URL.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -29,23 +28,8 @@ pub(crate) fn proxy_binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "kubenova-proxy",
-                    "--bin",
-                    "kubenova-proxy",
-                ])
-                .current_dir(&root)
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building kubenova-proxy failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            target.join("debug").join("kubenova-proxy")
+            testenv::workspace_binary(&root, "kubenova-proxy", "kubenova-proxy")
+                .expect("kubenova-proxy builds")
         })
         .clone()
 }
@@ -54,19 +38,11 @@ pub(crate) fn control_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control"))
 }
 
-/// A runtime on its own thread for async setup outside any test's runtime.
+/// Runs async setup on a runtime of its own (see [`testenv::block_on`]).
 pub(crate) fn block_on<T: Send + 'static>(
     f: impl std::future::Future<Output = T> + Send + 'static,
 ) -> T {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    })
-    .join()
-    .expect("setup thread")
+    testenv::block_on(f)
 }
 
 pub(crate) fn harness() -> &'static Harness {
