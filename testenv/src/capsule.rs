@@ -119,29 +119,8 @@ pub async fn start(
     client: &kube::Client,
 ) -> Result<Program> {
     let crds = Module::Capsule.path("crds")?;
-    env.kubectl_run(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=testenv",
-            "-f",
-            &crds.display().to_string(),
-        ],
-        None,
-    )?;
-    env.kubectl_run(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "--all",
-        ],
-        None,
-    )?;
-    env.apply(&format!(
-        r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{NAMESPACE}"}}}}"#
-    ))?;
+    env.install_crds(&[crds])?;
+    env.create_namespace(NAMESPACE)?;
 
     let webhook_port = free_port()?;
     let certs = pki_dir.join("capsule-webhook");

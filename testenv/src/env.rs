@@ -243,6 +243,42 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Applies every CRD manifest in `dirs` (server-side, field manager `testenv`) and waits
+    /// until all CRDs of the cluster are established.
+    pub fn install_crds(&self, dirs: &[PathBuf]) -> Result<()> {
+        for dir in dirs {
+            self.kubectl_run(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager=testenv",
+                    "-f",
+                    &dir.display().to_string(),
+                ],
+                None,
+            )?;
+        }
+        self.kubectl_run(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd",
+                "--all",
+            ],
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Creates (or keeps) the namespace `name`.
+    pub fn create_namespace(&self, name: &str) -> Result<()> {
+        self.apply(&format!(
+            r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#
+        ))
+        .map(drop)
+    }
+
     /// The apiserver URL.
     pub fn server(&self) -> &str {
         &self.server

@@ -54,31 +54,8 @@ pub struct Vela {
 /// Installs CRDs and definitions, starts source-controller, helm-controller and vela-core and
 /// waits until each one answers its readiness probe and the definitions are in place.
 pub async fn start(env: &TestEnv, pki: &Pki, pki_dir: &Path) -> Result<(Vela, Vec<Program>)> {
-    for crds in [Module::KubeVela.path("crds")?, Module::FluxCd.path("crds")?] {
-        env.kubectl_run(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager=testenv",
-                "-f",
-                &crds.display().to_string(),
-            ],
-            None,
-        )?;
-    }
-    env.kubectl_run(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "--all",
-        ],
-        None,
-    )?;
-    env.apply(&format!(
-        r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{NAMESPACE}"}}}}"#
-    ))?;
+    env.install_crds(&[Module::KubeVela.path("crds")?, Module::FluxCd.path("crds")?])?;
+    env.create_namespace(NAMESPACE)?;
     let definitions = render_definitions(
         &Module::KubeVela.path("definitions")?,
         &env.dir().join("vela").join("definitions"),
