@@ -24,7 +24,9 @@ pub use app::{
 pub use cluster::{Cluster, ClusterSpec, ClusterStatus};
 pub use common::{Condition, Limits, PodSecurity, Quota, Usage};
 pub use project::{Access, Project, ProjectSpec, ProjectStatus};
-pub use tenant::{Plan, Tenant, TenantSpec, TenantStatus};
+pub use tenant::{
+    IpBlock, Isolation, NetworkPolicySettings, Plan, Tenant, TenantSpec, TenantStatus,
+};
 pub use token::{IssuedToken, IssuedTokenSpec, IssuedTokenStatus, TokenKind};
 
 /// The API group of every KubeNova resource.

@@ -10,6 +10,7 @@
 //!
 //! This crate does no I/O: time is passed in, keys are passed in.
 
+pub mod cidr;
 pub mod claims;
 pub mod crd;
 pub mod identity;

@@ -5,7 +5,7 @@
 //! | Namespace | `<t>-<p>` | labelled with the tenant, the project, Capsule's tenant label and the Pod Security level; owner-referenced to the Capsule Tenant, which is how Capsule counts it as the tenant's |
 //! | ResourceQuota | `kubenova-quota` | the project's quota, else the plan's |
 //! | LimitRange | `kubenova-limits` | container defaults, from the project else the plan |
-//! | NetworkPolicy | `kubenova-isolation` | deny by default, allow traffic inside the tenant and DNS |
+//! | NetworkPolicy | `kubenova-isolation` | deny by default; allow DNS, traffic inside the tenant (or only the project, per the tenant's `networkPolicy`) and the namespaces and address blocks the tenant's settings allow |
 //! | RoleBinding | `kubenova-dev` | `kubenova-project-dev` for `kubenova:project:<t>:<p>:dev` |
 //! | RoleBinding | `kubenova-view` | `view` for `kubenova:project:<t>:<p>:view` |
 //! | ServiceAccount | `kubenova-deployer` | the identity apps are delivered as |
@@ -28,7 +28,9 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt as _};
-use kubenova_api::crd::{Limits, Project, ProjectStatus, Quota, Tenant, Usage};
+use kubenova_api::crd::{
+    Isolation, Limits, NetworkPolicySettings, Project, ProjectStatus, Quota, Tenant, Usage,
+};
 use kubenova_api::names::project_namespace;
 use kubenova_api::{identity, labels};
 use serde_json::{Value, json};
@@ -273,6 +275,48 @@ fn limit_item(limits: &Limits) -> Value {
     item
 }
 
+/// The `kubenova-isolation` NetworkPolicy's spec: deny everything but traffic with the tenant
+/// (or only the project's own namespace), DNS, and what the tenant's settings allow.
+fn isolation_spec(tenant: &str, settings: &NetworkPolicySettings) -> Value {
+    let inside = match settings.isolation {
+        // A bare podSelector selects pods of the policy's own namespace.
+        Isolation::Project => json!({ "podSelector": {} }),
+        Isolation::Tenant => {
+            json!({ "namespaceSelector": { "matchLabels": { labels::CAPSULE_TENANT: tenant } } })
+        }
+    };
+    let namespace = |name: &String| json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": name } } });
+    let mut from = vec![inside.clone()];
+    from.extend(settings.allow_from_namespaces.iter().map(namespace));
+    let mut to = vec![inside];
+    to.extend(settings.allow_to_namespaces.iter().map(namespace));
+    to.extend(settings.allow_egress.iter().map(|b| {
+        let mut block = json!({ "cidr": b.cidr });
+        if !b.except.is_empty() {
+            block["except"] = json!(b.except);
+        }
+        json!({ "ipBlock": block })
+    }));
+    json!({
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{ "from": from }],
+        "egress": [
+            { "to": to },
+            {
+                "to": [{
+                    "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "kube-system" } },
+                    "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } },
+                }],
+                "ports": [
+                    { "protocol": "UDP", "port": 53 },
+                    { "protocol": "TCP", "port": 53 },
+                ],
+            },
+        ],
+    })
+}
+
 /// Every object of the project except the namespace, as (kind, desired JSON).
 pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str, Value)> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
@@ -297,8 +341,6 @@ pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str,
         .limits
         .as_ref()
         .unwrap_or(&tenant.spec.plan.limits);
-    let tenant_peers =
-        json!({ "namespaceSelector": { "matchLabels": { labels::CAPSULE_TENANT: t } } });
     let group = |name: String| json!([{ "kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": name }]);
     vec![
         (
@@ -320,24 +362,7 @@ pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str,
             json!({
                 "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": meta(names::NETWORK_POLICY),
-                "spec": {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress", "Egress"],
-                    "ingress": [{ "from": [tenant_peers.clone()] }],
-                    "egress": [
-                        { "to": [tenant_peers] },
-                        {
-                            "to": [{
-                                "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "kube-system" } },
-                                "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } },
-                            }],
-                            "ports": [
-                                { "protocol": "UDP", "port": 53 },
-                                { "protocol": "TCP", "port": 53 },
-                            ],
-                        },
-                    ],
-                },
+                "spec": isolation_spec(t, &tenant.spec.network_policy),
             }),
         ),
         (
@@ -934,5 +959,44 @@ mod tests {
             find(names::LIMITS)["spec"]["limits"][0]["defaultRequest"]["cpu"],
             "100m"
         );
+    }
+
+    #[test]
+    fn the_isolation_follows_the_tenants_network_settings() {
+        use kubenova_api::crd::IpBlock;
+        let default = isolation_spec("acme", &NetworkPolicySettings::default());
+        assert_eq!(
+            default["ingress"],
+            json!([{ "from": [{ "namespaceSelector": { "matchLabels": { labels::CAPSULE_TENANT: "acme" } } }] }])
+        );
+        assert_eq!(default["egress"][0]["to"], default["ingress"][0]["from"]);
+        assert_eq!(default["egress"].as_array().map(Vec::len), Some(2));
+
+        let open = isolation_spec(
+            "acme",
+            &NetworkPolicySettings {
+                isolation: Isolation::Project,
+                allow_from_namespaces: vec!["ingress-nginx".into()],
+                allow_to_namespaces: vec!["shared-db".into()],
+                allow_egress: vec![IpBlock {
+                    cidr: "0.0.0.0/0".into(),
+                    except: vec!["10.0.0.0/8".into()],
+                }],
+            },
+        );
+        let by_name = |n: &str| json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": n } } });
+        assert_eq!(
+            open["ingress"][0]["from"],
+            json!([{ "podSelector": {} }, by_name("ingress-nginx")])
+        );
+        assert_eq!(
+            open["egress"][0]["to"],
+            json!([
+                { "podSelector": {} },
+                by_name("shared-db"),
+                { "ipBlock": { "cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"] } },
+            ])
+        );
+        assert_eq!(open["egress"][1], default["egress"][1], "DNS stays allowed");
     }
 }

@@ -2,7 +2,9 @@
 //! for the OpenAPI document.
 
 use kubenova_api::Role;
-use kubenova_api::crd::{Access, Condition, Limits, PodSecurity, Quota, TokenKind, Usage};
+use kubenova_api::crd::{
+    Access, Condition, Limits, NetworkPolicySettings, PodSecurity, Quota, TokenKind, Usage,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +87,9 @@ pub struct TenantInput {
     /// Refuse deletion while set.
     #[serde(default)]
     pub prevent_deletion: bool,
+    /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
+    #[serde(default)]
+    pub network_policy: NetworkPolicySettings,
 }
 
 /// Replace a tenant's settings (everything but the name).
@@ -115,6 +120,9 @@ pub struct TenantSettings {
     /// Refuse deletion while set.
     #[serde(default)]
     pub prevent_deletion: bool,
+    /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
+    #[serde(default)]
+    pub network_policy: NetworkPolicySettings,
 }
 
 /// Replace a tenant's owners.
@@ -150,6 +158,8 @@ pub struct TenantView {
     pub pod_security: PodSecurity,
     /// Deletion refused while set.
     pub prevent_deletion: bool,
+    /// Network isolation of the tenant's projects.
+    pub network_policy: NetworkPolicySettings,
     /// What the agent reported.
     pub status: ObjectStatus,
 }

@@ -32,6 +32,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../docs/examples/tenant.json"),
     ),
     (
+        "network-policies.json",
+        include_str!("../../../docs/examples/network-policies.json"),
+    ),
+    (
         "owners.json",
         include_str!("../../../docs/examples/owners.json"),
     ),
@@ -116,6 +120,14 @@ fn io(action: &str, g: &mut SchemaGenerator) -> Io {
         ),
         "tenants.limits" => (
             Some((sch!(kubenova_api::crd::Limits), Some("limits.json"))),
+            200,
+            Some(sch!(TenantView)),
+        ),
+        "tenants.network-policies" => (
+            Some((
+                sch!(kubenova_api::crd::NetworkPolicySettings),
+                Some("network-policies.json"),
+            )),
             200,
             Some(sch!(TenantView)),
         ),
@@ -366,6 +378,9 @@ pub fn check_example(name: &str, text: &str) -> Result<(), super::error::ApiErro
         "owners.json" => parse::<OwnersInput>(bytes).map(drop),
         "quota.json" => parse::<kubenova_api::crd::Quota>(bytes).map(drop),
         "limits.json" => parse::<kubenova_api::crd::Limits>(bytes).map(drop),
+        "network-policies.json" => {
+            parse::<kubenova_api::crd::NetworkPolicySettings>(bytes).map(drop)
+        }
         "project.json" => parse::<ProjectInput>(bytes).map(drop),
         "access.json" => parse::<AccessInput>(bytes).map(drop),
         "kubeconfig-project.json" => parse::<KubeconfigRequest>(bytes).map(drop),

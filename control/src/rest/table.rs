@@ -86,7 +86,7 @@ pub const ROUTES: &[Route] = &[
     route!(PUT "/api/v1/clusters/{c}/tenants/{t}/owners", "tenants.owners", OWNERS, Tenant, "Replace a tenant's owners"),
     route!(PUT "/api/v1/clusters/{c}/tenants/{t}/quotas", "tenants.quotas", PLATFORM, Tenant, "Replace a tenant's quota"),
     route!(PUT "/api/v1/clusters/{c}/tenants/{t}/limits", "tenants.limits", PLATFORM, Tenant, "Replace a tenant's default limits"),
-    route!(PUT "/api/v1/clusters/{c}/tenants/{t}/network-policies", "tenants.network-policies", PLATFORM, Tenant, "Replace a tenant's network policies (not yet)"),
+    route!(PUT "/api/v1/clusters/{c}/tenants/{t}/network-policies", "tenants.network-policies", PLATFORM, Tenant, "Replace a tenant's network isolation: tenant or project, namespaces allowed in and out, egress address blocks"),
     route!(GET "/api/v1/tenants/{t}/usage", "tenants.usage", TENANT_READERS, Tenant, "A tenant's quota use, in total and per project"),
     // Projects.
     route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects", "projects.create", OWNERS, Tenant, "Create a project"),

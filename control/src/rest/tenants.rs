@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Client, ResourceExt};
-use kubenova_api::crd::{Access, Limits, Plan, Project, ProjectSpec, Quota, Tenant, TenantSpec};
+use kubenova_api::crd::{
+    Access, Limits, NetworkPolicySettings, Plan, Project, ProjectSpec, Quota, Tenant, TenantSpec,
+};
 use kubenova_api::{labels, names};
 use serde_json::json;
 
@@ -122,6 +124,7 @@ fn tenant_view(cluster: &str, t: &Tenant) -> TenantView {
         storage_classes: t.spec.plan.storage_classes.clone(),
         pod_security: t.spec.pod_security,
         prevent_deletion: t.spec.prevent_deletion,
+        network_policy: t.spec.network_policy.clone(),
         status: status_of(&status.conditions, status.namespaces),
     }
 }
@@ -148,6 +151,7 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
     if s.display_name.as_ref().is_some_and(|d| d.len() > 256) {
         return Err(ApiError::invalid("displayName", "at most 256 characters"));
     }
+    validate_network_policy("networkPolicy.", &s.network_policy)?;
     Ok(TenantSpec {
         display_name: s.display_name,
         owners: s.owners,
@@ -159,7 +163,14 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
         },
         pod_security: s.pod_security,
         prevent_deletion: s.prevent_deletion,
+        network_policy: s.network_policy,
     })
+}
+
+fn validate_network_policy(prefix: &str, settings: &NetworkPolicySettings) -> Result<(), ApiError> {
+    settings
+        .validate()
+        .map_err(|(field, why)| ApiError::invalid(&format!("{prefix}{field}"), why))
 }
 
 /// A tenant of cluster `{c}` (404 when it lives elsewhere), with the cluster's client.
@@ -211,6 +222,7 @@ pub async fn create(
         storage_classes: input.storage_classes,
         pod_security: input.pod_security,
         prevent_deletion: input.prevent_deletion,
+        network_policy: input.network_policy,
     })?;
     let (_, client) = state.cluster(&cluster).await?;
     // Claim the name across all clusters first.
@@ -369,10 +381,19 @@ pub async fn limits(
     .await
 }
 
-/// `PUT .../tenants/{t}/network-policies`: the Tenant resource has no network-policy settings
-/// yet (the agent applies a fixed isolation), so there is nothing to store.
-pub async fn network_policies() -> ApiError {
-    ApiError::not_implemented("tenant network policies (PUT .../tenants/{t}/network-policies)")
+/// `PUT .../tenants/{t}/network-policies`: replaces the tenant's network isolation; the agent
+/// rewrites every project's `kubenova-isolation` NetworkPolicy from it.
+pub async fn network_policies(
+    State(state): State<AppState>,
+    Extension(names): Extension<PathNames>,
+    Json(input): Json<NetworkPolicySettings>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    validate_network_policy("", &input)?;
+    update_spec(&state, &names, |s| {
+        s.network_policy = input;
+        Ok(())
+    })
+    .await
 }
 
 /// `DELETE /api/v1/clusters/{c}/tenants/{t}`: refused while it has projects or

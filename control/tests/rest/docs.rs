@@ -86,6 +86,16 @@ fn the_guide_flow_with_the_example_payloads() {
         ),
         200,
     );
+    let v = expect(
+        &call(
+            "PUT",
+            &format!("/api/v1/clusters/{MAIN}/tenants/{t}/network-policies"),
+            admin(),
+            Some(&example("network-policies.json")),
+        ),
+        200,
+    );
+    assert_eq!(v["networkPolicy"], example("network-policies.json"));
     let project = example("project.json");
     let p = project["name"].as_str().expect("name").to_owned();
     expect(

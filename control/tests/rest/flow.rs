@@ -132,14 +132,6 @@ async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
         200,
     );
     assert_eq!(v["project"], "web");
-    let nope = call(
-        "PUT",
-        &tenants_path(&format!("/{t}/network-policies")),
-        admin(),
-        Some(&json!({})),
-    );
-    assert_eq!(expect(&nope, 501)["code"], "KN-501");
-
     // Delete: a tenant with projects is refused, then project and tenant go.
     let refused = call("DELETE", &tenants_path(&format!("/{t}")), admin(), None);
     assert_eq!(expect(&refused, 409)["code"], "KN-409");
@@ -505,5 +497,169 @@ fn api_tokens_me_narrower_minting_and_revocation() {
     assert!(
         v["requestId"].as_str().is_some_and(|id| !id.is_empty()),
         "{v}"
+    );
+}
+
+/// `PUT .../network-policies` is checked field by field, stored on the Tenant (whose CRD rules
+/// refuse the same mistakes from kubectl), and rewrites every project's `kubenova-isolation`
+/// NetworkPolicy, which the tenant owner reads with kubectl through the proxy.
+#[tokio::test]
+async fn tenant_network_settings_rewrite_every_projects_isolation_policy() {
+    let h = harness();
+    let t = unique("net");
+    tenant(&t, &["alice"]);
+    project(&t, "web", &[], &[]);
+    project(&t, "db", &[], &[]);
+    agent_ready(MAIN, &t, &["web", "db"]);
+    let path = tenants_path(&format!("/{t}/network-policies"));
+
+    for (body, field, says) in [
+        (json!({"isolation": "none"}), "isolation", "unknown variant"),
+        (
+            json!({"allowFromNamespaces": ["Ingress"]}),
+            "allowFromNamespaces[0]",
+            "lowercase",
+        ),
+        (
+            json!({"allowToNamespaces": ["a".repeat(64)]}),
+            "allowToNamespaces[0]",
+            "63",
+        ),
+        (
+            json!({"allowEgress": [{"cidr": "10.1.2.3/8"}]}),
+            "allowEgress[0].cidr",
+            "write 10.0.0.0/8",
+        ),
+        (
+            json!({"allowEgress": [{"cidr": "10.0.0.0"}]}),
+            "allowEgress[0].cidr",
+            "<address>/<prefix>",
+        ),
+        (
+            json!({"allowEgress": [{"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]}]}),
+            "allowEgress[0].except[0]",
+            "not strictly inside",
+        ),
+        (
+            json!({"allowEgress": [{"cidr": "0.0.0.0/0", "ports": [80]}]}),
+            "allowEgress[0]",
+            "unknown field",
+        ),
+    ] {
+        let v = expect(&call("PUT", &path, admin(), Some(&body)), 422);
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(field) && message.contains(says),
+            "{body}: {v}"
+        );
+    }
+    let v = expect(
+        &call("GET", &tenants_path(&format!("/{t}")), admin(), None),
+        200,
+    );
+    assert_eq!(
+        v["networkPolicy"],
+        json!({"isolation": "tenant"}),
+        "nothing stored"
+    );
+
+    // Only the platform sets them: the tenant's owner may not widen its own isolation.
+    let owner = api_token("alice", &["tenantOwner"], Some(&t), None);
+    let v = expect(&call("PUT", &path, &owner, Some(&json!({}))), 403);
+    assert_eq!(v["code"], "KN-403");
+
+    let settings = json!({
+        "isolation": "project",
+        "allowFromNamespaces": ["ingress-nginx"],
+        "allowToNamespaces": ["shared-db"],
+        "allowEgress": [{"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}],
+    });
+    let v = expect(&call("PUT", &path, admin(), Some(&settings)), 200);
+    assert_eq!(v["networkPolicy"], settings);
+
+    let kubeconfig = h
+        .control
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{t}/kubeconfig?subject=alice&format=yaml"),
+            Some(admin()),
+            None,
+        )
+        .expect("call");
+    assert_eq!(kubeconfig.status, 201, "{}", kubeconfig.text());
+    let alice = save_kubeconfig(&format!("{t}-alice"), &kubeconfig.text());
+    let by_name =
+        |n: &str| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}});
+    let policy = |p: &str| -> serde_json::Value {
+        kubectl(
+            h.env,
+            &alice,
+            &[
+                "-n",
+                &format!("{t}-{p}"),
+                "get",
+                "networkpolicy",
+                "kubenova-isolation",
+                "-o",
+                "json",
+            ],
+        )
+        .ok()
+        .and_then(|out| serde_json::from_str(&out).ok())
+        .unwrap_or_default()
+    };
+    for p in ["web", "db"] {
+        eventually(
+            &format!("{p}'s policy follows the settings"),
+            Duration::from_secs(30),
+            || {
+                let spec = &policy(p)["spec"];
+                spec["ingress"][0]["from"] == json!([{"podSelector": {}}, by_name("ingress-nginx")])
+                    && spec["egress"][0]["to"]
+                        == json!([
+                            {"podSelector": {}},
+                            by_name("shared-db"),
+                            {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}},
+                        ])
+            },
+        );
+        let spec = &policy(p)["spec"];
+        assert_eq!(
+            spec["egress"][1]["ports"][0]["port"], 53,
+            "DNS stays open: {spec}"
+        );
+    }
+
+    // kubectl users of the platform meet the same rules in the CRD.
+    let client = h.env.client().await.expect("client");
+    let tenants = Api::<Tenant>::all(client);
+    for (bad, says) in [
+        (json!([{"cidr": "10.1.2.3/8"}]), "canonical CIDR"),
+        (
+            json!([{"cidr": "10.0.0.0/8", "except": ["10.0.0.0/8"]}]),
+            "strictly inside",
+        ),
+    ] {
+        let patch = json!({"spec": {"networkPolicy": {"allowEgress": bad}}});
+        let err = tenants
+            .patch(
+                &t,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .expect_err("the apiserver refuses it");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+
+    // Back to the default: traffic inside the tenant again.
+    expect(&call("PUT", &path, admin(), Some(&json!({}))), 200);
+    eventually(
+        "web's policy is back to tenant isolation",
+        Duration::from_secs(30),
+        || {
+            policy("web")["spec"]["ingress"][0]["from"]
+                == json!([{"namespaceSelector": {"matchLabels": {"capsule.clastix.io/tenant": t}}}])
+        },
     );
 }

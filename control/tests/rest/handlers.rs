@@ -327,7 +327,7 @@ async fn error_bodies_are_one_envelope() {
             Some("application/json"),
             b"{\"name\": \"x\", \"owner\": []}".to_vec(),
             422,
-            json!({"code": "KN-422", "message": "owner: unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `podSecurity`, `preventDeletion`", "details": {"field": "owner", "reason": "unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `podSecurity`, `preventDeletion`"}}),
+            json!({"code": "KN-422", "message": "owner: unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `podSecurity`, `preventDeletion`, `networkPolicy`", "details": {"field": "owner", "reason": "unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `podSecurity`, `preventDeletion`, `networkPolicy`"}}),
         ),
         (
             Method::POST,
@@ -378,10 +378,10 @@ async fn error_bodies_are_one_envelope() {
             Method::PUT,
             "/api/v1/clusters/main/tenants/x/network-policies",
             Some(admin),
-            None,
-            vec![],
-            501,
-            json!({"code": "KN-501", "message": "tenant network policies (PUT .../tenants/{t}/network-policies) is not implemented yet (see docs/index.md, \"Not yet\")", "details": {}}),
+            Some("application/json"),
+            br#"{"allowEgress": [{"cidr": "10.1.2.3/8"}]}"#.to_vec(),
+            422,
+            json!({"code": "KN-422", "message": "allowEgress[0].cidr: `10.1.2.3/8` has address bits set beyond the /8 prefix; write 10.0.0.0/8", "details": {"field": "allowEgress[0].cidr", "reason": "`10.1.2.3/8` has address bits set beyond the /8 prefix; write 10.0.0.0/8"}}),
         ),
     ];
     for (method, uri, token, ct, body, status, want) in cases {
