@@ -164,6 +164,44 @@ impl Elector {
         }
     }
 
+    /// Without leader election (one replica by declaration): stamps the Lease as ours every
+    /// `renew` until `stop` is cancelled, whoever held it, so that `AgentReady` still sees a live
+    /// agent. Never run this beside replicas that do take part in the election.
+    pub(crate) async fn heartbeat(&mut self, stop: &CancellationToken) {
+        loop {
+            if let Err(e) = self.stamp().await {
+                tracing::warn!(error = %e, lease = %self.name, "could not stamp the agent's Lease");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(self.renew) => {}
+            }
+        }
+    }
+
+    async fn stamp(&self) -> Result<(), kube::Error> {
+        let now = MicroTime(Timestamp::now());
+        match self.api.get_opt(&self.name).await? {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(self.spec(None, now)),
+                };
+                self.api.create(&post_params(), &lease).await.map(drop)
+            }
+            Some(mut lease) => {
+                lease.spec = Some(self.spec(lease.spec.as_ref(), now));
+                self.api
+                    .replace(&self.name, &post_params(), &lease)
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
     /// Gives the Lease up (on shutdown), so another replica takes over at once.
     pub(crate) async fn release(&mut self) {
         let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {

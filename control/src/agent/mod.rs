@@ -112,12 +112,6 @@ impl Agent {
 
     /// Runs until `shutdown` is cancelled (then releases the Lease) or a fatal error occurs.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        if !self.config.leader_election {
-            self.metrics.set_leader(true);
-            self.run_controllers(shutdown).await;
-            self.metrics.set_leader(false);
-            return Ok(());
-        }
         let mut elector = leader::Elector::new(
             self.client.clone(),
             &self.config.namespace,
@@ -126,6 +120,16 @@ impl Agent {
             self.config.lease_duration,
             self.config.lease_renew,
         );
+        if !self.config.leader_election {
+            // The Lease still tells the control plane (AgentReady) that an agent is alive.
+            self.metrics.set_leader(true);
+            tokio::join!(self.run_controllers(shutdown.clone()), async {
+                elector.heartbeat(&shutdown).await;
+                elector.release().await;
+            });
+            self.metrics.set_leader(false);
+            return Ok(());
+        }
         loop {
             if !elector.acquire(&shutdown).await {
                 return Ok(());
@@ -183,14 +187,45 @@ impl Agent {
             }
         }
         tracing::info!(identity = %self.config.identity, "agent controllers starting");
-        tokio::join!(
-            tenant::run(shared.clone(), stop.clone()),
-            project::run(shared.clone(), stop.clone()),
-            app::run(shared.clone(), stop.clone()),
-        );
-        tracing::info!("agent controllers stopped");
+        let running = std::sync::Mutex::new(vec!["tenant", "project", "app"]);
+        let controllers = async {
+            tokio::join!(
+                tracked(&running, "tenant", tenant::run(shared.clone(), stop.clone())),
+                tracked(&running, "project", project::run(shared.clone(), stop.clone())),
+                tracked(&running, "app", app::run(shared.clone(), stop.clone())),
+            )
+        };
+        // In-flight reconciles may finish after the stop, within a bound: a stop (SIGTERM, lost
+        // leadership) must not wait on a reconcile that cannot end.
+        tokio::select! {
+            _ = controllers => tracing::info!("agent controllers stopped"),
+            _ = async {
+                stop.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                let left = running.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                tracing::warn!(controllers = ?left, "controllers still reconciling {SHUTDOWN_GRACE:?} after the stop; dropped");
+            }
+        }
     }
 }
+
+/// Runs one controller and crosses it off `running` when it ends.
+async fn tracked(
+    running: &std::sync::Mutex<Vec<&'static str>>,
+    name: &'static str,
+    controller: impl std::future::Future<Output = ()>,
+) {
+    controller.await;
+    running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|n| *n != name);
+    tracing::debug!(controller = name, "controller stopped");
+}
+
+/// How long in-flight reconciles may run on after the agent is told to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// What both controllers share.
 #[derive(Clone)]
