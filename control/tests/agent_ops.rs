@@ -581,7 +581,10 @@ async fn with_200_tenants_reconciled_and_nothing_changing_the_agent_writes_nothi
         .iter()
         .filter(|(_, resource, name)| resource == "leases" && name == "kubenova-agent")
         .count();
-    assert!(heartbeats >= 6, "the agent's Lease heartbeat went on ({heartbeats} stamps)");
+    assert!(
+        heartbeats >= 6,
+        "the agent's Lease heartbeat went on ({heartbeats} stamps)"
+    );
     let writes = reconcile_writes_by(&agent.user, mark);
     let reconciles = agent.metric("kubenova_agent_reconciles_total") - reconciles_before;
     eprintln!(

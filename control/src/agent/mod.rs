@@ -190,8 +190,16 @@ impl Agent {
         let running = std::sync::Mutex::new(vec!["tenant", "project", "app"]);
         let controllers = async {
             tokio::join!(
-                tracked(&running, "tenant", tenant::run(shared.clone(), stop.clone())),
-                tracked(&running, "project", project::run(shared.clone(), stop.clone())),
+                tracked(
+                    &running,
+                    "tenant",
+                    tenant::run(shared.clone(), stop.clone())
+                ),
+                tracked(
+                    &running,
+                    "project",
+                    project::run(shared.clone(), stop.clone())
+                ),
                 tracked(&running, "app", app::run(shared.clone(), stop.clone())),
             )
         };
