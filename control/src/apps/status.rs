@@ -5,7 +5,8 @@
 use kubenova_api::crd::{AppSpec, AppStatus, ComponentHealth, Condition};
 use serde_json::Value;
 
-/// The phase KubeNova reports for a suspended image app whose pods are gone.
+/// The phase KubeNova reports for a suspended app once KubeVela has delivered the suspension
+/// (image apps: `scaler` at zero; helm apps: the release upgraded with zero replicas).
 pub const SUSPENDED: &str = "suspended";
 
 /// The status for an App of `generation` with `spec`, given its Vela `application` (`None`
@@ -91,8 +92,7 @@ pub fn derive(
         });
     let app_generation = app["metadata"]["generation"].as_i64();
     let caught_up = status["observedGeneration"].as_i64() == app_generation;
-    let image_suspended = spec.suspended && spec.image.is_some();
-    let phase = if image_suspended && vela_phase == "running" {
+    let phase = if spec.suspended && caught_up && vela_phase == "running" {
         SUSPENDED.to_owned()
     } else {
         vela_phase.to_owned()

@@ -88,16 +88,24 @@ fn failures_name_the_step_or_the_component() {
 }
 
 #[test]
-fn a_suspended_image_app_reports_suspended_and_a_missing_application_pending() {
+fn a_suspended_app_reports_suspended_and_a_missing_application_pending() {
     let mut spec = image_spec();
     spec.suspended = true;
     let s = derive(&spec, Some(3), Some(&running(2, 2)), None, NOW);
     assert_eq!(s.phase.as_deref(), Some(SUSPENDED));
+    // Not before Vela has delivered the change.
+    let s = derive(&spec, Some(3), Some(&running(3, 2)), None, NOW);
+    assert_eq!(s.phase.as_deref(), Some("running"));
 
-    let helm = AppSpec {
+    let mut helm = AppSpec {
         helm: Some(HelmSource::default()),
         ..AppSpec::default()
     };
+    helm.suspended = true;
+    let s = derive(&helm, Some(4), Some(&running(2, 2)), None, NOW);
+    assert_eq!(s.kind.as_deref(), Some("helm"));
+    assert_eq!(s.phase.as_deref(), Some(SUSPENDED));
+    helm.suspended = false;
     let s = derive(&helm, Some(1), None, None, NOW);
     assert_eq!(s.kind.as_deref(), Some("helm"));
     assert_eq!(s.phase.as_deref(), Some("pending"));
