@@ -90,6 +90,24 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
             .all(|p| p["component"] == "wordpress" && p["ready"] == true),
         "{status}"
     );
+    // Their logs, through the same pods: the component of a chart app is the app.
+    for query in ["?tail=1", "?tail=1&component=wordpress"] {
+        let logs = call("GET", &format!("{base}/wordpress/logs{query}"), None);
+        assert_eq!(logs.status, 200, "{}", logs.text());
+        let mut from: Vec<String> = logs
+            .text()
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix('[')?
+                    .split_once("] ")
+                    .map(|(p, _)| p.to_owned())
+            })
+            .collect();
+        from.sort();
+        assert_eq!(from, names, "{query}: {}", logs.text());
+    }
+    let other = call("GET", &format!("{base}/wordpress/logs?component=web"), None);
+    assert_eq!(other.status, 404, "{}", other.text());
     let services = |dev: &Path| {
         ["wordpress-wordpress", "wordpress-mariadb"]
             .iter()
@@ -131,11 +149,17 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
     assert!(release_secrets() >= 2, "the upgrade is a new Helm revision");
     assert!(services(&dev));
     assert!(get(&dev, &ns, &["ingress", "wordpress-wordpress"]).is_some());
-    // Suspending again changes nothing.
+    let no_pods = call("GET", &format!("{base}/wordpress/logs"), None);
+    assert_eq!(no_pods.status, 404, "no pods, no logs: {}", no_pods.text());
+    // Suspending again changes nothing: no new revision.
     expect(
         &call("POST", &format!("{base}/wordpress:suspend"), None),
         200,
     );
+    std::thread::sleep(Duration::from_secs(5));
+    let again = call("GET", &format!("{base}/wordpress/status"), None).json();
+    assert_eq!(again["revision"], status["revision"], "{again}");
+    assert_eq!(again["phase"], "suspended");
 
     // Resume: the chart's replicas and pods come back, on the same claim.
     let answer = expect(
