@@ -1,5 +1,5 @@
 //! Helm apps: their pods in `GET .../status`, suspend and resume (WordPress, our fixture chart:
-//! two Deployments, Services, a PVC, an Ingress).
+//! two Deployments, a StatefulSet (its cache), Services, a PVC, an Ingress).
 
 use super::*;
 
@@ -62,13 +62,14 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
     volume_for(&ns, "wordpress-data");
     let mut body = example("wordpress-app.json");
     body["helm"]["repo"] = json!(repo.url());
+    body["helm"]["values"]["cache"] = json!({ "enabled": true });
     expect(&call("POST", &base, Some(&body)), 201);
 
     // The chart's pods (which carry none of Vela's labels) are in the status, with the
     // component they belong to.
-    let status = eventually("WordPress running with its two pods", SETTLE, || {
+    let status = eventually("WordPress running with its three pods", SETTLE, || {
         let v = call("GET", &format!("{base}/wordpress/status"), None).json();
-        (v["phase"] == "running" && running_names(&v).len() == 2).then_some(v)
+        (v["phase"] == "running" && running_names(&v).len() == 3).then_some(v)
     });
     let names = running_names(&status);
     let mut seen: Vec<String> = chart_pods(&dev, &ns, "wordpress")
@@ -79,7 +80,8 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
     assert_eq!(names, seen, "the status lists exactly the chart's pods");
     assert!(
         names.iter().any(|n| n.starts_with("wordpress-wordpress-"))
-            && names.iter().any(|n| n.starts_with("wordpress-mariadb-")),
+            && names.iter().any(|n| n.starts_with("wordpress-mariadb-"))
+            && names.iter().any(|n| n == "wordpress-cache-0"),
         "{names:?}"
     );
     assert!(
@@ -109,9 +111,13 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
     let other = call("GET", &format!("{base}/wordpress/logs?component=web"), None);
     assert_eq!(other.status, 404, "{}", other.text());
     let services = |dev: &Path| {
-        ["wordpress-wordpress", "wordpress-mariadb"]
-            .iter()
-            .all(|s| get(dev, &ns, &["service", s]).is_some())
+        [
+            "wordpress-wordpress",
+            "wordpress-mariadb",
+            "wordpress-cache",
+        ]
+        .iter()
+        .all(|s| get(dev, &ns, &["service", s]).is_some())
     };
     assert!(services(&dev));
     let release_secrets = || {
@@ -138,9 +144,13 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
         .then_some(v)
     });
     assert_eq!(status["suspended"], true);
-    for deployment in ["wordpress-wordpress", "wordpress-mariadb"] {
-        let d = get(&dev, &ns, &["deployment", deployment]).expect("the Deployment stays");
-        assert_eq!(d["spec"]["replicas"], 0, "{deployment}: {d}");
+    for workload in [
+        "deployment/wordpress-wordpress",
+        "deployment/wordpress-mariadb",
+        "statefulset/wordpress-cache",
+    ] {
+        let w = get(&dev, &ns, &[workload]).expect("the workload stays");
+        assert_eq!(w["spec"]["replicas"], 0, "{workload}: {w}");
     }
     let pvc = get(&dev, &ns, &["pvc", "wordpress-data"]).expect("the PVC stays");
     assert_eq!(pvc["status"]["phase"], "Bound", "{pvc}");
@@ -167,14 +177,18 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
         200,
     );
     assert_eq!(answer["spec"]["suspended"], false, "{answer}");
-    let status = eventually("running again with two pods", SETTLE, || {
+    let status = eventually("running again with three pods", SETTLE, || {
         let v = call("GET", &format!("{base}/wordpress/status"), None).json();
-        (v["phase"] == "running" && running_names(&v).len() == 2).then_some(v)
+        (v["phase"] == "running" && running_names(&v).len() == 3).then_some(v)
     });
     assert_eq!(status["suspended"], false);
-    for deployment in ["wordpress-wordpress", "wordpress-mariadb"] {
-        let d = get(&dev, &ns, &["deployment", deployment]).expect("Deployment");
-        assert_eq!(d["spec"]["replicas"], 1, "{deployment}: {d}");
+    for workload in [
+        "deployment/wordpress-wordpress",
+        "deployment/wordpress-mariadb",
+        "statefulset/wordpress-cache",
+    ] {
+        let w = get(&dev, &ns, &[workload]).expect("the workload");
+        assert_eq!(w["spec"]["replicas"], 1, "{workload}: {w}");
     }
     let pvc = get(&dev, &ns, &["pvc", "wordpress-data"]).expect("the PVC");
     assert_eq!(pvc["metadata"]["uid"], claim, "the same claim throughout");
