@@ -62,6 +62,30 @@ fn an_application_vela_has_not_caught_up_with_is_progressing() {
 }
 
 #[test]
+fn a_publish_version_vela_has_not_started_is_progressing() {
+    let mut app = running(5, 5);
+    app["metadata"]["annotations"] = json!({"app.oam.dev/publishVersion": "4.abc"});
+    app["status"]["workflow"]["appRevision"] = json!("3.def");
+    let s = derive(&image_spec(), Some(4), Some(&app), None, NOW);
+    assert_eq!(s.conditions[0].status, "False");
+    assert_eq!(s.conditions[0].reason, "Progressing");
+    let mut suspended = image_spec();
+    suspended.suspended = true;
+    let s = derive(&suspended, Some(4), Some(&app), None, NOW);
+    assert_eq!(
+        s.phase.as_deref(),
+        Some("running"),
+        "not suspended before delivery"
+    );
+
+    app["status"]["workflow"]["appRevision"] = json!("4.abc");
+    let s = derive(&image_spec(), Some(4), Some(&app), None, NOW);
+    assert_eq!(s.conditions[0].status, "True");
+    let s = derive(&suspended, Some(4), Some(&app), None, NOW);
+    assert_eq!(s.phase.as_deref(), Some(SUSPENDED));
+}
+
+#[test]
 fn failures_name_the_step_or_the_component() {
     let failed = json!({
         "metadata": {"generation": 1},
