@@ -2,7 +2,8 @@
 //! `kubectl logs`, `exec`, `attach` and `port-forward` for those pods.
 //!
 //! What the fake pods answer is fixed here so tests can assert it:
-//! - `logs` returns the lines of [`Kwok::log_lines`];
+//! - `logs` returns the lines of [`Kwok::log_lines`] and whatever a test appends with
+//!   [`Kwok::append_log_line`] (`logs -f` streams those as they come);
 //! - `exec` runs the command on this machine (no shell), in the kwok work directory;
 //! - `port-forward` to any pod port connects to `127.0.0.1:<Kwok::forward_port>`, where a test
 //!   may listen.
@@ -32,6 +33,22 @@ pub struct Kwok {
     pub forward_port: u16,
     /// The lines every fake container's log holds.
     pub log_lines: Vec<String>,
+    /// The one file every fake container's log is read from (CRI log format).
+    pub log_file: std::path::PathBuf,
+}
+
+impl Kwok {
+    /// Appends `line` to every fake container's log: `kubectl logs` shows it from now on and
+    /// `kubectl logs -f` streams it.
+    pub fn append_log_line(&self, line: &str) -> Result<()> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_file)
+            .map_err(|e| Error::io(&self.log_file, e))?;
+        file.write_all(cri_log(&[line.to_owned()]).as_bytes())
+            .map_err(|e| Error::io(&self.log_file, e))
+    }
 }
 
 /// Starts kwok, registers the fake node and waits until it is Ready.
@@ -43,6 +60,7 @@ pub async fn start(
 ) -> Result<(Kwok, Program)> {
     let work = env.dir().join("kwok");
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let log_file = work.join("container.log");
     let kwok = Kwok {
         port: free_port()?,
         forward_port: free_port()?,
@@ -50,8 +68,8 @@ pub async fn start(
             "kwok fake container started".to_owned(),
             "serving on :8080".to_owned(),
         ],
+        log_file: log_file.clone(),
     };
-    let log_file = work.join("container.log");
     write_file(&log_file, &cri_log(&kwok.log_lines))?;
     let config = work.join("kwok.yaml");
     write_file(&config, &configuration(&kwok, &work, &log_file)?)?;

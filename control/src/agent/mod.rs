@@ -204,7 +204,9 @@ impl Agent {
             )
         };
         // In-flight reconciles may finish after the stop, within a bound: a stop (SIGTERM, lost
-        // leadership) must not wait on a reconcile that cannot end.
+        // leadership) must not wait forever. kube-runtime holds a controller's runner until its
+        // store is ready, and a store whose watch cannot list (the App CRD not installed yet)
+        // never is, so a graceful shutdown alone can hang there.
         tokio::select! {
             _ = controllers => tracing::info!("agent controllers stopped"),
             _ = async {

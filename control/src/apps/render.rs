@@ -6,7 +6,8 @@
 //!   trait (0 while suspended), the ingress through the `gateway` trait, config files through a
 //!   ConfigMap mounted file by file (`subPath`), registry credentials as `imagePullSecrets`.
 //! - `helm` apps use KubeNova's `helm` ComponentDefinition (`config/vela/helm.yaml`: FluxCD
-//!   source- and helm-controller underneath).
+//!   source- and helm-controller underneath); while suspended its `suspend` property puts every
+//!   Deployment and StatefulSet of the chart at zero replicas.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,14 @@ pub const APP_LABEL: &str = "kubenova.io/app";
 /// The annotation on the Application (and so on every ApplicationRevision Vela snapshots from
 /// it) holding the App spec it was rendered from: what `:rollback` restores.
 pub const SPEC_ANNOTATION: &str = "kubenova.io/app-spec";
+
+/// KubeVela's publish-version annotation. With it set, Vela makes a new ApplicationRevision
+/// whenever its value differs from the latest revision's, and re-runs the delivery workflow only
+/// when it changes (vela-core v1.10 `currentAppRevIsNew`, `CheckWorkflowRestart`).
+pub const PUBLISH_VERSION_ANNOTATION: &str = "app.oam.dev/publishVersion";
+
+/// Annotation on the App: when `:deploy` was last asked for (part of the publish version).
+pub const DEPLOY_REQUESTED: &str = "kubenova.io/deploy-requested";
 
 /// Where an app lives and who deploys it.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +82,7 @@ pub fn application(app: &App, at: Placement<'_>) -> Result<Value, RenderError> {
         .ok_or(RenderError::Unnamed("namespace"))?;
     let spec = &app.spec;
     let (kind, properties, mut traits) = match (&spec.helm, &spec.image) {
-        (Some(helm), None) => ("helm", helm_properties(helm), Vec::new()),
+        (Some(helm), None) => ("helm", helm_properties(helm, spec.suspended), Vec::new()),
         (None, Some(image)) => (
             "webservice",
             image_properties(name, image),
@@ -104,7 +113,37 @@ pub fn application(app: &App, at: Placement<'_>) -> Result<Value, RenderError> {
         application["spec"]["policies"] =
             Value::Array(spec.policies.iter().map(vela_item).collect());
     }
+    let version = publish_version(
+        app.metadata.generation.unwrap_or(0),
+        &application["spec"],
+        app.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(DEPLOY_REQUESTED))
+            .map_or("", String::as_str),
+    );
+    application["metadata"]["annotations"][PUBLISH_VERSION_ANNOTATION] = json!(version);
     Ok(application)
+}
+
+/// The publish version of an Application: `<App generation>.<hash>`, the hash over the rendered
+/// spec and the last `:deploy` stamp. Every change of the App's spec (an edit, a rollback, a
+/// suspend) moves the generation, a `:deploy` moves the stamp and a KubeNova upgrade that renders
+/// differently moves the hash; each makes KubeVela deliver again as a new revision, even when
+/// the spec equals an older revision's. Re-applying an unchanged App changes nothing.
+pub fn publish_version(generation: i64, spec: &Value, deploy_stamp: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(spec.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(deploy_stamp.as_bytes());
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{generation}.{hash}")
 }
 
 /// The App spec as recorded on the Application: everything but `suspended`, which is a state of
@@ -167,8 +206,13 @@ fn file_key(index: usize) -> String {
     format!("file-{index}")
 }
 
-fn helm_properties(helm: &HelmSource) -> Value {
+/// The `helm` component's properties; `suspend` (every Deployment and StatefulSet of the chart at
+/// zero replicas, see `config/vela/helm.yaml`) only while the app is suspended.
+fn helm_properties(helm: &HelmSource, suspended: bool) -> Value {
     let mut p = json!({ "url": helm.repo, "chart": helm.chart, "version": helm.version });
+    if suspended {
+        p["suspend"] = json!(true);
+    }
     if let Some(values) = &helm.values {
         p["values"] = values.clone();
     }

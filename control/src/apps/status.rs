@@ -5,7 +5,10 @@
 use kubenova_api::crd::{AppSpec, AppStatus, ComponentHealth, Condition};
 use serde_json::Value;
 
-/// The phase KubeNova reports for a suspended image app whose pods are gone.
+use super::render::PUBLISH_VERSION_ANNOTATION;
+
+/// The phase KubeNova reports for a suspended app once KubeVela has delivered the suspension
+/// (image apps: `scaler` at zero; helm apps: the release upgraded with zero replicas).
 pub const SUSPENDED: &str = "suspended";
 
 /// The status for an App of `generation` with `spec`, given its Vela `application` (`None`
@@ -90,9 +93,13 @@ pub fn derive(
                 .flatten()
         });
     let app_generation = app["metadata"]["generation"].as_i64();
-    let caught_up = status["observedGeneration"].as_i64() == app_generation;
-    let image_suspended = spec.suspended && spec.image.is_some();
-    let phase = if image_suspended && vela_phase == "running" {
+    // Vela has seen the latest spec and, when a publish version is set (KubeNova always sets
+    // one), has started the delivery of that version: it records the version it runs as
+    // `status.workflow.appRevision`. A `:deploy` changes only the version.
+    let version = app["metadata"]["annotations"][PUBLISH_VERSION_ANNOTATION].as_str();
+    let delivering = version.is_none_or(|v| workflow["appRevision"].as_str() == Some(v));
+    let caught_up = status["observedGeneration"].as_i64() == app_generation && delivering;
+    let phase = if spec.suspended && caught_up && vela_phase == "running" {
         SUSPENDED.to_owned()
     } else {
         vela_phase.to_owned()

@@ -14,6 +14,8 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{AsyncBufReadExt as _, StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
@@ -33,7 +35,8 @@ use super::error::ApiError;
 use super::state::AppState;
 use super::tenants::project_in;
 use crate::agent::app::revision_resource;
-use crate::apps::render::{APP_LABEL, Placement, spec_of_revision};
+use crate::apps::pods;
+use crate::apps::render::{APP_LABEL, DEPLOY_REQUESTED, Placement, spec_of_revision};
 use crate::apps::request::{AppRequest, Invalid, plan};
 
 /// The field manager of the API's writes.
@@ -449,11 +452,6 @@ pub async fn action(
         }
         "suspend" | "resume" => {
             no_body(&body)?;
-            if app.spec.helm.is_some() {
-                return Err(ApiError::not_implemented(
-                    "suspend and resume of helm apps (image apps are supported)",
-                ));
-            }
             let mut spec = app.spec.clone();
             spec.suspended = verb == "suspend";
             if spec == app.spec {
@@ -492,8 +490,9 @@ fn parse_body<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
-/// `:deploy`: asks the agent to apply the app again now (a no-op for the cluster when nothing
-/// changed) by stamping the App.
+/// `:deploy`: stamps the App; the stamp is part of the Application's publish version, so the
+/// agent's next apply makes KubeVela run the delivery again as a new revision (see
+/// [`crate::apps::render`]).
 async fn deploy(place: &Place, app: App) -> Result<App, ApiError> {
     let patch = json!({ "metadata": { "annotations": { DEPLOY_REQUESTED: now() } } });
     place
@@ -506,9 +505,6 @@ async fn deploy(place: &Place, app: App) -> Result<App, ApiError> {
         .await
         .map_err(|e| ApiError::from_kube(&place.cluster, e))
 }
-
-/// Annotation on the App: when `:deploy` was last asked for.
-const DEPLOY_REQUESTED: &str = "kubenova.io/deploy-requested";
 
 async fn revisions_of(place: &Place, app: &str) -> Result<Vec<DynamicObject>, ApiError> {
     let ar = revision_resource();
@@ -618,6 +614,81 @@ async fn image_update(
     place.replace_spec(app, planned.spec).await
 }
 
+/// The pods of `app` (of one `component`, if given): an image app's by Vela's
+/// labels, a helm app's through the workloads helm-controller made for its release (see
+/// [`pods`]), sorted by name. A helm app has one component, named after the app.
+async fn pods_of(place: &Place, app: &App, component: Option<&str>) -> Result<Vec<Pod>, ApiError> {
+    let name = app.name_any();
+    let api: Api<Pod> = Api::namespaced(place.client.clone(), &place.namespace);
+    let kube_err = |e| ApiError::from_kube(&place.cluster, e);
+    let selectors = if app.spec.helm.is_none() {
+        vec![pods::vela_selector(&name, component)]
+    } else if component.is_some_and(|c| c != name) {
+        Vec::new()
+    } else {
+        let release =
+            ListParams::default().labels(&pods::release_selector(&name, &place.namespace));
+        let (client, ns) = (&place.client, place.namespace.as_str());
+        let mut selectors = vec![pods::release_selector(&name, &place.namespace)];
+        selectors.extend(
+            workload_selectors::<Deployment>(client, ns, &release, |d| d.spec.map(|s| s.selector))
+                .await
+                .map_err(kube_err)?,
+        );
+        selectors.extend(
+            workload_selectors::<StatefulSet>(client, ns, &release, |d| d.spec.map(|s| s.selector))
+                .await
+                .map_err(kube_err)?,
+        );
+        selectors.extend(
+            workload_selectors::<DaemonSet>(client, ns, &release, |d| d.spec.map(|s| s.selector))
+                .await
+                .map_err(kube_err)?,
+        );
+        selectors.extend(
+            workload_selectors::<Job>(client, ns, &release, |j| j.spec.and_then(|s| s.selector))
+                .await
+                .map_err(kube_err)?,
+        );
+        selectors
+    };
+    let mut found = BTreeMap::new();
+    for selector in selectors {
+        for pod in api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(kube_err)?
+            .items
+        {
+            found.insert(pod.name_any(), pod);
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+/// The pod selectors of the workloads of kind `K` that `release` lists in `namespace`.
+async fn workload_selectors<K>(
+    client: &kube::Client,
+    namespace: &str,
+    release: &ListParams,
+    selector: impl Fn(K) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+) -> Result<Vec<String>, kube::Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    Ok(Api::<K>::namespaced(client.clone(), namespace)
+        .list(release)
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|w| pods::selector_string(&selector(w)?))
+        .collect())
+}
+
 /// `GET .../apps/{a}/status`: the App's status with its pods.
 pub async fn status(
     State(state): State<AppState>,
@@ -625,12 +696,8 @@ pub async fn status(
 ) -> Result<axum::Json<Value>, ApiError> {
     let place = place(&state, &names).await?;
     let app = place.get(&name_path(&names, "a")?).await?;
-    let pods: Api<Pod> = Api::namespaced(place.client.clone(), &place.namespace);
-    let pods = pods
-        .list(&ListParams::default().labels(&format!("app.oam.dev/name={}", app.name_any())))
-        .await
-        .map_err(|e| ApiError::from_kube(&place.cluster, e))?
-        .items
+    let pods = pods_of(&place, &app, None)
+        .await?
         .iter()
         .map(|p| {
             let s = p.status.clone().unwrap_or_default();
@@ -643,7 +710,11 @@ pub async fn status(
                 "name": p.name_any(),
                 "phase": s.phase,
                 "ready": ready,
-                "component": p.labels().get("app.oam.dev/component"),
+                "component": p
+                    .labels()
+                    .get("app.oam.dev/component")
+                    .cloned()
+                    .or_else(|| app.spec.helm.is_some().then(|| app.name_any())),
             })
         })
         .collect::<Vec<_>>();
@@ -701,18 +772,12 @@ pub async fn logs(
     if !(0..=10_000).contains(&tail) {
         return Err(ApiError::invalid("tail", "must be between 0 and 10000"));
     }
-    let mut selector = format!("app.oam.dev/name={}", app.name_any());
     if let Some(component) = &query.component {
         kubenova_api::names::validate_dns1123_label("component", component)
             .map_err(|e| ApiError::invalid("component", e.to_string()))?;
-        selector.push_str(&format!(",app.oam.dev/component={component}"));
     }
     let pods: Api<Pod> = Api::namespaced(place.client.clone(), &place.namespace);
-    let found = pods
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| ApiError::from_kube(&place.cluster, e))?
-        .items;
+    let found = pods_of(&place, &app, query.component.as_deref()).await?;
     if found.is_empty() {
         return Err(ApiError::not_found(
             "pods of app",

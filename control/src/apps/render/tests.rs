@@ -220,6 +220,39 @@ fn a_helm_app_uses_kubenovas_helm_component() {
 }
 
 #[test]
+fn suspending_a_helm_app_sets_the_components_suspend_and_nothing_else() {
+    let running = app(
+        "wordpress",
+        AppSpec {
+            helm: Some(HelmSource {
+                repo: "https://charts.example.com".into(),
+                chart: "wordpress".into(),
+                version: "0.1.0".into(),
+                values: None,
+                credentials_secret: None,
+                insecure: false,
+            }),
+            ..AppSpec::default()
+        },
+    );
+    let mut suspended = running.clone();
+    suspended.spec.suspended = true;
+    let (a, b) = (
+        application(&running, AT).expect("renders"),
+        application(&suspended, AT).expect("renders"),
+    );
+    let (pa, pb) = (
+        &a["spec"]["components"][0]["properties"],
+        &b["spec"]["components"][0]["properties"],
+    );
+    assert!(pa.get("suspend").is_none(), "{pa}");
+    assert_eq!(pb["suspend"], true);
+    let mut without = pb.clone();
+    without.as_object_mut().expect("object").remove("suspend");
+    assert_eq!(&without, pa);
+}
+
+#[test]
 fn digests_and_missing_sources_are_handled() {
     let mut image = grafana();
     image.tag = format!("sha256:{}", "a".repeat(64));
@@ -262,4 +295,46 @@ fn the_application_records_the_spec_a_rollback_restores() {
     let nested = json!({"spec": {"application": {"metadata": v["metadata"].clone()}}});
     assert_eq!(spec_of_revision(&nested), Some(restored));
     assert_eq!(spec_of_revision(&json!({"metadata": {}})), None);
+}
+
+#[test]
+fn the_publish_version_moves_with_every_spec_change_and_every_deploy() {
+    let mut a = app(
+        "grafana",
+        AppSpec {
+            image: Some(grafana()),
+            ..AppSpec::default()
+        },
+    );
+    a.metadata.generation = Some(1);
+    let version = |a: &App| {
+        application(a, AT).expect("renders")["metadata"]["annotations"][PUBLISH_VERSION_ANNOTATION]
+            .as_str()
+            .expect("a publish version")
+            .to_owned()
+    };
+    let v1 = version(&a);
+    assert!(v1.starts_with("1."), "{v1}");
+    assert_eq!(version(&a), v1, "an unchanged App, the same version");
+    // A rollback restores an older spec under a newer generation: a new version.
+    a.metadata.generation = Some(3);
+    let v3 = version(&a);
+    assert_ne!(v3, v1);
+    assert_eq!(
+        v3.split_once('.').map(|(_, h)| h),
+        v1.split_once('.').map(|(_, h)| h)
+    );
+    // `:deploy` stamps the App without changing its spec.
+    a.metadata.annotations = Some(std::collections::BTreeMap::from([(
+        DEPLOY_REQUESTED.to_owned(),
+        "2026-11-21T10:00:00Z".to_owned(),
+    )]));
+    let deployed = version(&a);
+    assert_ne!(deployed, v3);
+    assert!(deployed.starts_with("3."), "{deployed}");
+    // A different rendering (a KubeNova upgrade) moves it too.
+    assert_ne!(
+        publish_version(3, &json!({"components": []}), ""),
+        publish_version(3, &json!({"components": [{}]}), "")
+    );
 }

@@ -62,6 +62,30 @@ fn an_application_vela_has_not_caught_up_with_is_progressing() {
 }
 
 #[test]
+fn a_publish_version_vela_has_not_started_is_progressing() {
+    let mut app = running(5, 5);
+    app["metadata"]["annotations"] = json!({"app.oam.dev/publishVersion": "4.abc"});
+    app["status"]["workflow"]["appRevision"] = json!("3.def");
+    let s = derive(&image_spec(), Some(4), Some(&app), None, NOW);
+    assert_eq!(s.conditions[0].status, "False");
+    assert_eq!(s.conditions[0].reason, "Progressing");
+    let mut suspended = image_spec();
+    suspended.suspended = true;
+    let s = derive(&suspended, Some(4), Some(&app), None, NOW);
+    assert_eq!(
+        s.phase.as_deref(),
+        Some("running"),
+        "not suspended before delivery"
+    );
+
+    app["status"]["workflow"]["appRevision"] = json!("4.abc");
+    let s = derive(&image_spec(), Some(4), Some(&app), None, NOW);
+    assert_eq!(s.conditions[0].status, "True");
+    let s = derive(&suspended, Some(4), Some(&app), None, NOW);
+    assert_eq!(s.phase.as_deref(), Some(SUSPENDED));
+}
+
+#[test]
 fn failures_name_the_step_or_the_component() {
     let failed = json!({
         "metadata": {"generation": 1},
@@ -88,16 +112,24 @@ fn failures_name_the_step_or_the_component() {
 }
 
 #[test]
-fn a_suspended_image_app_reports_suspended_and_a_missing_application_pending() {
+fn a_suspended_app_reports_suspended_and_a_missing_application_pending() {
     let mut spec = image_spec();
     spec.suspended = true;
     let s = derive(&spec, Some(3), Some(&running(2, 2)), None, NOW);
     assert_eq!(s.phase.as_deref(), Some(SUSPENDED));
+    // Not before Vela has delivered the change.
+    let s = derive(&spec, Some(3), Some(&running(3, 2)), None, NOW);
+    assert_eq!(s.phase.as_deref(), Some("running"));
 
-    let helm = AppSpec {
+    let mut helm = AppSpec {
         helm: Some(HelmSource::default()),
         ..AppSpec::default()
     };
+    helm.suspended = true;
+    let s = derive(&helm, Some(4), Some(&running(2, 2)), None, NOW);
+    assert_eq!(s.kind.as_deref(), Some("helm"));
+    assert_eq!(s.phase.as_deref(), Some(SUSPENDED));
+    helm.suspended = false;
     let s = derive(&helm, Some(1), None, None, NOW);
     assert_eq!(s.kind.as_deref(), Some("helm"));
     assert_eq!(s.phase.as_deref(), Some("pending"));

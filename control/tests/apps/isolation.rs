@@ -1,0 +1,209 @@
+//! An app cannot write outside its project namespace: KubeVela applies it as the project's
+//! deployer ServiceAccount and helm-controller installs charts as that account too. And the
+//! KubeVela Application KubeNova manages is not the tenant's to edit with kubectl, while the
+//! workloads are.
+
+use super::*;
+
+/// `kubectl get` as admin; `None` when the object does not exist.
+fn admin_get(ns: &str, what: &[&str]) -> Option<Value> {
+    let mut args = vec!["-n", ns, "get"];
+    args.extend_from_slice(what);
+    args.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
+    let out = harness()
+        .env
+        .kubectl_run(&args, None)
+        .expect("kubectl as admin");
+    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("JSON"))
+}
+
+fn status(base: &str, app: &str) -> Value {
+    call("GET", &format!("{base}/{app}/status"), None).json()
+}
+
+#[test]
+fn a_chart_that_writes_into_another_tenants_namespace_is_refused_and_says_so() {
+    let (t, p, _ns, _dev) = project();
+    let (_, _, victim, _) = project();
+    let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
+    let chart =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/outsider");
+    let repo = harness().env.chart_repo(None).expect("chart repository");
+    repo.add(&chart, "0.1.0").expect("chart packaged");
+    let body = json!({
+        "name": "sneaky",
+        "helm": { "repo": repo.url(), "chart": "outsider", "version": "0.1.0",
+                  "values": { "outside": victim } },
+    });
+    expect(&call("POST", &base, Some(&body)), 201);
+    let v = eventually("the refusal in the app's status", SETTLE, || {
+        let v = status(&base, "sneaky");
+        v["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("forbidden"))
+            .then_some(v)
+    });
+    let error = v["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("kubenova-deployer") && error.contains(&victim),
+        "the error names the account and the namespace: {error}"
+    );
+    assert_ne!(v["phase"], "running", "{v}");
+    assert!(
+        v["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "False"),
+        "{v}"
+    );
+    assert!(
+        admin_get(&victim, &["configmap", "sneaky-escaped"]).is_none(),
+        "nothing written into the other tenant's namespace"
+    );
+    // And still nothing after helm-controller's retries.
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(admin_get(&victim, &["configmap", "sneaky-escaped"]).is_none());
+    assert!(admin_get("default", &["configmap", "sneaky-escaped"]).is_none());
+}
+
+#[test]
+fn a_topology_policy_pointing_at_another_namespace_is_refused_by_the_cluster() {
+    let (t, p, ns, _dev) = project();
+    let (_, _, victim, _) = project();
+    let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
+    // This control plane allows `topology` (see the harness); the API takes the policy.
+    let body = json!({
+        "name": "elsewhere",
+        "image": { "image": "nginx", "tag": "1.27", "ports": [{ "port": 80 }] },
+        "policies": [{ "type": "topology", "name": "there",
+                       "properties": { "clusters": ["local"], "namespace": victim } }],
+    });
+    expect(&call("POST", &base, Some(&body)), 201);
+    let v = eventually("the refusal in the app's status", SETTLE, || {
+        let v = status(&base, "elsewhere");
+        v["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("forbidden"))
+            .then_some(v)
+    });
+    let error = v["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("kubenova-deployer") && error.contains(&victim),
+        "the error names the account and the namespace: {error}"
+    );
+    assert_ne!(v["phase"], "running", "{v}");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(admin_get(&victim, &["deployment", "elsewhere"]).is_none());
+    assert!(admin_get(&victim, &["service", "elsewhere"]).is_none());
+    assert!(admin_get(&ns, &["deployment", "elsewhere"]).is_none());
+}
+
+#[test]
+fn tenants_keep_kubectl_on_their_workloads_but_not_on_the_managed_application() {
+    let (t, p, ns, dev) = project();
+    let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
+    let body = json!({ "name": "web", "image": { "image": "nginx", "tag": "1.27", "ports": [{ "port": 80 }] } });
+    expect(&call("POST", &base, Some(&body)), 201);
+    eventually("web running", SETTLE, || {
+        (status(&base, "web")["phase"] == "running").then_some(())
+    });
+    // The tenant's owner (olivia, see `project()`), with a tenant kubeconfig from the API.
+    let owner = expect(
+        &call(
+            "POST",
+            &format!("/api/v1/tenants/{t}/kubeconfig?subject=olivia"),
+            None,
+        ),
+        201,
+    );
+    let owner_path = harness()
+        .env
+        .dir()
+        .join("apps-kubeconfigs")
+        .join(format!("{t}-owner.kubeconfig"));
+    std::fs::write(
+        &owner_path,
+        owner["kubeconfig"].as_str().expect("kubeconfig"),
+    )
+    .expect("written");
+
+    for (who, kubeconfig) in [("developer", &dev), ("owner", &owner_path)] {
+        // The workloads are theirs.
+        kubectl(
+            kubeconfig,
+            &[
+                "-n",
+                &ns,
+                "annotate",
+                "deployment/web",
+                &format!("touched-by={who}"),
+                "--overwrite",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("the {who} annotates the Deployment: {e}"));
+        // The Application is KubeNova's.
+        for args in [
+            vec![
+                "-n",
+                &ns,
+                "annotate",
+                "applications.core.oam.dev",
+                "web",
+                "x=y",
+            ],
+            vec![
+                "-n",
+                &ns,
+                "patch",
+                "applications.core.oam.dev",
+                "web",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"annotations":{"app.oam.dev/service-account-name":"default"}}}"#,
+            ],
+            vec![
+                "-n",
+                &ns,
+                "delete",
+                "applications.core.oam.dev",
+                "web",
+                "--wait=false",
+            ],
+        ] {
+            let refused =
+                kubectl(kubeconfig, &args).expect_err(&format!("the {who} cannot {}", args[2]));
+            assert!(
+                refused.contains("forbidden") || refused.contains("Forbidden"),
+                "{who}: {refused}"
+            );
+        }
+        // Nor can they make a second Application next to it.
+        let own = json!({
+            "apiVersion": "core.oam.dev/v1beta1", "kind": "Application",
+            "metadata": { "name": format!("own-{who}"), "namespace": ns },
+            "spec": { "components": [{ "name": "x", "type": "webservice",
+                                        "properties": { "image": "nginx:1" } }] },
+        });
+        let manifest = std::env::temp_dir().join(format!("{t}-{who}-application.json"));
+        std::fs::write(&manifest, own.to_string()).expect("written");
+        let refused = kubectl(
+            kubeconfig,
+            &["create", "-f", manifest.to_str().expect("path")],
+        )
+        .expect_err(&format!("the {who} cannot create Applications"));
+        assert!(refused.contains("forbidden"), "{who}: {refused}");
+    }
+    let app = admin_get(&ns, &["applications.core.oam.dev", "web"]).expect("the Application");
+    let annotations = &app["metadata"]["annotations"];
+    assert_eq!(
+        annotations["app.oam.dev/service-account-name"], "kubenova-deployer",
+        "{annotations}"
+    );
+    assert!(annotations.get("x").is_none(), "{annotations}");
+    let deployment = admin_get(&ns, &["deployment", "web"]).expect("Deployment");
+    assert_eq!(
+        deployment["metadata"]["annotations"]["touched-by"], "owner",
+        "{deployment}"
+    );
+}
