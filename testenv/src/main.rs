@@ -167,8 +167,20 @@ async fn main() -> anyhow::Result<()> {
             .register(LOCAL, &env, proxy)
             .context("registering the local cluster")?;
     }
+    // The guide's chart apps (docs/index.md §8) install KubeNova's WordPress fixture from this
+    // repository, with the example's credentials; it lives as long as the environment.
+    let charts = match env.vela {
+        Some(_) => Some(dev_chart_repo(&env).context("the dev chart repository did not start")?),
+        None => None,
+    };
     write_pids(&env)?;
-    write_env_file(&env, proxy.as_ref(), control.as_ref(), &env_file)?;
+    write_env_file(
+        &env,
+        proxy.as_ref(),
+        control.as_ref(),
+        charts.as_ref(),
+        &env_file,
+    )?;
     print_usage(
         &env,
         proxy.as_ref(),
@@ -210,10 +222,26 @@ fn write_pids(env: &TestEnv) -> anyhow::Result<()> {
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// The user and password of the dev chart repository: the ones `docs/examples/wordpress-app.json`
+/// sends.
+const DEV_CHART_CREDENTIALS: (&str, &str) = ("reader", "change-me");
+
+/// A chart repository serving the WordPress fixture chart as versions 0.1.0 and 0.2.0 (for the
+/// guide's upgrade and rollback).
+fn dev_chart_repo(env: &TestEnv) -> anyhow::Result<testenv::charts::ChartRepo> {
+    let repo = env.chart_repo(Some(DEV_CHART_CREDENTIALS))?;
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/charts/wordpress");
+    for version in ["0.1.0", "0.2.0"] {
+        repo.add(&chart, version)?;
+    }
+    Ok(repo)
+}
+
 fn write_env_file(
     env: &TestEnv,
     proxy: Option<&RunningProxy>,
     control: Option<&RunningControl>,
+    charts: Option<&testenv::charts::ChartRepo>,
     env_file: &Path,
 ) -> anyhow::Result<()> {
     let kubectl_dir = env
@@ -248,6 +276,9 @@ fn write_env_file(
                     shell_quote(&c.admin_token)
                 )
             })
+            .unwrap_or_default()
+        + &charts
+            .map(|r| format!("export KUBENOVA_CHART_REPO={}\n", shell_quote(r.url())))
             .unwrap_or_default();
     if let Some(parent) = env_file.parent() {
         std::fs::create_dir_all(parent)?;

@@ -48,6 +48,12 @@ enum Cmd {
         /// Also write the report to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Skip the baseline (e.g. to re-measure only the agent's memory; no ratios then).
+        #[arg(long)]
+        no_baseline: bool,
+        /// Skip the closed-loop agent run.
+        #[arg(long)]
+        no_closed_loop: bool,
     },
     /// Run the agent until SIGTERM (used by `run` as its child process).
     Agent {
@@ -75,12 +81,22 @@ fn main() -> anyhow::Result<()> {
             tenants,
             parallel,
             out,
+            no_baseline,
+            no_closed_loop,
         } => {
             let mut rows = Vec::new();
             for n in tenants {
-                let baseline = runtime.block_on(baseline_run(n, parallel))?;
+                let baseline = if no_baseline {
+                    None
+                } else {
+                    Some(runtime.block_on(baseline_run(n, parallel))?)
+                };
                 let burst = runtime.block_on(agent_run(n, parallel, false))?;
-                let paced = runtime.block_on(agent_run(n, parallel, true))?;
+                let paced = if no_closed_loop {
+                    None
+                } else {
+                    Some(runtime.block_on(agent_run(n, parallel, true))?)
+                };
                 rows.push((n, baseline, burst, paced));
             }
             let report = markdown(&rows, parallel);
@@ -553,7 +569,10 @@ fn quantile(latencies: &[Duration], q: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn markdown(rows: &[(usize, Measured, Measured, Measured)], parallel: usize) -> String {
+/// One N's runs: the baseline, the burst and the closed loop (the optional ones unless skipped).
+type Row = (usize, Option<Measured>, Measured, Option<Measured>);
+
+fn markdown(rows: &[Row], parallel: usize) -> String {
     let mut out = String::new();
     out.push_str("# Agent benchmark\n\n");
     out.push_str(&format!(
@@ -573,10 +592,11 @@ fn markdown(rows: &[(usize, Measured, Measured, Measured)], parallel: usize) -> 
     out.push_str("| N | run | all-Ready | p50 create-to-Ready | p99 create-to-Ready | writes per tenant | agent CPU | agent peak RSS | failures |\n|---|---|---|---|---|---|---|---|---|\n");
     for (n, base, burst, paced) in rows {
         for (label, m) in [
-            ("baseline", base),
-            ("agent burst", burst),
-            ("agent closed loop", paced),
+            ("baseline", base.as_ref()),
+            ("agent burst", Some(burst)),
+            ("agent closed loop", paced.as_ref()),
         ] {
+            let Some(m) = m else { continue };
             out.push_str(&format!(
                 "| {n} | {label} | {:.1} s | {:.2} s | {:.2} s | {:.1} | {} | {} | {} |\n",
                 m.all_ready.as_secs_f64(),
@@ -588,7 +608,9 @@ fn markdown(rows: &[(usize, Measured, Measured, Measured)], parallel: usize) -> 
                 m.failures,
             ));
         }
-        for (label, m) in [("burst", burst), ("closed loop", paced)] {
+        let Some(base) = base else { continue };
+        for (label, m) in [("burst", Some(burst)), ("closed loop", paced.as_ref())] {
+            let Some(m) = m else { continue };
             out.push_str(&format!(
                 "| {n} | agent {label} / baseline | {:.2}x | | | | | | |\n",
                 m.all_ready.as_secs_f64() / base.all_ready.as_secs_f64().max(0.001)

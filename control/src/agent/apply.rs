@@ -97,7 +97,12 @@ where
     let store = writer.as_reader();
     let pending: Arc<Mutex<HashMap<Key, Value>>> = Arc::default();
     let seen = pending.clone();
-    let stream = reflector::reflector(writer, watch_fn(api, config).default_backoff())
+    // managedFields are most of an object's size and the agent never reads them: the caches
+    // hold every object the agent owns, so they are dropped before caching.
+    let watch = watch_fn(api, config)
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear());
+    let stream = reflector::reflector(writer, watch)
         .inspect(move |event| match event {
             Ok(Event::Apply(obj) | Event::InitApply(obj)) => {
                 let mut pending = lock(&seen);
