@@ -39,29 +39,7 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
     let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
     let chart =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/wordpress");
-    let repo = harness()
-        .env
-        .chart_repo(Some(("reader", "change-me")))
-        .expect("chart repository");
-    repo.add(&chart, "0.1.0").expect("chart packaged");
-    kubectl(
-        &dev,
-        &[
-            "-n",
-            &ns,
-            "create",
-            "secret",
-            "generic",
-            "wordpress-db",
-            "--from-literal=database=wordpress",
-            "--from-literal=user=wordpress",
-            "--from-literal=password=pw",
-        ],
-    )
-    .expect("the developer's database Secret");
-    volume_for(&ns, "wordpress-data");
-    let mut body = example("wordpress-app.json");
-    body["helm"]["repo"] = json!(repo.url());
+    let (_repo, mut body) = wordpress_in(&chart, &["0.1.0"], &dev, &ns);
     body["helm"]["values"]["cache"] = json!({ "enabled": true });
     expect(&call("POST", &base, Some(&body)), 201);
 

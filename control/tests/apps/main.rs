@@ -425,6 +425,43 @@ fn bad_app_specs_are_refused_and_leave_nothing_behind() {
     assert_eq!(missing.status, 404, "{}", missing.text());
 }
 
+/// What the WordPress tests share: a chart repository with the example's credentials serving
+/// `chart` at `versions`, the developer's database Secret and a volume for the chart's claim in
+/// `ns`, and the docs example pointed at the repository.
+fn wordpress_in(
+    chart: &Path,
+    versions: &[&str],
+    dev: &Path,
+    ns: &str,
+) -> (testenv::charts::ChartRepo, Value) {
+    let repo = harness()
+        .env
+        .chart_repo(Some(("reader", "change-me")))
+        .expect("chart repository");
+    for version in versions {
+        repo.add(chart, version).expect("chart packaged");
+    }
+    kubectl(
+        dev,
+        &[
+            "-n",
+            ns,
+            "create",
+            "secret",
+            "generic",
+            "wordpress-db",
+            "--from-literal=database=wordpress",
+            "--from-literal=user=wordpress",
+            "--from-literal=password=pw",
+        ],
+    )
+    .expect("the developer's database Secret");
+    volume_for(ns, "wordpress-data");
+    let mut body = example("wordpress-app.json");
+    body["helm"]["repo"] = json!(repo.url());
+    (repo, body)
+}
+
 /// A hostPath PersistentVolume of StorageClass `standard` for one claim (the platform's job; the
 /// test cluster has no provisioner).
 fn volume_for(ns: &str, claim: &str) {
@@ -459,33 +496,7 @@ fn wordpress_from_an_http_repository_and_from_oci_upgrades_and_rolls_back() {
     let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
     let chart =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/wordpress");
-    let repo = harness()
-        .env
-        .chart_repo(Some(("reader", "change-me")))
-        .expect("chart repository");
-    for version in ["0.1.0", "0.2.0"] {
-        repo.add(&chart, version).expect("chart packaged");
-    }
-    kubectl(
-        &dev,
-        &[
-            "-n",
-            &ns,
-            "create",
-            "secret",
-            "generic",
-            "wordpress-db",
-            "--from-literal=database=wordpress",
-            "--from-literal=user=wordpress",
-            "--from-literal=password=pw",
-        ],
-    )
-    .expect("the developer's database Secret");
-    volume_for(&ns, "wordpress-data");
-
-    // The docs example, pointed at this repository.
-    let mut body = example("wordpress-app.json");
-    body["helm"]["repo"] = json!(repo.url());
+    let (_repo, body) = wordpress_in(&chart, &["0.1.0", "0.2.0"], &dev, &ns);
     expect(&call("POST", &base, Some(&body)), 201);
     eventually("WordPress running", SETTLE, || {
         let v = call("GET", &format!("{base}/wordpress/status"), None).json();
