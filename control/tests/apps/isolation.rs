@@ -36,19 +36,7 @@ fn a_chart_that_writes_into_another_tenants_namespace_is_refused_and_says_so() {
                   "values": { "outside": victim } },
     });
     expect(&call("POST", &base, Some(&body)), 201);
-    let v = eventually("the refusal in the app's status", SETTLE, || {
-        let v = status(&base, "sneaky");
-        v["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("forbidden"))
-            .then_some(v)
-    });
-    let error = v["lastError"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("kubenova-deployer") && error.contains(&victim),
-        "the error names the account and the namespace: {error}"
-    );
-    assert_ne!(v["phase"], "running", "{v}");
+    let v = refused(&base, "sneaky", &victim);
     assert!(
         v["conditions"]
             .as_array()
@@ -80,19 +68,7 @@ fn a_topology_policy_pointing_at_another_namespace_is_refused_by_the_cluster() {
                        "properties": { "clusters": ["local"], "namespace": victim } }],
     });
     expect(&call("POST", &base, Some(&body)), 201);
-    let v = eventually("the refusal in the app's status", SETTLE, || {
-        let v = status(&base, "elsewhere");
-        v["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("forbidden"))
-            .then_some(v)
-    });
-    let error = v["lastError"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("kubenova-deployer") && error.contains(&victim),
-        "the error names the account and the namespace: {error}"
-    );
-    assert_ne!(v["phase"], "running", "{v}");
+    refused(&base, "elsewhere", &victim);
     std::thread::sleep(Duration::from_secs(5));
     assert!(admin_get(&victim, &["deployment", "elsewhere"]).is_none());
     assert!(admin_get(&victim, &["service", "elsewhere"]).is_none());
@@ -206,4 +182,23 @@ fn tenants_keep_kubectl_on_their_workloads_but_not_on_the_managed_application() 
         deployment["metadata"]["annotations"]["touched-by"], "owner",
         "{deployment}"
     );
+}
+
+/// Waits until app `app`'s status reports the cluster's refusal (forbidden for the deployer
+/// account in namespace `victim`) and the app is not running; returns the status.
+fn refused(base: &str, app: &str, victim: &str) -> Value {
+    let v = eventually("the refusal in the app's status", SETTLE, || {
+        let v = status(base, app);
+        v["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("forbidden"))
+            .then_some(v)
+    });
+    let error = v["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("kubenova-deployer") && error.contains(victim),
+        "the error names the account and the namespace: {error}"
+    );
+    assert_ne!(v["phase"], "running", "{v}");
+    v
 }

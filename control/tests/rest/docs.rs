@@ -118,17 +118,7 @@ fn the_guide_flow_with_the_example_payloads() {
     );
     agent_ready(MAIN, &t, &[&p]);
 
-    let alice_yaml = h
-        .control
-        .call(
-            "POST",
-            &format!("/api/v1/tenants/{t}/kubeconfig?subject=alice&format=yaml"),
-            Some(admin()),
-            None,
-        )
-        .expect("call");
-    assert_eq!(alice_yaml.status, 201, "{}", alice_yaml.text());
-    let alice = save_kubeconfig("guide-alice", &alice_yaml.text());
+    let alice = tenant_kubeconfig(&t, "alice", "guide-alice");
     let v = expect(
         &call(
             "POST",

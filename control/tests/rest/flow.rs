@@ -577,17 +577,7 @@ async fn tenant_network_settings_rewrite_every_projects_isolation_policy() {
     let v = expect(&call("PUT", &path, admin(), Some(&settings)), 200);
     assert_eq!(v["networkPolicy"], settings);
 
-    let kubeconfig = h
-        .control
-        .call(
-            "POST",
-            &format!("/api/v1/tenants/{t}/kubeconfig?subject=alice&format=yaml"),
-            Some(admin()),
-            None,
-        )
-        .expect("call");
-    assert_eq!(kubeconfig.status, 201, "{}", kubeconfig.text());
-    let alice = save_kubeconfig(&format!("{t}-alice"), &kubeconfig.text());
+    let alice = tenant_kubeconfig(&t, "alice", &format!("{t}-alice"));
     let by_name =
         |n: &str| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}});
     let policy = |p: &str| -> serde_json::Value {

@@ -168,6 +168,21 @@ pub(crate) fn agent_ready(cluster: &str, tenant: &str, projects: &[&str]) {
     }
 }
 
+/// Issues a tenant kubeconfig for `subject` of tenant `t` (as YAML) and saves it as `name`.
+pub(crate) fn tenant_kubeconfig(t: &str, subject: &str, name: &str) -> PathBuf {
+    let response = harness()
+        .control
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{t}/kubeconfig?subject={subject}&format=yaml"),
+            Some(admin()),
+            None,
+        )
+        .expect("call");
+    assert_eq!(response.status, 201, "{}", response.text());
+    save_kubeconfig(name, &response.text())
+}
+
 /// Writes `kubeconfig` to a file and returns its path.
 pub(crate) fn save_kubeconfig(name: &str, kubeconfig: &str) -> PathBuf {
     let dir = harness().env.dir().join("control-kubeconfigs");
