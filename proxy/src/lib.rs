@@ -5,7 +5,8 @@
 //! it; [`extract`] takes the credentials and strips identity headers; [`path`] normalises and
 //! classifies the path; [`auth`] verifies the token (keys from [`keys`], revocations and the
 //! namespace index from [`cluster`]); [`scope`] decides; [`forward`], [`rewrite`] and
-//! [`fanout`] talk to the [`upstream`]; [`metrics`] counts. [`handler`] strings them together.
+//! [`fanout`] talk to the [`upstream`]; [`metrics`] counts; [`logging`] writes the log
+//! lines off the request path. [`handler`] strings them together.
 
 pub mod auth;
 pub mod body;
@@ -16,6 +17,7 @@ pub mod fanout;
 pub mod forward;
 pub mod handler;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod path;
 pub mod rewrite;
