@@ -15,6 +15,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::body::Reject;
+use crate::forward::Impersonation;
 
 /// A verified token: who it is, and what it may touch.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct Principal {
     pub identity: Identity,
     /// The token's scope.
     pub scope: Scope,
+    /// The identity's impersonation headers, built once; `None` if it cannot be sent as
+    /// headers (requests that would impersonate it are refused).
+    pub impersonation: Option<Impersonation>,
 }
 
 /// Revoked `jti`s, with their expiry (after which they can be forgotten).
@@ -130,10 +134,12 @@ impl Authenticator {
                     .map_err(|e| token_rejection(TokenError::Claims(e)))?;
                 let identity = kubenova_api::identity(&claims)
                     .map_err(|e| Reject::forbidden("platform_role", e.to_string()))?;
+                let impersonation = Impersonation::new(&identity);
                 let principal = Arc::new(Principal {
                     claims,
                     identity,
                     scope,
+                    impersonation,
                 });
                 self.cache.insert(key, principal.clone()).await;
                 (principal, CacheUse::Miss)

@@ -16,12 +16,11 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
-use kubenova_api::Identity;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::body::{self, Body, BoxError, Reject};
-use crate::forward::{self, Acting};
+use crate::forward::{self, Acting, Impersonation};
 use crate::handler::Proxy;
 use crate::metrics::{GaugeGuard, Tracked};
 use crate::path::{ResourceRequest, Verb};
@@ -35,7 +34,7 @@ pub async fn run(
     parts: Parts,
     request: &ResourceRequest,
     namespaces: &[String],
-    identity: &Identity,
+    identity: &Impersonation,
 ) -> Result<Response<Body>, Reject> {
     if parts.method != Method::GET {
         return Err(Reject::bad_request(

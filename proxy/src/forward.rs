@@ -18,9 +18,42 @@ const IMPERSONATE_GROUP: HeaderName = HeaderName::from_static("impersonate-group
 #[derive(Debug, Clone, Copy)]
 pub enum Acting<'a> {
     /// The token's Kubernetes identity, impersonated.
-    As(&'a Identity),
+    As(&'a Impersonation),
     /// The proxy itself (for lists it filters by selector after checking the scope).
     Proxy,
+}
+
+/// The `Impersonate-User` and `Impersonate-Group` values of an identity, built once per
+/// verified token (the token cache keeps them with the claims) instead of once per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Impersonation {
+    user: HeaderValue,
+    groups: Vec<HeaderValue>,
+}
+
+impl Impersonation {
+    /// The header values of `identity`; `None` if a name cannot be sent as a header value.
+    pub fn new(identity: &Identity) -> Option<Self> {
+        Some(Impersonation {
+            user: HeaderValue::from_str(&identity.user).ok()?,
+            groups: identity
+                .groups
+                .iter()
+                .map(|group| HeaderValue::from_str(group).ok())
+                .collect::<Option<_>>()?,
+        })
+    }
+
+    /// The impersonation a principal carries, or the rejection for an identity that cannot be
+    /// sent as headers.
+    pub fn of(impersonation: Option<&Impersonation>) -> Result<&Impersonation, Reject> {
+        impersonation.ok_or_else(|| {
+            Reject::bad_request(
+                "identity",
+                "the token's identity cannot be sent as a header",
+            )
+        })
+    }
 }
 
 /// Turns the client's request into the upstream request for `path_and_query`.
@@ -44,33 +77,24 @@ pub fn upstream_request(
     headers.remove(IMPERSONATE_USER);
     headers.remove(IMPERSONATE_GROUP);
     headers.insert(header::AUTHORIZATION, upstream.authorization());
-    if let Acting::As(identity) = acting {
-        headers.insert(IMPERSONATE_USER, header_value(&identity.user)?);
-        for group in &identity.groups {
-            headers.append(IMPERSONATE_GROUP, header_value(group)?);
+    if let Acting::As(impersonation) = acting {
+        headers.insert(IMPERSONATE_USER, impersonation.user.clone());
+        for group in &impersonation.groups {
+            headers.append(IMPERSONATE_GROUP, group.clone());
         }
     }
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    if let Ok(host) = HeaderValue::from_str(upstream.authority().as_str()) {
-        headers.insert(header::HOST, host);
+    if let Some(host) = upstream.host() {
+        headers.insert(header::HOST, host.clone());
     }
     let mut request = Request::from_parts(parts, body);
     *request.uri_mut() = uri;
     // The upstream pool speaks HTTP/1.1 whatever the client used.
     *request.version_mut() = Version::HTTP_11;
     Ok(request)
-}
-
-fn header_value(s: &str) -> Result<HeaderValue, Reject> {
-    HeaderValue::from_str(s).map_err(|_| {
-        Reject::bad_request(
-            "identity",
-            "the token's identity cannot be sent as a header",
-        )
-    })
 }
 
 /// Removes the headers that belong to one connection and must not be relayed (RFC 9110 7.6.1).

@@ -2,8 +2,8 @@
 //! path check, authentication, scope decision, forward (or filter, or fan out), access log and
 //! metrics. Each step lives in its own module; this file only strings them together.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -14,7 +14,7 @@ use crate::auth::{Authenticator, CacheUse, Principal};
 use crate::body::{self, Body, Reject};
 use crate::cluster::{ClusterView, View};
 use crate::extract::{self, Upgrade};
-use crate::forward::{self, Acting};
+use crate::forward::{self, Acting, Impersonation};
 use crate::metrics::{GaugeGuard, Metrics, RequestLabels, ResultLabels, Tracked, VerbLabels};
 use crate::path::{self, ResourceRequest, Target, Verb};
 use crate::scope::{self, Decision};
@@ -38,10 +38,13 @@ pub struct Proxy {
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(0);
 
+/// The process id, read once (`std::process::id` is a system call each time).
+static PID: OnceLock<u32> = OnceLock::new();
+
 fn request_id() -> String {
     format!(
         "{:x}-{:x}",
-        std::process::id(),
+        PID.get_or_init(std::process::id),
         REQUEST_IDS.fetch_add(1, Ordering::Relaxed)
     )
 }
@@ -94,15 +97,13 @@ impl Proxy {
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
-                verb: outcome.verb.to_owned(),
+                verb: outcome.verb,
                 code,
             })
             .inc();
         self.metrics
             .latency
-            .get_or_create(&VerbLabels {
-                verb: outcome.verb.to_owned(),
-            })
+            .get_or_create(&VerbLabels { verb: outcome.verb })
             .observe(elapsed.as_secs_f64());
         let (user, tenant) = outcome
             .principal
@@ -162,8 +163,7 @@ impl Proxy {
                 result: match cache {
                     CacheUse::Hit => "hit",
                     CacheUse::Miss => "miss",
-                }
-                .into(),
+                },
             })
             .inc();
         outcome.principal = Some(principal.clone());
@@ -186,14 +186,9 @@ impl Proxy {
         match decision {
             Decision::Deny(reject) => Err(reject),
             Decision::Forward => {
-                self.forward(
-                    request,
-                    &path_and_query,
-                    Acting::As(&principal.identity),
-                    upgrade,
-                    &target,
-                )
-                .await
+                let acting = Acting::As(Impersonation::of(principal.impersonation.as_ref())?);
+                self.forward(request, &path_and_query, acting, upgrade, &target)
+                    .await
             }
             Decision::NamespaceList {
                 label_selector,
@@ -211,13 +206,14 @@ impl Proxy {
                 let Target::Resource(r) = &target else {
                     return Err(Reject::bad_request("path", "not a resource request"));
                 };
+                let impersonation = Impersonation::of(principal.impersonation.as_ref())?;
                 if let [only] = namespaces.as_slice() {
                     let pq = rewrite::into_namespace(r, only, request.uri().query());
-                    self.forward(request, &pq, Acting::As(&principal.identity), None, &target)
+                    self.forward(request, &pq, Acting::As(impersonation), None, &target)
                         .await
                 } else {
                     let (parts, _) = request.into_parts();
-                    fanout::run(self, parts, r, &namespaces, &principal.identity).await
+                    fanout::run(self, parts, r, &namespaces, impersonation).await
                 }
             }
         }

@@ -1,5 +1,8 @@
 //! Prometheus metrics: requests by verb and code, latency, in-flight requests, open watches and
 //! upgrades, token cache use, authentication failures by reason.
+//!
+//! Label values are `&'static str` (verbs, codes and reasons are fixed sets), so counting a
+//! request allocates nothing.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use crate::body::{Body, BoxError};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// Kubernetes verb (`get`, `list`, `watch`, ...) or `nonresource`.
-    pub verb: String,
+    pub verb: &'static str,
     /// HTTP status code.
     pub code: u16,
 }
@@ -29,21 +32,21 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerbLabels {
     /// Kubernetes verb.
-    pub verb: String,
+    pub verb: &'static str,
 }
 
 /// Labels carrying a reason.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     /// Why (stable label).
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 /// Labels carrying a result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     /// `hit` or `miss`.
-    pub result: String,
+    pub result: &'static str,
 }
 
 /// Every metric the proxy exports.
@@ -132,11 +135,9 @@ impl Metrics {
     }
 
     /// Counts a rejection.
-    pub fn reject(&self, reason: &str) {
+    pub fn reject(&self, reason: &'static str) {
         self.rejections
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
+            .get_or_create(&ReasonLabels { reason })
             .inc();
     }
 }

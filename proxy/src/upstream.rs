@@ -60,6 +60,7 @@ pub enum UpstreamError {
 pub struct Upstream {
     scheme: Scheme,
     authority: Authority,
+    host: Option<HeaderValue>,
     server_name: ServerName<'static>,
     tls: Arc<ClientConfig>,
     client: Client<HttpsConnector<HttpConnector>, Body>,
@@ -121,6 +122,7 @@ impl Upstream {
         let (mtime, token) = read_token(token_file)?;
         Ok(Upstream {
             scheme,
+            host: HeaderValue::from_str(authority.as_str()).ok(),
             authority,
             server_name,
             tls: Arc::new(tls),
@@ -162,9 +164,14 @@ impl Upstream {
             .build()
     }
 
-    /// The upstream authority (`host:port`), for the `Host` header.
+    /// The upstream authority (`host:port`).
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// The `Host` header value for the upstream (built once).
+    pub fn host(&self) -> Option<&HeaderValue> {
+        self.host.as_ref()
     }
 
     /// Sends an ordinary request through the pool.
