@@ -15,7 +15,7 @@ use kubenova_api::claims::PROXY_AUDIENCE;
 use kubenova_api::{Claims, Role};
 use kubenova_bench::client::{Endpoint, JSON, Sender, TABLE, exchange};
 use kubenova_bench::load::{self, Latency};
-use kubenova_bench::report::{Kind, Report, Run, TARGETS, WatchMemory, Workload};
+use kubenova_bench::report::{Kind, Report, RoundQuantiles, Run, TARGETS, WatchMemory, Workload};
 use kubenova_bench::{jwt, procfs, setup};
 use testenv::TestEnv;
 
@@ -49,11 +49,16 @@ struct ProxyArgs {
     /// Open-loop GET rates, requests per second.
     #[arg(long, value_delimiter = ',', default_value = "200,1000")]
     rates: Vec<u32>,
-    /// Rounds per workload: each round runs (a), (b), (c) in turn, so a passing disturbance
-    /// hits all three alike; the durations and iterations below are split across the rounds.
+    /// Rounds of the saturation and LIST workloads: each round runs (a), (b), (c) in turn (in
+    /// reverse order every other round), so a passing disturbance hits all three alike; the
+    /// durations and iterations below are split across the rounds.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
-    /// Seconds per fixed-rate run.
+    /// Rounds of each fixed-rate workload: many short rounds, so the p99 target can be judged
+    /// on the median over rounds of each round's added p99 (one noisy round cannot decide it).
+    #[arg(long, default_value_t = 10)]
+    rate_rounds: u32,
+    /// Seconds per fixed-rate workload and target, in total over its rounds.
     #[arg(long, default_value_t = 30)]
     rate_seconds: u64,
     /// Seconds of the saturation run.
@@ -82,7 +87,9 @@ struct ProxyArgs {
 impl ProxyArgs {
     fn apply_quick(&mut self) {
         if self.quick {
-            self.rate_seconds = 3;
+            // Five 1 s rounds per rate: enough for a median, not for a verdict.
+            self.rate_rounds = 5;
+            self.rate_seconds = 5;
             self.saturation_seconds = 3;
             self.list_iterations = 10;
             self.jwt_tokens = 300;
@@ -210,8 +217,13 @@ fn parameters(args: &ProxyArgs) -> Vec<(String, String)> {
         (
             "rounds".into(),
             format!(
-                "each workload runs in {} rounds of (a), (b), (c) in turn; the durations and \
-                 iterations below are totals over the rounds, results are merged",
+                "each fixed-rate workload runs in {} rounds, every other workload in {}; a round \
+                 runs (a), (b), (c) in turn, in reverse order every other round (so a slow drift \
+                 of the machine favours no target); the durations and iterations below are \
+                 totals over the rounds; the table merges the rounds, and the fixed-rate rows \
+                 are also compared round by round: each round's (b) and (c) against the same \
+                 round's (a)",
+                args.rate_rounds.max(1),
                 args.rounds.max(1)
             ),
         ),
@@ -224,10 +236,13 @@ fn parameters(args: &ProxyArgs) -> Vec<(String, String)> {
         (
             "fixed rate".into(),
             format!(
-                "{:?} req/s, {} s each, open loop; latency from the intended send time (no \
-                 coordinated omission; includes up to ~1 ms of the generator's timer \
-                 granularity, the same for every target)",
-                args.rates, args.rate_seconds
+                "{:?} req/s, {} s per target in {} rounds of {:.1} s, open loop; latency from the \
+                 intended send time (no coordinated omission; includes up to ~1 ms of the \
+                 generator's timer granularity, the same for every target)",
+                args.rates,
+                args.rate_seconds,
+                args.rate_rounds.max(1),
+                args.rate_seconds as f64 / f64::from(args.rate_rounds.max(1))
             ),
         ),
         (
@@ -360,13 +375,14 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
     let watches = idle_watches(env, &targets, args).await?;
     let mut workloads = Vec::new();
     let rounds = args.rounds.max(1);
+    let rate_rounds = args.rate_rounds.max(1);
     for &rate in &args.rates {
-        let duration = Duration::from_secs(args.rate_seconds) / rounds;
+        let duration = Duration::from_secs(args.rate_seconds) / rate_rounds;
         workloads.push(
             measure(
                 env,
                 &targets,
-                rounds,
+                rate_rounds,
                 format!("GET 1 KiB @ {rate}/s"),
                 Kind::FixedRate(rate),
                 |e, s| {
@@ -460,8 +476,9 @@ async fn ready(endpoint: &Endpoint) -> anyhow::Result<Sender> {
     }
 }
 
-/// Runs `workload` against (a), (b) and (c) in turn, `rounds` times, with CPU time around
-/// each run.
+/// Runs `workload` against (a), (b) and (c) in turn (every other round in reverse order),
+/// `rounds` times, with CPU time around each run. Each round's p50 and p99 are kept besides the
+/// merged latencies.
 async fn measure<F, Fut>(
     env: &TestEnv,
     targets: &Targets,
@@ -476,7 +493,9 @@ where
 {
     let mut runs: [Option<Run>; 3] = [None, None, None];
     for round in 1..=rounds {
-        for (t, run) in runs.iter_mut().enumerate() {
+        let order = if round % 2 == 1 { [0, 1, 2] } else { [2, 1, 0] };
+        for t in order {
+            let run = &mut runs[t];
             eprintln!("{name}: {} (round {round}/{rounds}) ...", TARGETS[t]);
             tokio::time::sleep(Duration::from_millis(500)).await;
             let proxy_before = targets.proxy_pids[t].map(procfs::cpu_ticks).transpose()?;
@@ -488,8 +507,10 @@ where
                 _ => None,
             };
             env.check_programs()?;
+            let this_round = RoundQuantiles::of(&latency);
             match run {
                 Some(so_far) => {
+                    so_far.rounds.push(this_round);
                     so_far.latency.merge(latency);
                     so_far.apiserver_ticks += apiserver_ticks;
                     so_far.proxy_ticks = so_far.proxy_ticks.zip(proxy_ticks).map(|(a, b)| a + b);
@@ -497,6 +518,7 @@ where
                 None => {
                     *run = Some(Run {
                         latency,
+                        rounds: vec![this_round],
                         proxy_ticks,
                         apiserver_ticks,
                     })
