@@ -25,7 +25,7 @@ use kubenova_api::labels;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{self, Cached, FIELD_MANAGER};
+use super::apply::{self, Cached, FIELD_MANAGER, Trigger};
 use super::project::names::DEPLOYER;
 use super::{Error, Shared, managed_selector};
 use crate::apps::render::{self, APP_LABEL, Placement};
@@ -56,29 +56,43 @@ struct Ctx {
     namespaces: Cached<Namespace>,
 }
 
+impl Ctx {
+    /// Waits until every cache is complete.
+    async fn ready(&self) {
+        self.applications.ready().await;
+        self.config_maps.ready().await;
+        self.namespaces.ready().await;
+    }
+}
+
 fn app_of<K: Resource>(object: &K) -> Option<ObjectRef<App>> {
     let name = object.meta().labels.as_ref()?.get(APP_LABEL)?;
     Some(ObjectRef::new(name).within(object.meta().namespace.as_deref()?))
 }
 
-/// Runs the controller until `stop` is cancelled.
-pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
+/// Runs the controller until `stop` is cancelled, on the shared cache of namespaces (with this
+/// controller's own trigger).
+pub(crate) async fn run(
+    shared: Shared,
+    stop: CancellationToken,
+    (namespaces, ns_stream): (Cached<Namespace>, Trigger<Namespace>),
+) {
     let client = shared.client.clone();
+    let (apps, [app_trigger]) = apply::watch(
+        Api::<App>::all(client.clone()),
+        watcher::Config::default(),
+        (),
+        &stop,
+    );
     let ar = application_resource();
-    let (applications, app_stream) = apply::watch(
+    let (applications, [app_stream]) = apply::watch(
         Api::<DynamicObject>::all_with(client.clone(), &ar),
         managed_selector(),
         ar.clone(),
         &stop,
     );
-    let (config_maps, cm_stream) = apply::watch(
+    let (config_maps, [cm_stream]) = apply::watch(
         Api::<ConfigMap>::all(client.clone()),
-        managed_selector(),
-        (),
-        &stop,
-    );
-    let (namespaces, ns_stream) = apply::watch(
-        Api::<Namespace>::all(client.clone()),
         managed_selector(),
         (),
         &stop,
@@ -90,17 +104,9 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         config_maps,
         namespaces,
     });
-    tokio::select! {
-        _ = stop.cancelled() => return,
-        _ = async {
-            ctx.applications.ready().await;
-            ctx.config_maps.ready().await;
-            ctx.namespaces.ready().await;
-        } => {}
-    }
-    let controller = Controller::new(Api::<App>::all(client), watcher::Config::default())
+    let controller = Controller::for_stream(app_trigger, apps.store())
         .with_config(controller::Config::default().concurrency(concurrency));
-    let apps = controller.store();
+    let apps = apps.store();
     let in_namespace = move |ns: Namespace| -> Vec<ObjectRef<App>> {
         let name = ns.name_any();
         apps.state()
@@ -142,6 +148,8 @@ fn owner(app: &App) -> Value {
 }
 
 async fn reconcile(app: Arc<App>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    // Every cache is complete before a reconcile starts (as in `project`).
+    ctx.ready().await;
     let timer = ctx.shared.metrics.start(CONTROLLER);
     let result = apply_app(&app, &ctx).await;
     timer.finish(if result.is_ok() { "ok" } else { "error" });

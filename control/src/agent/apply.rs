@@ -15,7 +15,8 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use futures_util::{Stream, StreamExt as _};
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
@@ -44,6 +45,9 @@ where
     store: Store<K>,
     dyntype: K::DynamicType,
     pending: Arc<Mutex<HashMap<Key, Value>>>,
+    /// True once the first list is in the store. (Not [`Store::wait_until_ready`]: it wakes only
+    /// the last of several tasks waiting at once, and every reconcile waits here.)
+    ready: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<K: Resource + 'static> Clone for Cached<K>
@@ -55,6 +59,7 @@ where
             store: self.store.clone(),
             dyntype: self.dyntype.clone(),
             pending: self.pending.clone(),
+            ready: self.ready.clone(),
         }
     }
 }
@@ -74,21 +79,26 @@ fn lock(pending: &Mutex<HashMap<Key, Value>>) -> std::sync::MutexGuard<'_, HashM
     pending.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What a watch hands each of its consumers: the objects that changed (each already in the
+/// store), as a controller trigger.
+pub(crate) type Trigger<K> = BoxStream<'static, Result<K, watcher::Error>>;
+
 /// Watches `api` (with `config`) into a store, on a task of its own that runs until `stop`;
-/// returns the cache and a stream of the objects that changed (each already in the store), which
-/// the caller hands to a controller as a trigger.
+/// returns the cache and `N` streams of the objects that changed (each already in the store),
+/// which callers hand to controllers as triggers (or, for a controller's own kind, as its main
+/// stream with [`Cached::store`]).
 ///
-/// The store is driven by its own task rather than by the controller consuming the trigger: a
-/// reconcile may then rely on the store without ever waiting on the controller that runs it.
-pub(crate) fn watch<K>(
+/// The store is driven by its own task rather than by a controller consuming the trigger: a
+/// reconcile may then rely on the store without ever waiting on the controller that runs it, and
+/// one cache serves every controller that needs the kind (the caches hold every object the agent
+/// owns, so each kind is held once). Every trigger exists before the watch starts, so none misses
+/// the initial list.
+pub(crate) fn watch<K, const N: usize>(
     api: Api<K>,
     config: watcher::Config,
     dyntype: K::DynamicType,
     stop: &CancellationToken,
-) -> (
-    Cached<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
+) -> (Cached<K>, [Trigger<K>; N])
 where
     K: Resource + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static,
     K::DynamicType: Clone + Eq + Hash + Send + Sync,
@@ -97,6 +107,7 @@ where
     let store = writer.as_reader();
     let pending: Arc<Mutex<HashMap<Key, Value>>> = Arc::default();
     let seen = pending.clone();
+    let (listed, ready) = tokio::sync::watch::channel(false);
     // managedFields are most of an object's size and the agent never reads them: the caches
     // hold every object the agent owns, so they are dropped before caching.
     let watch = watch_fn(api, config)
@@ -121,10 +132,22 @@ where
             Ok(Event::Delete(obj)) => {
                 lock(&seen).remove(&key_of(obj));
             }
+            // The reflector has applied the event by now: the store holds the whole list.
+            Ok(Event::InitDone) => {
+                listed.send_replace(true);
+            }
             _ => {}
         })
         .touched_objects();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<K>();
+    let mut senders = Vec::with_capacity(N);
+    let triggers: [Trigger<K>; N] = std::array::from_fn(|_| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<K>();
+        senders.push(tx);
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|object| (Ok(object), rx))
+        })
+        .boxed()
+    });
     let stop = stop.clone();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -133,8 +156,10 @@ where
                 _ = stop.cancelled() => break,
                 item = stream.next() => match item {
                     Some(Ok(object)) => {
-                        // The controller may be gone (stopping); the store still matters until then.
-                        let _ = tx.send(object);
+                        // A controller may be gone (stopping); the store still matters until then.
+                        for tx in &senders {
+                            let _ = tx.send(object.clone());
+                        }
                     }
                     Some(Err(e)) => tracing::debug!(error = %e, "watch error; retrying"),
                     None => break,
@@ -142,16 +167,14 @@ where
             }
         }
     });
-    let trigger = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|object| (Ok(object), rx))
-    });
     (
         Cached {
             store,
             dyntype,
             pending,
+            ready,
         },
-        trigger,
+        triggers,
     )
 }
 
@@ -160,10 +183,19 @@ where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Clone + Eq + Hash + Send + Sync,
 {
+    /// The store, for a controller whose own kind this is ([`kube::runtime::Controller::for_stream`]).
+    pub(crate) fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
     /// Waits until the first list is in the store.
     pub(crate) async fn ready(&self) {
-        // An error only means the writer is gone, i.e. the controller is stopping.
-        let _ = self.store.wait_until_ready().await;
+        let mut ready = self.ready.clone();
+        // An error only means the watch task is gone, i.e. the agent is stopping: wait for the
+        // stop instead of letting a reconcile run on an incomplete cache.
+        if ready.wait_for(|listed| *listed).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// The object as we last know it: our own write if the watch has not shown it yet.

@@ -187,20 +187,56 @@ impl Agent {
             }
         }
         tracing::info!(identity = %self.config.identity, "agent controllers starting");
+        // Kinds more than one controller reads are watched once, each controller with a trigger.
+        let client = &self.client;
+        let (tenants, [tenant_main, tenant_for_projects]) = apply::watch(
+            kube::Api::<kubenova_api::crd::Tenant>::all(client.clone()),
+            kube::runtime::watcher::Config::default(),
+            (),
+            &stop,
+        );
+        let ct = tenant::capsule_tenant_resource();
+        let (capsule_tenants, [ct_for_tenants, ct_for_projects]) = apply::watch(
+            kube::Api::<kube::api::DynamicObject>::all_with(client.clone(), &ct),
+            managed_selector(),
+            ct,
+            &stop,
+        );
+        let (namespaces, [ns_for_projects, ns_for_apps]) = apply::watch(
+            kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone()),
+            managed_selector(),
+            (),
+            &stop,
+        );
         let running = std::sync::Mutex::new(vec!["tenant", "project", "app"]);
         let controllers = async {
             tokio::join!(
                 tracked(
                     &running,
                     "tenant",
-                    tenant::run(shared.clone(), stop.clone())
+                    tenant::run(
+                        shared.clone(),
+                        stop.clone(),
+                        (tenants.clone(), tenant_main),
+                        (capsule_tenants.clone(), ct_for_tenants),
+                    )
                 ),
                 tracked(
                     &running,
                     "project",
-                    project::run(shared.clone(), stop.clone())
+                    project::run(
+                        shared.clone(),
+                        stop.clone(),
+                        (tenants, tenant_for_projects),
+                        (capsule_tenants, ct_for_projects),
+                        (namespaces.clone(), ns_for_projects),
+                    )
                 ),
-                tracked(&running, "app", app::run(shared.clone(), stop.clone())),
+                tracked(
+                    &running,
+                    "app",
+                    app::run(shared.clone(), stop.clone(), (namespaces, ns_for_apps))
+                ),
             )
         };
         // In-flight reconciles may finish after the stop, within a bound: a stop (SIGTERM, lost

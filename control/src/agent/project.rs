@@ -36,7 +36,7 @@ use kubenova_api::{identity, labels};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{self, Applied, Cached, FIELD_MANAGER};
+use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::cluster::{DEPLOYER_ROLE, PROJECT_DEV_ROLE};
 use super::conditions::{condition, finish, was_ready};
 use super::tenant::capsule_tenant_resource;
@@ -92,53 +92,47 @@ fn project_of<K: Resource>(object: &K) -> Option<ObjectRef<Project>> {
     Some(ObjectRef::new(&format!("{tenant}.{project}")))
 }
 
-/// Runs the controller until `stop` is cancelled.
-pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
+/// Runs the controller until `stop` is cancelled, on the shared caches of Tenants, Capsule
+/// Tenants and namespaces (each with this controller's own trigger).
+pub(crate) async fn run(
+    shared: Shared,
+    stop: CancellationToken,
+    (tenants, tenant_stream): (Cached<Tenant>, Trigger<Tenant>),
+    (capsule_tenants, ct_stream): (Cached<DynamicObject>, Trigger<DynamicObject>),
+    (namespaces, ns_stream): (Cached<Namespace>, Trigger<Namespace>),
+) {
     let client = shared.client.clone();
-    let (tenants, tenant_stream) = apply::watch(
-        Api::<Tenant>::all(client.clone()),
+    let (projects, [project_stream]) = apply::watch(
+        Api::<Project>::all(client.clone()),
         watcher::Config::default(),
         (),
         &stop,
     );
-    let ct = capsule_tenant_resource();
-    let (capsule_tenants, ct_stream) = apply::watch(
-        Api::<DynamicObject>::all_with(client.clone(), &ct),
-        managed_selector(),
-        ct.clone(),
-        &stop,
-    );
-    let (namespaces, ns_stream) = apply::watch(
-        Api::<Namespace>::all(client.clone()),
-        managed_selector(),
-        (),
-        &stop,
-    );
-    let (quotas, rq_stream) = apply::watch(
+    let (quotas, [rq_stream]) = apply::watch(
         Api::<ResourceQuota>::all(client.clone()),
         managed_selector(),
         (),
         &stop,
     );
-    let (limits, lr_stream) = apply::watch(
+    let (limits, [lr_stream]) = apply::watch(
         Api::<LimitRange>::all(client.clone()),
         managed_selector(),
         (),
         &stop,
     );
-    let (policies, np_stream) = apply::watch(
+    let (policies, [np_stream]) = apply::watch(
         Api::<NetworkPolicy>::all(client.clone()),
         managed_selector(),
         (),
         &stop,
     );
-    let (bindings, rb_stream) = apply::watch(
+    let (bindings, [rb_stream]) = apply::watch(
         Api::<RoleBinding>::all(client.clone()),
         managed_selector(),
         (),
         &stop,
     );
-    let (accounts, sa_stream) = apply::watch(
+    let (accounts, [sa_stream]) = apply::watch(
         Api::<ServiceAccount>::all(client.clone()),
         managed_selector(),
         (),
@@ -156,14 +150,9 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         bindings,
         accounts,
     });
-    // Every cache is complete before the first reconcile, so "absent" really means absent.
-    tokio::select! {
-        _ = stop.cancelled() => return,
-        _ = ctx.ready() => {}
-    }
-    let controller = Controller::new(Api::<Project>::all(client), watcher::Config::default())
+    let controller = Controller::for_stream(project_stream, projects.store())
         .with_config(controller::Config::default().concurrency(concurrency));
-    let projects = controller.store();
+    let projects = projects.store();
     let of_tenant = move |tenant: &str| -> Vec<ObjectRef<Project>> {
         projects
             .state()
@@ -178,7 +167,7 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         .watches_stream_with(
             ct_stream,
             move |t: DynamicObject| of_tenant2(&t.name_any()),
-            ct,
+            capsule_tenant_resource(),
         )
         .watches_stream(ns_stream, |o| project_of(&o))
         .watches_stream(rq_stream, |o| project_of(&o))
@@ -205,6 +194,10 @@ fn error_policy(project: Arc<Project>, error: &Error, ctx: Arc<Ctx>) -> Action {
 }
 
 async fn reconcile(project: Arc<Project>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    // Every cache is complete before a reconcile starts, so "absent" really means absent. The
+    // controller runs (and drains its triggers) from the start rather than after this wait, so
+    // the objects of the first lists never queue up in the triggers.
+    ctx.ready().await;
     let timer = ctx.shared.metrics.start(CONTROLLER);
     let api: Api<Project> = Api::all(ctx.shared.client.clone());
     let result = finalizer(&api, FINALIZER, project, |event| async {

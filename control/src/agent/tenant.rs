@@ -32,7 +32,7 @@ use kubenova_api::{identity, labels};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{self, Applied, Cached, FIELD_MANAGER};
+use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::conditions::{condition, finish, was_ready};
 use super::{Error, FINALIZER, Shared, managed_labels, managed_selector};
 
@@ -80,31 +80,36 @@ struct Ctx {
     quotas: Cached<DynamicObject>,
 }
 
+impl Ctx {
+    /// Waits until every cache is complete.
+    async fn ready(&self) {
+        self.capsule_tenants.ready().await;
+        self.owners.ready().await;
+        self.quotas.ready().await;
+    }
+}
+
 fn by_tenant_label(object: &DynamicObject, label: &str) -> Option<ObjectRef<Tenant>> {
     object.labels().get(label).map(|t| ObjectRef::new(t))
 }
 
-/// Runs the controller until `stop` is cancelled.
-pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
+/// Runs the controller until `stop` is cancelled, on the shared caches of Tenants and Capsule
+/// Tenants (each with this controller's own trigger).
+pub(crate) async fn run(
+    shared: Shared,
+    stop: CancellationToken,
+    (tenants, tenant_trigger): (Cached<Tenant>, Trigger<Tenant>),
+    (capsule_tenants, ct_trigger): (Cached<DynamicObject>, Trigger<DynamicObject>),
+) {
     let client = shared.client.clone();
-    let (ct, to, grq) = (
-        capsule_tenant_resource(),
-        tenant_owner_resource(),
-        global_quota_resource(),
-    );
-    let (capsule_tenants, ct_stream) = apply::watch(
-        Api::<DynamicObject>::all_with(client.clone(), &ct),
-        managed_selector(),
-        ct.clone(),
-        &stop,
-    );
-    let (owners, to_stream) = apply::watch(
+    let (to, grq) = (tenant_owner_resource(), global_quota_resource());
+    let (owners, [to_stream]) = apply::watch(
         Api::<DynamicObject>::all_with(client.clone(), &to),
         managed_selector(),
         to.clone(),
         &stop,
     );
-    let (quotas, grq_stream) = apply::watch(
+    let (quotas, [grq_stream]) = apply::watch(
         Api::<DynamicObject>::all_with(client.clone(), &grq),
         watcher::Config::default().labels(CAPSULE_NEW_TENANT_LABEL),
         grq.clone(),
@@ -117,18 +122,13 @@ pub(crate) async fn run(shared: Shared, stop: CancellationToken) {
         owners,
         quotas,
     });
-    // Every cache is complete before the first reconcile, so "absent" really means absent.
-    tokio::select! {
-        _ = stop.cancelled() => return,
-        _ = async {
-            ctx.capsule_tenants.ready().await;
-            ctx.owners.ready().await;
-            ctx.quotas.ready().await;
-        } => {}
-    }
-    Controller::new(Api::<Tenant>::all(client), watcher::Config::default())
+    Controller::for_stream(tenant_trigger, tenants.store())
         .with_config(controller::Config::default().concurrency(concurrency))
-        .watches_stream_with(ct_stream, |o| by_tenant_label(&o, labels::TENANT), ct)
+        .watches_stream_with(
+            ct_trigger,
+            |o| by_tenant_label(&o, labels::TENANT),
+            capsule_tenant_resource(),
+        )
         .watches_stream_with(to_stream, |o| by_tenant_label(&o, labels::TENANT), to)
         .watches_stream_with(
             grq_stream,
@@ -154,6 +154,9 @@ fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Ctx>) -> Action {
 }
 
 async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    // Every cache is complete before a reconcile starts, so "absent" really means absent (the
+    // controller drains its triggers meanwhile, as in `project`).
+    ctx.ready().await;
     let timer = ctx.shared.metrics.start(CONTROLLER);
     let api: Api<Tenant> = Api::all(ctx.shared.client.clone());
     let result = finalizer(&api, FINALIZER, tenant, |event| async {
