@@ -54,6 +54,14 @@ enum Cmd {
         /// Skip the closed-loop agent run.
         #[arg(long)]
         no_closed_loop: bool,
+        /// Tenants created per second in the paced runs (the agent's, and the baseline's unless
+        /// skipped): below what the apiserver and Capsule sustain, so a tenant's create-to-Ready
+        /// is its own provisioning time rather than a wait behind the others.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Skip the paced runs.
+        #[arg(long)]
+        no_paced: bool,
     },
     /// Run the agent until SIGTERM (used by `run` as its child process).
     Agent {
@@ -61,6 +69,31 @@ enum Cmd {
         #[arg(long)]
         kubeconfig: PathBuf,
     },
+}
+
+/// How the creating client offers the tenants.
+#[derive(Clone, Copy, Debug)]
+enum Load {
+    /// `parallel` requests in flight, as fast as they go.
+    Burst,
+    /// `parallel` tenants in flight, each from its creation until it is Ready.
+    ClosedLoop,
+    /// One tenant every `1 / rate` seconds, however many are in flight (an open loop).
+    Paced(f64),
+}
+
+impl Load {
+    /// How many tenants may be in flight, and when tenant `i` starts (after `start`).
+    fn schedule(self, n: usize, parallel: usize) -> (usize, impl Fn(usize) -> Duration) {
+        let rate = match self {
+            Load::Paced(rate) => Some(rate),
+            Load::Burst | Load::ClosedLoop => None,
+        };
+        let in_flight = if rate.is_some() { n.max(1) } else { parallel };
+        (in_flight, move |i: usize| {
+            rate.map_or(Duration::ZERO, |r| Duration::from_secs_f64(i as f64 / r))
+        })
+    }
 }
 
 /// When each tenant's Tenant and Project were first seen Ready.
@@ -83,23 +116,37 @@ fn main() -> anyhow::Result<()> {
             out,
             no_baseline,
             no_closed_loop,
+            rate,
+            no_paced,
         } => {
+            anyhow::ensure!(
+                rate.is_finite() && rate > 0.0,
+                "--rate must be a positive number of tenants per second"
+            );
             let mut rows = Vec::new();
             for n in tenants {
-                let baseline = if no_baseline {
-                    None
-                } else {
-                    Some(runtime.block_on(baseline_run(n, parallel))?)
-                };
-                let burst = runtime.block_on(agent_run(n, parallel, false))?;
-                let paced = if no_closed_loop {
-                    None
-                } else {
-                    Some(runtime.block_on(agent_run(n, parallel, true))?)
-                };
-                rows.push((n, baseline, burst, paced));
+                let mut runs = Vec::new();
+                if !no_baseline {
+                    let m = runtime.block_on(baseline_run(n, parallel, Load::Burst))?;
+                    runs.push((Run::Baseline, m));
+                }
+                let m = runtime.block_on(agent_run(n, parallel, Load::Burst))?;
+                runs.push((Run::AgentBurst, m));
+                if !no_closed_loop {
+                    let m = runtime.block_on(agent_run(n, parallel, Load::ClosedLoop))?;
+                    runs.push((Run::AgentClosedLoop, m));
+                }
+                if !no_paced {
+                    if !no_baseline {
+                        let m = runtime.block_on(baseline_run(n, parallel, Load::Paced(rate)))?;
+                        runs.push((Run::BaselinePaced, m));
+                    }
+                    let m = runtime.block_on(agent_run(n, parallel, Load::Paced(rate)))?;
+                    runs.push((Run::AgentPaced, m));
+                }
+                rows.push((n, runs));
             }
-            let report = markdown(&rows, parallel);
+            let report = markdown(&rows, parallel, rate);
             print!("{report}");
             if let Some(out) = out {
                 std::fs::write(&out, &report).with_context(|| out.display().to_string())?;
@@ -243,7 +290,7 @@ fn writes_by(env: &TestEnv, user: &str) -> usize {
 /// The baseline: for each tenant, the TenantOwner and Capsule Tenant, a wait until Capsule lists
 /// the owner (without which Capsule refuses the namespace), the namespace as the owner, and the
 /// seven namespaced objects; `parallel` tenants at a time.
-async fn baseline_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
+async fn baseline_run(n: usize, parallel: usize, load: Load) -> anyhow::Result<Measured> {
     let env = start_env("bench-baseline").await?;
     let admin = env
         .client_as(BASELINE_USER, BASELINE_USER, &["system:masters"])
@@ -261,9 +308,11 @@ async fn baseline_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
         &GroupVersionKind::gvk("capsule.clastix.io", "v1beta2", "TenantOwner"),
         "tenantowners",
     );
+    let (in_flight, start_of) = load.schedule(n, parallel);
     let started = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures_util::stream::iter(0..n)
         .map(|i| {
+            let at = started + start_of(i);
             let (admin, params, ct, to, kubeconfig) = (
                 admin.clone(),
                 params.clone(),
@@ -272,6 +321,7 @@ async fn baseline_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
                 kubeconfig.clone(),
             );
             async move {
+                tokio::time::sleep_until(at.into()).await;
                 let begun = Instant::now();
                 let (tenant, project) = tenant_of(i, "base");
                 let t = tenant.name_any();
@@ -353,7 +403,7 @@ async fn baseline_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
                 Ok(begun.elapsed())
             }
         })
-        .buffer_unordered(parallel)
+        .buffer_unordered(in_flight)
         .collect()
         .await;
     let all_ready = started.elapsed();
@@ -372,7 +422,7 @@ async fn baseline_run(n: usize, parallel: usize) -> anyhow::Result<Measured> {
             }
         }
     }
-    eprintln!("baseline N={n}: {:?}", measured.all_ready);
+    eprintln!("baseline N={n} ({load:?}): {:?}", measured.all_ready);
     env.shutdown(Duration::from_secs(5));
     Ok(measured)
 }
@@ -387,13 +437,13 @@ fn ready(conditions: &[Condition]) -> bool {
         .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
-/// The agent: creates N Tenants and Projects (`parallel` at a time) and watches until all are
-/// Ready.
-/// The agent run. With `until_ready`, each of the `parallel` slots holds a tenant from its
-/// creation until it is Ready (a closed loop, like the baseline's client); without, all Tenants
-/// and Projects are written as fast as `parallel` requests allow (a burst), so a tenant's
-/// create-to-Ready includes waiting behind the others.
-async fn agent_run(n: usize, parallel: usize, until_ready: bool) -> anyhow::Result<Measured> {
+/// The agent run: N Tenants and Projects created as `load` says, watched until all are Ready.
+/// In a burst a tenant's create-to-Ready includes waiting behind the others; in a closed loop
+/// each of the `parallel` slots holds a tenant from its creation until it is Ready (like the
+/// baseline's client); paced, tenants arrive at a fixed rate.
+async fn agent_run(n: usize, parallel: usize, load: Load) -> anyhow::Result<Measured> {
+    let until_ready = matches!(load, Load::ClosedLoop);
+    let (in_flight, start_of) = load.schedule(n, parallel);
     let env = start_env("bench-agent").await?;
     env.client_as(AGENT_USER, AGENT_USER, &["system:masters"])
         .await?;
@@ -463,7 +513,9 @@ async fn agent_run(n: usize, parallel: usize, until_ready: bool) -> anyhow::Resu
     let created: Vec<anyhow::Result<(String, Instant)>> = futures_util::stream::iter(0..n)
         .map(|i| {
             let (client, params, ready_at) = (client.clone(), params.clone(), ready_at.clone());
+            let start = started + start_of(i);
             async move {
+                tokio::time::sleep_until(start.into()).await;
                 let (mut tenant, project) = tenant_of(i, "kn");
                 tenant.metadata.uid = None;
                 let at = Instant::now();
@@ -494,7 +546,7 @@ async fn agent_run(n: usize, parallel: usize, until_ready: bool) -> anyhow::Resu
                 Ok((tenant.name_any(), at))
             }
         })
-        .buffer_unordered(parallel)
+        .buffer_unordered(in_flight)
         .collect()
         .await;
     let mut measured = Measured::default();
@@ -547,7 +599,7 @@ async fn agent_run(n: usize, parallel: usize, until_ready: bool) -> anyhow::Resu
     watch_projects.abort();
     nix_term(pid);
     let _ = child.wait();
-    eprintln!("agent N={n}: {:?}", measured.all_ready);
+    eprintln!("agent N={n} ({load:?}): {:?}", measured.all_ready);
     env.shutdown(Duration::from_secs(5));
     Ok(measured)
 }
@@ -569,36 +621,107 @@ fn quantile(latencies: &[Duration], q: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-/// One N's runs: the baseline, the burst and the closed loop (the optional ones unless skipped).
-type Row = (usize, Option<Measured>, Measured, Option<Measured>);
+/// Which run a row of the report is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    Baseline,
+    AgentBurst,
+    AgentClosedLoop,
+    BaselinePaced,
+    AgentPaced,
+}
 
-fn markdown(rows: &[Row], parallel: usize) -> String {
+impl Run {
+    fn label(self) -> &'static str {
+        match self {
+            Run::Baseline => "baseline",
+            Run::AgentBurst => "agent burst",
+            Run::AgentClosedLoop => "agent closed loop",
+            Run::BaselinePaced => "baseline paced",
+            Run::AgentPaced => "agent paced",
+        }
+    }
+}
+
+/// One N's runs, in the order they ran.
+type Row = (usize, Vec<(Run, Measured)>);
+
+/// The targets of issue 5, judged on what was measured (`None` when the run was skipped).
+fn targets(rows: &[Row]) -> Vec<String> {
+    fn get(runs: &[(Run, Measured)], run: Run) -> Option<&Measured> {
+        runs.iter().find(|(r, _)| *r == run).map(|(_, m)| m)
+    }
+    let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
+    let mut out = Vec::new();
+    for (n, runs) in rows {
+        if let Some(base) = get(runs, Run::Baseline) {
+            for run in [Run::AgentBurst, Run::AgentClosedLoop] {
+                let Some(m) = get(runs, run) else { continue };
+                let ratio = m.all_ready.as_secs_f64() / base.all_ready.as_secs_f64().max(0.001);
+                out.push(format!(
+                    "- N = {n}, all-Ready within 2x the baseline ({}): {} ({ratio:.2}x)",
+                    run.label(),
+                    verdict(ratio <= 2.0)
+                ));
+            }
+        }
+        if *n == 200 {
+            for run in [Run::AgentBurst, Run::AgentClosedLoop, Run::AgentPaced] {
+                let Some(m) = get(runs, run) else { continue };
+                let p99 = quantile(&m.latencies, 0.99).as_secs_f64();
+                out.push(format!(
+                    "- N = {n}, p99 create-to-Ready under 3 s ({}): {} ({p99:.2} s)",
+                    run.label(),
+                    verdict(p99 < 3.0 && m.failures == 0)
+                ));
+            }
+        }
+        if *n == 1000 {
+            let peak = runs
+                .iter()
+                .filter_map(|(_, m)| m.peak_rss_mib)
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+            if let Some(peak) = peak {
+                out.push(format!(
+                    "- N = {n}, agent memory under 150 MB: {} (peak RSS {:.0} MB = {peak:.0} MiB, the highest of the agent runs)",
+                    verdict(peak * 1.048_576 < 150.0),
+                    peak * 1.048_576
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn markdown(rows: &[Row], parallel: usize, rate: f64) -> String {
     let mut out = String::new();
     out.push_str("# Agent benchmark\n\n");
     out.push_str(&format!(
-        "Written by `kubenova-bench-agent run` ({} cores: {}; load average before: {}). Each N runs \
-         in two fresh testenvs with Capsule v0.14 and the audit log: the baseline (the same objects \
+        "Written by `kubenova-bench-agent run` ({} cores: {}; load average before: {}). Each run \
+         has a fresh testenv with Capsule v0.14 and the audit log. `baseline`: the same objects \
          applied directly by a client with {parallel} tenants in flight, waiting for Capsule to \
-         list the owner before the namespace) and the agent in a child process, twice: `agent \
-         burst` (all Tenants and Projects written with {parallel} requests in flight, so a \
-         tenant's create-to-Ready includes waiting behind the others) and `agent closed loop` \
-         ({parallel} tenants in flight from creation until Ready, like the baseline's client). \
-         Ready = the Tenant and its Project both report Ready=True (for the baseline: all \
-         objects written). Writes exclude the agent's Lease renewals.\n\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+         list the owner before the namespace. The agent runs in a child process: `agent burst` \
+         (all Tenants and Projects written with {parallel} requests in flight, so a tenant's \
+         create-to-Ready includes waiting behind the others), `agent closed loop` ({parallel} \
+         tenants in flight from creation until Ready, like the baseline's client), and `agent \
+         paced` (one tenant every {:.2} s, however many are in flight: below what the apiserver \
+         and Capsule sustain, so create-to-Ready is a tenant's own provisioning time), next to \
+         `baseline paced` (the baseline's client at the same pace). Ready = the Tenant and its \
+         Project both report Ready=True (for the baselines: all objects written). Writes \
+         exclude the agent's Lease renewals.\n\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         procfs::cpu_model(),
         procfs::load_average(),
+        1.0 / rate,
     ));
     out.push_str("| N | run | all-Ready | p50 create-to-Ready | p99 create-to-Ready | writes per tenant | agent CPU | agent peak RSS | failures |\n|---|---|---|---|---|---|---|---|---|\n");
-    for (n, base, burst, paced) in rows {
-        for (label, m) in [
-            ("baseline", base.as_ref()),
-            ("agent burst", Some(burst)),
-            ("agent closed loop", paced.as_ref()),
-        ] {
-            let Some(m) = m else { continue };
+    for (n, runs) in rows {
+        for (run, m) in runs {
             out.push_str(&format!(
-                "| {n} | {label} | {:.1} s | {:.2} s | {:.2} s | {:.1} | {} | {} | {} |\n",
+                "| {n} | {} | {:.1} s | {:.2} s | {:.2} s | {:.1} | {} | {} | {} |\n",
+                run.label(),
                 m.all_ready.as_secs_f64(),
                 quantile(&m.latencies, 0.5).as_secs_f64(),
                 quantile(&m.latencies, 0.99).as_secs_f64(),
@@ -608,14 +731,11 @@ fn markdown(rows: &[Row], parallel: usize) -> String {
                 m.failures,
             ));
         }
-        let Some(base) = base else { continue };
-        for (label, m) in [("burst", Some(burst)), ("closed loop", paced.as_ref())] {
-            let Some(m) = m else { continue };
-            out.push_str(&format!(
-                "| {n} | agent {label} / baseline | {:.2}x | | | | | | |\n",
-                m.all_ready.as_secs_f64() / base.all_ready.as_secs_f64().max(0.001)
-            ));
-        }
+    }
+    out.push_str("\n## Targets\n\n");
+    for line in targets(rows) {
+        out.push_str(&line);
+        out.push('\n');
     }
     out
 }
