@@ -157,8 +157,12 @@ where
                 item = stream.next() => match item {
                     Some(Ok(object)) => {
                         // A controller may be gone (stopping); the store still matters until then.
-                        for tx in &senders {
-                            let _ = tx.send(object.clone());
+                        // Every trigger but the last gets a copy; the last gets the object.
+                        if let Some((last, others)) = senders.split_last() {
+                            for tx in others {
+                                let _ = tx.send(object.clone());
+                            }
+                            let _ = last.send(object);
                         }
                     }
                     Some(Err(e)) => tracing::debug!(error = %e, "watch error; retrying"),
