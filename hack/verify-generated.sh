@@ -8,6 +8,15 @@ status=0
 if command -v go >/dev/null 2>&1; then
   for dir in hack/upstream/*/; do
     [ -f "$dir/go.mod" ] || continue
+    if [ -f "$dir/source" ]; then
+      # Built from a source tree (see build.sh): tidy is checked in a copy of that tree.
+      name=$(basename "$dir")
+      if ! hack/upstream/build.sh --tidy-diff "$name" >/dev/null; then
+        echo "error: $dir is not tidy (or its source tree is missing); run: hack/upstream/build.sh --tidy $name" >&2
+        status=1
+      fi
+      continue
+    fi
     if ! (cd "$dir" && GOFLAGS=-mod=mod GOSUMDB=off go mod tidy -diff >/dev/null 2>&1); then
       echo "error: $dir is not tidy; run: (cd $dir && GOSUMDB=off go mod tidy)" >&2
       status=1

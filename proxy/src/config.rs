@@ -12,7 +12,8 @@ use clap::{Parser, ValueEnum};
 pub enum Mode {
     /// Straight to kube-apiserver; the proxy filters namespace lists itself.
     Direct,
-    /// To capsule-proxy, which filters lists for tenants.
+    /// To capsule-proxy, which filters namespace lists, `-A` lists and the cluster-scoped kinds
+    /// it knows for tenant owners (docs/adr/0013-capsule-proxy-mode.md).
     CapsuleProxy,
 }
 
@@ -45,6 +46,15 @@ pub struct Config {
         default_value = "direct"
     )]
     pub mode: Mode,
+    /// In capsule-proxy mode: the header capsule-proxy reads forwarded client certificates from
+    /// (its `--xfcc-header-name`). A client request carrying it is refused, like one carrying
+    /// `Impersonate-*`.
+    #[arg(
+        long,
+        env = "KUBENOVA_PROXY_CAPSULE_PROXY_XFCC_HEADER",
+        default_value = "X-Forwarded-Client-Cert"
+    )]
+    pub capsule_proxy_xfcc_header: String,
     /// URL of kube-apiserver (direct mode) or capsule-proxy (capsule-proxy mode).
     #[arg(long, env = "KUBENOVA_PROXY_UPSTREAM")]
     pub upstream: String,
@@ -174,6 +184,12 @@ impl Config {
         }
         if self.listen == self.metrics_listen {
             problems.push("--listen and --metrics-listen must differ".into());
+        }
+        if http::HeaderName::from_bytes(self.capsule_proxy_xfcc_header.as_bytes()).is_err() {
+            problems.push(format!(
+                "--capsule-proxy-xfcc-header: `{}` is not a header name",
+                self.capsule_proxy_xfcc_header
+            ));
         }
         if self.max_body_bytes == 0 {
             problems.push("--max-body-bytes must be greater than 0".into());

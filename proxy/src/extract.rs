@@ -71,8 +71,8 @@ pub enum TokenSource {
 /// What [`strip_identity_headers`] found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stripped {
-    /// The client sent an `Impersonate-*` or `X-Remote-*` header, or named one in `Connection`.
-    /// The proxy refuses such requests.
+    /// The client sent an `Impersonate-*`, `X-Remote-*` or `X-Forwarded-Client-Cert` header, or
+    /// named one in `Connection`. The proxy refuses such requests.
     pub impersonation_attempted: bool,
 }
 
@@ -255,7 +255,8 @@ fn checked_token(token: &[u8]) -> Result<String, ExtractError> {
 ///
 /// Removed: every `impersonate-*` header (`-user`, `-group`, `-uid`, `-extra-*`), the
 /// front-proxy identity headers `x-remote-user`, `x-remote-group`, `x-remote-uid` and
-/// `x-remote-extra-*`, `authorization`, `proxy-authorization`, the hop-by-hop headers
+/// `x-remote-extra-*`, a forwarded client certificate (`x-forwarded-client-cert`, which
+/// capsule-proxy can authenticate requests by), `authorization`, `proxy-authorization`, the hop-by-hop headers
 /// `connection`, `keep-alive`, `proxy-connection`, `te`, `trailer` and `transfer-encoding`, and
 /// every header named in a `Connection` value.
 ///
@@ -295,8 +296,9 @@ pub fn strip_identity_headers(headers: &mut HeaderMap) -> Stripped {
     }
 }
 
-/// A header that asks kube-apiserver (impersonation) or a front proxy's backend (request-header
-/// authentication) to act as someone else. Compared case-insensitively.
+/// A header that asks kube-apiserver (impersonation), a front proxy's backend (request-header
+/// authentication) or capsule-proxy (a forwarded client certificate) to act as someone else.
+/// Compared case-insensitively.
 fn is_identity_header(name: &[u8]) -> bool {
     let starts = |prefix: &[u8]| {
         name.get(..prefix.len())
@@ -304,9 +306,14 @@ fn is_identity_header(name: &[u8]) -> bool {
     };
     starts(b"impersonate-")
         || starts(b"x-remote-extra-")
-        || [&b"x-remote-user"[..], b"x-remote-group", b"x-remote-uid"]
-            .iter()
-            .any(|exact| name.eq_ignore_ascii_case(exact))
+        || [
+            &b"x-remote-user"[..],
+            b"x-remote-group",
+            b"x-remote-uid",
+            b"x-forwarded-client-cert",
+        ]
+        .iter()
+        .any(|exact| name.eq_ignore_ascii_case(exact))
 }
 
 /// Reads the `Upgrade` header: none, one `websocket`, or one `SPDY/3.1` (any case).

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 
 use crate::auth::{Authenticator, CacheUse, Principal};
 use crate::body::{self, Body, Reject};
+use crate::capsule_proxy::CapsuleProxyMode;
 use crate::cluster::{ClusterView, View};
 use crate::extract::{self, Upgrade};
 use crate::forward::{self, Acting, Impersonation};
@@ -34,6 +35,8 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
     /// Largest non-streaming request body.
     pub max_body_bytes: usize,
+    /// Set in `--mode=capsule-proxy` (see [`crate::capsule_proxy`]).
+    pub capsule_proxy: Option<CapsuleProxyMode>,
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(0);
@@ -145,8 +148,12 @@ impl Proxy {
         if stripped.impersonation_attempted {
             return Err(Reject::forbidden(
                 "impersonation",
-                "impersonation headers are not allowed: the proxy sets your identity",
+                "impersonation and other identity headers (Impersonate-*, X-Remote-*, \
+                 X-Forwarded-Client-Cert) are not allowed: the proxy sets your identity",
             ));
+        }
+        if let Some(mode) = &self.capsule_proxy {
+            mode.refuse_identity_headers(request.headers())?;
         }
         let credentials = credentials?;
         let target = path::classify(request.method(), &origin_form(&request))
@@ -177,6 +184,9 @@ impl Proxy {
                 self.recheck_new_namespace(&principal, &target, r, decision)
                     .await
             };
+        }
+        if let Some(mode) = &self.capsule_proxy {
+            decision = mode.hand_over(decision, &principal, &target);
         }
         let path_and_query = request
             .uri()

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod capsule_proxy;
 pub mod cluster;
 pub mod config;
 pub mod extract;

@@ -58,12 +58,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if !problems.is_empty() {
         anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "));
     }
-    if config.mode == crate::config::Mode::CapsuleProxy {
-        anyhow::bail!(
-            "--mode=capsule-proxy is not available yet: capsule-proxy cannot be built or tested \
-             here (see docs/proxy.md); use --mode=direct"
-        );
-    }
+    let capsule_proxy = match config.mode {
+        crate::config::Mode::Direct => None,
+        crate::config::Mode::CapsuleProxy => Some(
+            crate::capsule_proxy::CapsuleProxyMode::new(&config.capsule_proxy_xfcc_header)
+                .context("--capsule-proxy-xfcc-header")?,
+        ),
+    };
     let upstream = Arc::new(Upstream::new(
         &config.upstream,
         &config.upstream_ca,
@@ -98,6 +99,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         view: view.clone(),
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
+        capsule_proxy,
     });
 
     spawn_reloads(&config, upstream, cert.clone(), auth, sources, view.clone());
@@ -110,7 +112,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(listen = %config.listen, upstream = %config.upstream, "kubenova-proxy serving");
+    tracing::info!(
+        listen = %config.listen,
+        upstream = %config.upstream,
+        mode = ?config.mode,
+        "kubenova-proxy serving"
+    );
     crate::server::serve(
         listener,
         cert,

@@ -13,7 +13,7 @@ use crate::kubeconfig::{self, Credential};
 use crate::pki::Pki;
 use crate::process::{Program, Supervisor};
 use crate::upstream::Module;
-use crate::{Error, Result, apiserver, capsule, controllers, etcd, kwok, vela};
+use crate::{Error, Result, apiserver, capsule, capsule_proxy, controllers, etcd, kwok, vela};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -27,6 +27,9 @@ pub struct Options {
     /// Start KubeVela (vela-core with its CRDs and built-in definitions, KubeNova's `helm`
     /// component) and the FluxCD source-controller and helm-controller it delivers charts with.
     pub vela: bool,
+    /// Start capsule-proxy (its CRDs, the RBAC its chart grants, TLS from the environment's CA)
+    /// in front of the apiserver, for `kubenova-proxy --mode=capsule-proxy`. Needs `capsule`.
+    pub capsule_proxy: bool,
     /// Write kube-apiserver's audit log (every request at `Metadata` level) to
     /// `logs/audit.log`, for tests that count requests (see [`TestEnv::audit_log`]).
     pub audit: bool,
@@ -39,6 +42,7 @@ impl Default for Options {
             label: "env".into(),
             capsule: true,
             vela: false,
+            capsule_proxy: false,
             audit: false,
         }
     }
@@ -62,6 +66,8 @@ pub struct TestEnv {
     pub kwok: kwok::Kwok,
     /// Where KubeVela and Flux listen, when started ([`Options::vela`]).
     pub vela: Option<vela::Vela>,
+    /// Where capsule-proxy listens, when started ([`Options::capsule_proxy`]).
+    pub capsule_proxy: Option<capsule_proxy::CapsuleProxy>,
 }
 
 static SHARED: OnceLock<std::result::Result<TestEnv, String>> = OnceLock::new();
@@ -104,6 +110,13 @@ impl TestEnv {
     /// Starts every program and waits until the environment is usable.
     pub async fn start(options: Options) -> Result<TestEnv> {
         install_crypto_provider();
+        if options.capsule_proxy && !options.capsule {
+            return Err(Error::Invalid(
+                "capsule-proxy needs Capsule (its CRDs and CapsuleConfiguration): set \
+                 Options::capsule too"
+                    .into(),
+            ));
+        }
         let dir = match options.dir {
             Some(dir) => dir,
             None => default_dir(&options.label)?,
@@ -186,6 +199,7 @@ impl TestEnv {
             capsule_lock: Mutex::new(None),
             kwok: kwok::Kwok::default(),
             vela: None,
+            capsule_proxy: None,
         };
         let client = env.client().await?;
         let (kwok, kwok_program) = kwok::start(&env, &env.pki, &pki_dir, &client).await?;
@@ -198,6 +212,13 @@ impl TestEnv {
             let program = capsule::start(&env, &env.pki, &pki_dir, &client).await?;
             env.lock_programs().push(program);
             *env.capsule_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock);
+        }
+        if options.capsule_proxy {
+            // Under Capsule's machine lock, which also covers capsule-proxy's fixed ports.
+            let (running, program) =
+                capsule_proxy::start(&env, &env.pki, &pki_dir, &client).await?;
+            env.lock_programs().push(program);
+            env.capsule_proxy = Some(running);
         }
         if options.vela {
             let (running, started) = vela::start(&env, &env.pki, &pki_dir).await?;
@@ -470,7 +491,10 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-async fn client_from(path: &Path, impersonate: Option<(&str, &[&str])>) -> Result<Client> {
+pub(crate) async fn client_from(
+    path: &Path,
+    impersonate: Option<(&str, &[&str])>,
+) -> Result<Client> {
     install_crypto_provider();
     let kubeconfig = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig(e.to_string()))?;
     let mut config =

@@ -4,7 +4,8 @@
 //! in a fresh directory: etcd, kube-apiserver (RBAC, ServiceAccount tokens, impersonation only
 //! through RBAC), kube-controller-manager, kube-scheduler, kwok with one fake node whose pods run
 //! and answer `logs`/`exec`/`port-forward`, Capsule with its admission webhooks, and, when asked
-//! for ([`Options::vela`]), KubeVela with the FluxCD controllers that deliver Helm charts.
+//! for, capsule-proxy ([`Options::capsule_proxy`]) and KubeVela with the FluxCD controllers that
+//! deliver Helm charts ([`Options::vela`]).
 //! Nothing is mocked.
 //!
 //! Test binaries share one environment through [`TestEnv::shared`] and isolate by unique names
@@ -14,6 +15,7 @@
 
 pub mod apiserver;
 pub mod capsule;
+pub mod capsule_proxy;
 pub mod charts;
 pub mod control;
 pub mod controllers;

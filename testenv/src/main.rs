@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use testenv::control::{ControlOptions, RunningControl};
-use testenv::proxy::{ProxyOptions, RunningProxy};
+use testenv::proxy::{ProxyMode, ProxyOptions, RunningProxy};
 
 /// The name `make dev` registers its cluster under.
 const LOCAL: &str = "local";
@@ -39,6 +39,13 @@ enum Cmd {
         /// Do not start KubeVela and the FluxCD controllers (quicker start).
         #[arg(long)]
         no_vela: bool,
+        /// Do not start capsule-proxy (the proxy then runs in direct mode).
+        #[arg(long)]
+        no_capsule_proxy: bool,
+        /// The proxy's `--mode`: `capsule-proxy` (in front of the environment's capsule-proxy,
+        /// the default when it runs) or `direct` (in front of kube-apiserver).
+        #[arg(long, value_parser = ["direct", "capsule-proxy"])]
+        proxy_mode: Option<String>,
         /// Also run this `kubenova-proxy` binary in front of the apiserver.
         #[arg(long)]
         proxy_binary: Option<PathBuf>,
@@ -81,32 +88,53 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (dir, env_file, no_capsule, no_vela, proxy_binary, control_binary) =
-        match Cli::parse().command {
-            Cmd::Up {
-                dir,
-                env_file,
-                no_capsule,
-                no_vela,
-                proxy_binary,
-                control_binary,
-            } => (
-                dir,
-                env_file,
-                no_capsule,
-                no_vela,
-                proxy_binary,
-                control_binary,
-            ),
-            Cmd::Kubeconfig {
-                dir,
-                sub,
-                roles,
-                tenant,
-                project,
-                ttl,
-            } => return print_kubeconfig(&dir, sub, roles, tenant, project, ttl),
-        };
+    let (
+        dir,
+        env_file,
+        no_capsule,
+        no_vela,
+        no_capsule_proxy,
+        proxy_mode,
+        proxy_binary,
+        control_binary,
+    ) = match Cli::parse().command {
+        Cmd::Up {
+            dir,
+            env_file,
+            no_capsule,
+            no_vela,
+            no_capsule_proxy,
+            proxy_mode,
+            proxy_binary,
+            control_binary,
+        } => (
+            dir,
+            env_file,
+            no_capsule,
+            no_vela,
+            no_capsule_proxy,
+            proxy_mode,
+            proxy_binary,
+            control_binary,
+        ),
+        Cmd::Kubeconfig {
+            dir,
+            sub,
+            roles,
+            tenant,
+            project,
+            ttl,
+        } => return print_kubeconfig(&dir, sub, roles, tenant, project, ttl),
+    };
+    let with_capsule_proxy = !no_capsule && !no_capsule_proxy;
+    let proxy_mode = match proxy_mode.as_deref() {
+        Some(flag) => ProxyMode::from_flag(flag).context("--proxy-mode")?,
+        None if with_capsule_proxy => ProxyMode::CapsuleProxy,
+        None => ProxyMode::Direct,
+    };
+    if proxy_mode == ProxyMode::CapsuleProxy && !with_capsule_proxy {
+        anyhow::bail!("--proxy-mode=capsule-proxy needs capsule-proxy (and Capsule) running");
+    }
     let dir = absolute(&dir)?;
     let env_file = absolute(&env_file)?;
     if env_file.exists() {
@@ -130,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         label: "dev".into(),
         capsule: !no_capsule,
         vela: !no_vela,
+        capsule_proxy: with_capsule_proxy,
         ..Options::default()
     };
     let env = tokio::select! {
@@ -150,11 +179,13 @@ async fn main() -> anyhow::Result<()> {
             env.start_proxy_with(
                 &absolute(binary)?,
                 ProxyOptions {
+                    mode: proxy_mode,
                     jwks_url: control
                         .as_ref()
                         .map(|c| format!("{}/.well-known/jwks.json", c.url)),
                     cluster: control.as_ref().map(|_| LOCAL.to_owned()),
                     extra_args: Vec::new(),
+                    ..ProxyOptions::default()
                 },
             )
             .await
@@ -332,8 +363,19 @@ fn print_usage(
             )
         })
         .unwrap_or_default();
+    let capsule_proxy_lines = env
+        .capsule_proxy
+        .as_ref()
+        .map(|c| {
+            format!(
+                "  capsule-proxy {} (the proxy runs in {} mode)\n",
+                c.url,
+                proxy.map(|p| p.mode.flag()).unwrap_or("no")
+            )
+        })
+        .unwrap_or_default();
     eprintln!(
-        "\nKubeNova test environment is up ({:.0?}).\n\n  apiserver   {}\n  kubeconfig  {}\n  logs        {}\n{}{}\n\
+        "\nKubeNova test environment is up ({:.0?}).\n\n  apiserver   {}\n  kubeconfig  {}\n  logs        {}\n{}{}{}\n\
          In another terminal:\n\n  . {}\n  kubectl get ns\n  kubectl get nodes\n\n\
          Ctrl-C stops everything.",
         took,
@@ -341,6 +383,7 @@ fn print_usage(
         env.kubeconfig_path().display(),
         env.dir().join("logs").display(),
         vela_lines,
+        capsule_proxy_lines,
         proxy_lines,
         env_file.display(),
     );

@@ -1,7 +1,10 @@
 //! Running `kubenova-proxy` in the environment the way the Helm chart deploys it: its own
 //! namespace and ServiceAccount with only the rights it needs (impersonate, read namespaces,
 //! read revocations), a TokenRequest token as its upstream credential, a serving certificate
-//! from the environment's CA, and a JWKS file with the verification key.
+//! from the environment's CA, and a JWKS file with the verification key. In front of
+//! kube-apiserver (direct mode) or of the environment's capsule-proxy
+//! ([`ProxyMode::CapsuleProxy`], which needs [`crate::Options::capsule_proxy`]); one
+//! environment can run one proxy of each mode side by side ([`ProxyOptions::name`]).
 //!
 //! Until `kubenova-control` issues tokens, the environment holds the signing key itself
 //! ([`RunningProxy::sign`]), through the same `api` code control will use.
@@ -83,6 +86,14 @@ pub struct RunningProxy {
     pub jwks_path: PathBuf,
     /// The key the environment signs tokens with.
     pub signing_key: SigningKey,
+    /// Its program name: its log is `logs/<name>.log`, its files are in `<env dir>/<name>/`.
+    pub name: String,
+    /// What it forwards to.
+    pub mode: ProxyMode,
+    /// Its `--upstream`: kube-apiserver or capsule-proxy.
+    pub upstream: String,
+    /// Its `--upstream-token-file` (the `kubenova-proxy` ServiceAccount's token).
+    pub upstream_token_file: PathBuf,
     ca_pem: String,
 }
 
@@ -106,6 +117,13 @@ impl RunningProxy {
             ca_path,
             jwks_path: dir.join("jwks.json"),
             signing_key,
+            name: DEFAULT_NAME.into(),
+            mode: read("mode")
+                .ok()
+                .and_then(|m| ProxyMode::from_flag(m.trim()))
+                .unwrap_or_default(),
+            upstream: read("upstream").unwrap_or_default().trim().to_owned(),
+            upstream_token_file: dir.join("upstream-token"),
             ca_pem,
         })
     }
@@ -141,9 +159,44 @@ impl RunningProxy {
     }
 }
 
+/// The program name of the proxy when [`ProxyOptions::name`] is not set.
+pub const DEFAULT_NAME: &str = "kubenova-proxy";
+
+/// `kubenova-proxy --mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// In front of kube-apiserver.
+    #[default]
+    Direct,
+    /// In front of the environment's capsule-proxy.
+    CapsuleProxy,
+}
+
+impl ProxyMode {
+    /// The `--mode` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            ProxyMode::Direct => "direct",
+            ProxyMode::CapsuleProxy => "capsule-proxy",
+        }
+    }
+
+    /// The mode named by a `--mode` value.
+    pub fn from_flag(flag: &str) -> Option<Self> {
+        [ProxyMode::Direct, ProxyMode::CapsuleProxy]
+            .into_iter()
+            .find(|m| m.flag() == flag)
+    }
+}
+
 /// Where a proxy gets its verification keys, and which cluster it serves.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyOptions {
+    /// Its program name (log `logs/<name>.log`, files in `<env dir>/<name>/`); default
+    /// [`DEFAULT_NAME`]. Two proxies in one environment need two names.
+    pub name: Option<String>,
+    /// Direct to kube-apiserver, or through capsule-proxy.
+    pub mode: ProxyMode,
     /// Verify with control's JWKS at this URL (`--jwks-url`) instead of the environment's own
     /// key in a JWKS file; tokens then come from `kubenova-control`.
     pub jwks_url: Option<String>,
@@ -166,7 +219,23 @@ impl TestEnv {
         options: ProxyOptions,
     ) -> Result<RunningProxy> {
         self.apply(&rbac())?;
-        let dir = self.dir().join("kubenova-proxy");
+        let name = options.name.clone().unwrap_or_else(|| DEFAULT_NAME.into());
+        let upstream = match options.mode {
+            ProxyMode::Direct => self.server().to_owned(),
+            ProxyMode::CapsuleProxy => self
+                .capsule_proxy
+                .as_ref()
+                .ok_or_else(|| {
+                    Error::Invalid(
+                        "a proxy in capsule-proxy mode needs the environment's capsule-proxy: \
+                         start it with Options { capsule_proxy: true, .. }"
+                            .into(),
+                    )
+                })?
+                .url
+                .clone(),
+        };
+        let dir = self.dir().join(&name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
 
         let client = self.client().await?;
@@ -199,17 +268,24 @@ impl TestEnv {
             ca_path: self.ca_path(),
             jwks_path: dir.join("jwks.json"),
             signing_key,
+            name: name.clone(),
+            mode: options.mode,
+            upstream: upstream.clone(),
+            upstream_token_file: token_file.clone(),
             ca_pem: self.ca_pem().to_owned(),
         };
         proxy.publish_keys(&[&proxy.signing_key])?;
         write_file(&dir.join("url"), &proxy.url)?;
+        write_file(&dir.join("mode"), options.mode.flag())?;
+        write_file(&dir.join("upstream"), &upstream)?;
 
         let mut cmd = Command::new(binary);
         cmd.arg(format!("--listen=127.0.0.1:{port}"))
             .arg(format!("--metrics-listen=127.0.0.1:{ops_port}"))
             .arg(format!("--tls-cert={}", serving.cert_path.display()))
             .arg(format!("--tls-key={}", serving.key_path.display()))
-            .arg(format!("--upstream={}", self.server()))
+            .arg(format!("--mode={}", options.mode.flag()))
+            .arg(format!("--upstream={upstream}"))
             .arg(format!("--upstream-ca={}", self.ca_path().display()))
             .arg(format!("--upstream-token-file={}", token_file.display()))
             .arg(format!("--issuer={ISSUER}"))
@@ -220,11 +296,17 @@ impl TestEnv {
             Some(url) => cmd.arg(format!("--jwks-url={url}")),
             None => cmd.arg(format!("--jwks-file={}", proxy.jwks_path.display())),
         };
+        if options.mode == ProxyMode::CapsuleProxy {
+            cmd.arg(format!(
+                "--capsule-proxy-xfcc-header={}",
+                crate::capsule_proxy::XFCC_HEADER
+            ));
+        }
         if let Some(cluster) = &options.cluster {
             cmd.arg(format!("--cluster={cluster}"));
         }
         cmd.args(&options.extra_args);
-        self.spawn("kubenova-proxy", cmd)?;
+        self.spawn(&name, cmd)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if wait::http_get(ops_port, "/readyz").is_ok_and(|body| body.trim() == "ok") {
@@ -232,9 +314,9 @@ impl TestEnv {
             }
             self.check_programs()?;
             if Instant::now() > deadline {
-                let log = self.log("kubenova-proxy");
+                let log = self.log(&name);
                 return Err(Error::NotReady {
-                    what: "kubenova-proxy /readyz".into(),
+                    what: format!("{name} /readyz"),
                     after: Duration::from_secs(60),
                     last: "not ready".into(),
                     tail: crate::process::tail(&log, 30),

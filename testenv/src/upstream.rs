@@ -28,6 +28,10 @@ pub enum Module {
     FluxCd,
     /// CNCF Distribution's OCI registry (`registry`).
     Distribution,
+    /// capsule-proxy, plus its CRDs in `crds/` and its Helm chart in `chart/`. Built from a
+    /// source tree beside the repository, not through the Go module proxy (see
+    /// `hack/upstream/capsule-proxy/source`).
+    CapsuleProxy,
 }
 
 impl Module {
@@ -42,6 +46,7 @@ impl Module {
             Module::KubeVela => "kubevela",
             Module::FluxCd => "fluxcd",
             Module::Distribution => "distribution",
+            Module::CapsuleProxy => "capsule-proxy",
         }
     }
 
@@ -55,12 +60,20 @@ impl Module {
             Module::KubeVela => include_str!("../../hack/upstream/kubevela/go.mod"),
             Module::FluxCd => include_str!("../../hack/upstream/fluxcd/go.mod"),
             Module::Distribution => include_str!("../../hack/upstream/distribution/go.mod"),
+            Module::CapsuleProxy => include_str!("../../hack/upstream/capsule-proxy/go.mod"),
         }
     }
 
-    /// The pinned upstream version (the single-line `require` of the wrapper module).
+    /// The pinned upstream version: the `require` of the module providing the wrapper's first
+    /// tool or, for a module built from a source tree, the `version` of its `source` file.
     pub fn version(self) -> &'static str {
-        pinned_version(self.go_mod()).unwrap_or("unknown")
+        match self {
+            Module::CapsuleProxy => {
+                source_version(include_str!("../../hack/upstream/capsule-proxy/source"))
+            }
+            _ => pinned_version(self.go_mod()),
+        }
+        .unwrap_or("unknown")
     }
 
     /// `${KUBENOVA_CACHE:-~/.cache/kubenova}/bin/<name>-<version>`.
@@ -92,6 +105,16 @@ pub fn cache_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     home.join(".cache").join("kubenova")
+}
+
+/// The `version <v>` line of a source module's `source` file.
+fn source_version(source: &str) -> Option<&str> {
+    source.lines().find_map(
+        |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["version", version] => Some(version),
+            _ => None,
+        },
+    )
 }
 
 /// The version of the module that provides the wrapper's programs: the `require` whose module
@@ -137,6 +160,7 @@ mod tests {
             Module::KubeVela,
             Module::FluxCd,
             Module::Distribution,
+            Module::CapsuleProxy,
         ] {
             assert!(
                 m.version().starts_with('v'),
@@ -149,6 +173,17 @@ mod tests {
     #[test]
     fn kubernetes_is_1_36() {
         assert!(Module::Kubernetes.version().starts_with("v1.36."));
+    }
+
+    #[test]
+    fn capsule_proxy_matches_capsule() {
+        assert_eq!(Module::CapsuleProxy.version(), Module::Capsule.version());
+        // The source module builds against the Capsule testenv runs.
+        assert!(Module::CapsuleProxy.go_mod().lines().any(|l| l.trim()
+            == format!(
+                "github.com/projectcapsule/capsule {}",
+                Module::Capsule.version()
+            )),);
     }
 
     #[test]

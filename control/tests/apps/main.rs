@@ -58,6 +58,7 @@ fn harness() -> &'static Harness {
                         jwks_url: Some(format!("{}/.well-known/jwks.json", control.url)),
                         cluster: Some(MAIN.into()),
                         extra_args: Vec::new(),
+                        ..ProxyOptions::default()
                     },
                 )
                 .await

@@ -38,6 +38,7 @@ fn second() -> &'static (TestEnv, RunningProxy) {
                         jwks_url: Some(jwks),
                         cluster: Some("second".into()),
                         extra_args: vec!["--clock-skew=1s".into()],
+                        ..ProxyOptions::default()
                     },
                 )
                 .await

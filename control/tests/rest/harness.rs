@@ -61,6 +61,7 @@ pub(crate) fn harness() -> &'static Harness {
                         jwks_url: Some(format!("{}/.well-known/jwks.json", control.url)),
                         cluster: Some(MAIN.into()),
                         extra_args: vec!["--clock-skew=1s".into()],
+                        ..ProxyOptions::default()
                     },
                 )
                 .await

@@ -169,6 +169,18 @@ fn identity_and_hop_by_hop_headers_are_stripped() {
 }
 
 #[test]
+fn a_forwarded_client_certificate_is_an_identity_attempt() {
+    for name in ["X-Forwarded-Client-Cert", "x-forwarded-client-cert"] {
+        let mut map = headers(&[(name, "Hash=ab;Cert=\"x\""), ("accept", "*/*")]);
+        let stripped = strip_identity_headers(&mut map);
+        assert!(stripped.impersonation_attempted, "{name}");
+        assert!(map.get("x-forwarded-client-cert").is_none(), "{name}");
+    }
+    let mut named = headers(&[("connection", "X-Forwarded-Client-Cert"), ("accept", "*/*")]);
+    assert!(strip_identity_headers(&mut named).impersonation_attempted);
+}
+
+#[test]
 fn connection_naming_an_impersonation_header_is_an_attempt() {
     for value in [
         "Impersonate-User",

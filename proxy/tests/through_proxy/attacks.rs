@@ -11,17 +11,23 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{claims, harness, kubeconfig, kubectl, now, tenant_with_projects};
+use super::MODE;
+use super::harness::{claims, harness, kubeconfig, kubectl, now, tenant_with_projects};
 
-/// Sends `head` (request line and headers, without the final blank line) over TLS and returns
-/// the status code and body.
+/// Sends `head` (request line and headers, without the final blank line) over TLS to the proxy
+/// and returns the status code and body.
 async fn raw(head: &str) -> (u16, String) {
     let addr = harness()
         .proxy
         .url
         .trim_start_matches("https://")
         .to_owned();
-    let mut tls = crate::http::connect_tls(b"http/1.1").await;
+    raw_to(&addr, head).await
+}
+
+/// Like [`raw`], to another server of the environment (`127.0.0.1:<port>`).
+async fn raw_to(addr: &str, head: &str) -> (u16, String) {
+    let mut tls = super::http::connect_tls_to(addr, b"http/1.1").await;
     let request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     tls.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();
@@ -339,7 +345,7 @@ async fn tokens_never_reach_the_access_log() {
     assert_eq!(status, 400);
     // The access log records these requests (the refused path before anyone is authenticated)
     // but never the token or its signature.
-    let log_path = harness().env.log("kubenova-proxy");
+    let log_path = harness().env.log(&harness().proxy.name);
     let signature = token.rsplit('.').next().expect("signature").to_owned();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -393,5 +399,130 @@ async fn an_oversized_body_is_refused_and_metrics_count_it() {
             metrics.contains(expected),
             "{expected} missing from /metrics"
         );
+    }
+}
+
+/// A forwarded client certificate naming `user` in `groups`, as an Envoy-style
+/// `X-Forwarded-Client-Cert` value (`Cert="<URL-encoded PEM>"`).
+fn forwarded_cert(user: &str, groups: &[&str]) -> String {
+    let cert = harness()
+        .env
+        .pki()
+        .client(&testenv::unique_name("xfcc"), user, groups)
+        .expect("certificate");
+    let encoded: String = cert
+        .cert_pem
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("Cert=\"{encoded}\"")
+}
+
+/// capsule-proxy's own ServiceAccount token, from its kubeconfig.
+fn capsule_proxy_token() -> String {
+    let capsule_proxy = harness()
+        .env
+        .capsule_proxy
+        .as_ref()
+        .expect("the environment runs capsule-proxy");
+    let kubeconfig: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&capsule_proxy.kubeconfig).expect("capsule-proxy kubeconfig"),
+    )
+    .expect("json");
+    kubeconfig["users"][0]["user"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
+}
+
+/// What capsule-proxy takes an identity from (a forwarded client certificate, under the
+/// standard name and the one it is configured with; `Impersonate-*`; a bearer token, also in a
+/// WebSocket subprotocol) and its own credential: a client sending any of them is refused by the
+/// proxy itself, so neither capsule-proxy nor kube-apiserver ever sees them. Runs in both modes;
+/// in capsule-proxy mode the environment's capsule-proxy honours forwarded certificates (shown
+/// first, by sending one to it directly), so a header that got through would be a bypass.
+#[tokio::test]
+async fn what_capsule_proxy_trusts_never_reaches_it_from_a_client() {
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let token = owner_token(&t);
+    let auth = format!("Authorization: Bearer {token}");
+    let ns = format!("{t}-web");
+    let masters = forwarded_cert("admin", &["system:masters"]);
+    let custom = testenv::capsule_proxy::XFCC_HEADER;
+    let sa_token = capsule_proxy_token();
+    let sa_protocol = format!(
+        "Sec-WebSocket-Protocol: base64url.bearer.authorization.k8s.io.{}",
+        URL_SAFE_NO_PAD.encode(&sa_token)
+    );
+    let capsule_proxy_user = "system:serviceaccount:capsule-system:capsule-proxy";
+
+    // The control: capsule-proxy itself believes a forwarded certificate, with no other
+    // credential, and reads another tenant's secrets as system:masters.
+    let capsule_proxy_addr = harness()
+        .env
+        .capsule_proxy
+        .as_ref()
+        .expect("capsule-proxy")
+        .url
+        .trim_start_matches("https://")
+        .to_owned();
+    let (status, body) = raw_to(
+        &capsule_proxy_addr,
+        &format!("GET /api/v1/namespaces/kube-system/secrets HTTP/1.1\r\n{custom}: {masters}"),
+    )
+    .await;
+    assert_eq!(status, 200, "capsule-proxy honours {custom}: {body}");
+
+    // And the request itself is fine without the hostile headers.
+    let path = format!("GET /api/v1/namespaces/{ns}/configmaps HTTP/1.1");
+    let (status, body) = raw(&format!("{path}\r\n{auth}")).await;
+    assert_eq!(status, 200, "{body}");
+
+    let refused = |status: u16| match status {
+        401 => "KN-401",
+        _ => "KN-403",
+    };
+    let mut cases: Vec<(String, u16)> = vec![
+        (format!("{path}\r\n{auth}\r\nX-Forwarded-Client-Cert: {masters}"), 403),
+        (format!("{path}\r\n{auth}\r\nx-forwarded-client-cert: {masters}"), 403),
+        (
+            format!(
+                "{path}\r\n{auth}\r\nConnection: X-Forwarded-Client-Cert\r\nX-Forwarded-Client-Cert: {masters}"
+            ),
+            403,
+        ),
+        (format!("{path}\r\n{auth}\r\nImpersonate-User: {capsule_proxy_user}"), 403),
+        (
+            format!("{path}\r\n{auth}\r\nImpersonate-Group: system:masters\r\nImpersonate-User: admin"),
+            403,
+        ),
+        (format!("{path}\r\n{auth}\r\nX-Remote-User: {capsule_proxy_user}"), 403),
+        // capsule-proxy's own token, as the bearer token or in a WebSocket subprotocol.
+        (format!("{path}\r\nAuthorization: Bearer {sa_token}"), 401),
+        (format!("{path}\r\n{sa_protocol}"), 401),
+        (format!("{path}\r\n{auth}\r\n{sa_protocol}"), 401),
+    ];
+    // The name capsule-proxy is configured with matters where capsule-proxy reads it; in direct
+    // mode kube-apiserver ignores it and the request is answered as the token's identity.
+    let custom_case = format!("{path}\r\n{auth}\r\n{custom}: {masters}");
+    match MODE {
+        testenv::proxy::ProxyMode::CapsuleProxy => cases.push((custom_case, 403)),
+        testenv::proxy::ProxyMode::Direct => {
+            let (status, body) = raw(&custom_case).await;
+            assert_eq!(status, 200, "{custom} in direct mode: {body}");
+        }
+    }
+    for (head, status) in cases {
+        let (got, body) = raw(&head).await;
+        let what = head.lines().last().unwrap_or_default().chars().take(60).collect::<String>();
+        assert_eq!(got, status, "{what}: {body}");
+        assert!(body.contains(refused(status)), "{what}: {body}");
     }
 }

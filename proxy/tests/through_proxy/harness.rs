@@ -1,5 +1,6 @@
-//! One environment and one proxy per test binary, plus builders for tenants, projects, tokens
-//! and kubeconfigs.
+//! One environment per test binary and one proxy per mode (this file is compiled into each mode's
+//! suite, with that suite's `MODE`), plus builders for tenants, projects, tokens and
+//! kubeconfigs.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,8 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kubenova_api::{Claims, Role};
 use serde_json::json;
-use testenv::TestEnv;
-use testenv::proxy::{ISSUER, RunningProxy};
+use testenv::proxy::{ISSUER, ProxyMode, ProxyOptions, RunningProxy};
+use testenv::{Options, TestEnv};
+
+use super::MODE;
 
 pub(crate) struct Harness {
     pub(crate) env: &'static TestEnv,
@@ -19,18 +22,36 @@ pub(crate) struct Harness {
 
 static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
 
+/// The environment both suites share: Capsule and capsule-proxy (whichever suite starts it).
+pub(crate) fn env() -> &'static TestEnv {
+    TestEnv::shared_with(Options {
+        capsule_proxy: true,
+        ..Options::default()
+    })
+}
+
+/// The environment and this suite's proxy (started on first use).
 pub(crate) fn harness() -> &'static Harness {
     let harness = HARNESS.get_or_init(|| {
-        let env = TestEnv::shared();
+        let env = env();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
+            let name = match MODE {
+                ProxyMode::Direct => "kubenova-proxy",
+                ProxyMode::CapsuleProxy => "kubenova-proxy-capsule-proxy",
+            };
             runtime
-                .block_on(
-                    env.start_proxy(std::path::Path::new(env!("CARGO_BIN_EXE_kubenova-proxy"))),
-                )
+                .block_on(env.start_proxy_with(
+                    std::path::Path::new(env!("CARGO_BIN_EXE_kubenova-proxy")),
+                    ProxyOptions {
+                        name: Some(name.into()),
+                        mode: MODE,
+                        ..ProxyOptions::default()
+                    },
+                ))
                 .map(|proxy| Harness { env, proxy })
                 .map_err(|e| e.to_string())
         })
@@ -242,7 +263,8 @@ pub(crate) struct Access {
 
 /// The proxy's access log so far.
 pub(crate) fn access_log() -> Vec<Access> {
-    let text = std::fs::read_to_string(harness().env.log("kubenova-proxy")).unwrap_or_default();
+    let h = harness();
+    let text = std::fs::read_to_string(h.env.log(&h.proxy.name)).unwrap_or_default();
     text.lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|v| v["target"] == "access")

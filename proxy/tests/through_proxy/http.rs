@@ -12,13 +12,23 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 
-use crate::harness::harness;
+use super::harness::harness;
 
 /// A request body.
 pub(crate) type Body = Full<Bytes>;
 
 /// A TLS connection to the proxy, trusting the environment's CA, offering `alpn`.
 pub(crate) async fn connect_tls(alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let addr = harness().proxy.url.trim_start_matches("https://").to_owned();
+    connect_tls_to(&addr, alpn).await
+}
+
+/// A TLS connection to `addr` (`127.0.0.1:<port>`: the proxy, capsule-proxy), trusting the
+/// environment's CA, offering `alpn`.
+pub(crate) async fn connect_tls_to(
+    addr: &str,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let h = harness();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = std::fs::read(&h.proxy.ca_path).expect("ca");
@@ -30,8 +40,7 @@ pub(crate) async fn connect_tls(alpn: &[u8]) -> tokio_rustls::client::TlsStream<
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
-    let addr = h.proxy.url.trim_start_matches("https://").to_owned();
-    let tcp = TcpStream::connect(&addr).await.expect("connect");
+    let tcp = TcpStream::connect(addr).await.expect("connect");
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)

@@ -3,7 +3,7 @@
 use kubenova_api::Role;
 use testenv::unique_name;
 
-use crate::harness::{claims, harness, kubeconfig, kubectl, tenant_with_projects};
+use super::harness::{claims, harness, kubeconfig, kubectl, tenant_with_projects};
 
 fn lines(out: &str) -> Vec<String> {
     let mut v: Vec<String> = out

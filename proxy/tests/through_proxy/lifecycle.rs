@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use http::{Request, StatusCode, Version};
 use kubenova_api::{JwkSet, Role, SigningKey};
 
-use crate::harness::{Background, claims, eventually, harness, tenant_with_projects};
-use crate::http::Conn;
+use super::harness::{Background, claims, eventually, harness, tenant_with_projects};
+use super::http::Conn;
 
 /// A `kubenova-proxy` started by one test, killed when dropped.
 struct OwnProxy {
@@ -35,15 +35,12 @@ impl OwnProxy {
             .arg(format!("--metrics-listen=127.0.0.1:{ops_port}"))
             .arg(format!("--tls-cert={}", dir.join("tls.crt").display()))
             .arg(format!("--tls-key={}", dir.join("tls.key").display()))
-            .arg(format!("--upstream={}", h.env.server()))
+            .arg(format!("--mode={}", h.proxy.mode.flag()))
+            .arg(format!("--upstream={}", h.proxy.upstream))
             .arg(format!("--upstream-ca={}", h.env.ca_path().display()))
             .arg(format!(
                 "--upstream-token-file={}",
-                h.env
-                    .dir()
-                    .join("kubenova-proxy")
-                    .join("upstream-token")
-                    .display()
+                h.proxy.upstream_token_file.display()
             ))
             .arg(format!("--issuer={}", testenv::proxy::ISSUER))
             .arg(keys)
@@ -439,7 +436,7 @@ async fn oversized_request_headers_are_refused_and_the_proxy_keeps_serving() {
     let mut h1 = Conn::open(Version::HTTP_11).await;
     let request = Request::get("/version")
         .header("x-padding", big.as_str())
-        .body(crate::http::Body::default())
+        .body(super::http::Body::default())
         .expect("request");
     let response = h1.try_send(request).await;
     assert_eq!(
@@ -451,7 +448,7 @@ async fn oversized_request_headers_are_refused_and_the_proxy_keeps_serving() {
     let mut h2 = Conn::open(Version::HTTP_2).await;
     let request = Request::get("/version")
         .header("x-padding", big.as_str())
-        .body(crate::http::Body::default())
+        .body(super::http::Body::default())
         .expect("request");
     match h2.try_send(request).await {
         Ok(response) => assert_eq!(
@@ -467,7 +464,7 @@ async fn oversized_request_headers_are_refused_and_the_proxy_keeps_serving() {
     let response = again
         .send(
             Request::get("/version")
-                .body(crate::http::Body::default())
+                .body(super::http::Body::default())
                 .expect("request"),
         )
         .await;

@@ -1,10 +1,33 @@
-//! kubectl (and raw HTTP) through a real `kubenova-proxy` in front of a real kube-apiserver
-//! with Capsule, in direct mode.
+//! kubectl (and raw HTTP) through a real `kubenova-proxy` in front of a real kube-apiserver with
+//! Capsule, in both proxy modes: every test runs twice, as `direct::<file>::<test>` (the proxy in
+//! front of kube-apiserver) and as `capsule_proxy::<file>::<test>` (the proxy in front of the
+//! environment's capsule-proxy). One environment serves both; each mode has its own proxy.
+//!
+//! The test files are written once and compiled into each mode's module by [`suite!`], with
+//! that module's `MODE`. Run one mode with `cargo test --test through_proxy -- direct::` or
+//! `-- capsule_proxy::`.
 
-mod attacks;
-mod harness;
-mod http;
-mod kubectl;
-mod lifecycle;
-mod streams;
-mod workflows;
+/// The test files, as modules of the mode module it is invoked in (`direct/mod.rs`,
+/// `capsule_proxy/mod.rs`), which defines `MODE`.
+macro_rules! suite {
+    () => {
+        #[path = "../attacks.rs"]
+        mod attacks;
+        #[path = "../harness.rs"]
+        mod harness;
+        #[path = "../http.rs"]
+        mod http;
+        #[path = "../kubectl.rs"]
+        mod kubectl;
+        #[path = "../lifecycle.rs"]
+        mod lifecycle;
+        #[path = "../streams.rs"]
+        mod streams;
+        #[path = "../workflows.rs"]
+        mod workflows;
+    };
+}
+pub(crate) use suite;
+
+mod capsule_proxy;
+mod direct;

@@ -15,11 +15,11 @@ use kubenova_api::Role;
 use serde_json::Value;
 use testenv::unique_name;
 
-use crate::harness::{
+use super::harness::{
     Background, accesses, claims, harness, kubeconfig, kubectl, running_pod, scratch_file,
     tenant_with_projects,
 };
-use crate::http::{Body, Conn, get, text};
+use super::http::{Body, Conn, get, text};
 
 fn admin_configmap(ns: &str, name: &str) {
     harness()
@@ -33,7 +33,7 @@ fn admin_configmap(ns: &str, name: &str) {
 fn watch_opened(tenant: &str, path: &str, before: usize) {
     let count =
         || accesses(|a| a.tenant == tenant && a.verb == "watch" && a.path == path && a.code == 200);
-    crate::harness::eventually("the watch is open", Duration::from_secs(30), || {
+    super::harness::eventually("the watch is open", Duration::from_secs(30), || {
         count() > before
     });
 }

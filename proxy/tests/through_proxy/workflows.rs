@@ -10,10 +10,10 @@ use kubenova_api::Role;
 use serde_json::{Value, json};
 use testenv::unique_name;
 
-use crate::harness::{
+use super::harness::{
     claims, eventually, harness, kubeconfig, kubectl, output, scratch_file, tenant_with_projects,
 };
-use crate::http::{Body, Conn, text};
+use super::http::{Body, Conn, text};
 
 /// A ConfigMap `<name>-config` and a Deployment `<name>` that reads it.
 fn manifest(name: &str, greeting: &str) -> String {
@@ -455,7 +455,7 @@ spec:
     let (headers, body) = 'found: loop {
         let burst = (0..32).map(|_| {
             let mut conn = conn.try_clone().expect("h2");
-            let request = crate::http::get(&path, &token);
+            let request = super::http::get(&path, &token);
             async move {
                 let response = conn.send(request).await;
                 let status = response.status();
