@@ -10,12 +10,14 @@
 //! Two things differ:
 //!
 //! - **Who filters lists.** For identities capsule-proxy treats as Capsule users (tenant owners,
-//!   who carry Capsule's user group) the namespace list and watch, lists and watches across
-//!   namespaces (`-A`) and reads of the cluster-scoped kinds capsule-proxy filters (nodes,
-//!   storage, ingress, priority and runtime classes, persistent volumes, node metrics, Capsule
-//!   tenants) are forwarded as the identity and filtered by capsule-proxy. Every other identity
-//!   (project and read-only tokens) is passed through by capsule-proxy unfiltered, so for those
-//!   the proxy keeps filtering itself, exactly as in direct mode.
+//!   who carry Capsule's user group) the namespace list and watch and reads of the cluster-scoped
+//!   kinds capsule-proxy filters (nodes, storage, ingress, priority and runtime classes,
+//!   persistent volumes, node metrics, Capsule tenants) are forwarded as the identity and
+//!   filtered by capsule-proxy. Every other identity (project and read-only tokens) is passed
+//!   through by capsule-proxy unfiltered, so for those the proxy keeps filtering namespace lists
+//!   itself, exactly as in direct mode. Lists across namespaces (`-A`) stay the proxy's own
+//!   (one request per namespace, as the identity) for everyone: capsule-proxy only knows the
+//!   resources it discovered when it started, so a CRD installed later would be refused.
 //! - **More headers carry identity.** capsule-proxy can authenticate a request from a forwarded
 //!   client certificate when configured to (`--auth-preferred-types` with
 //!   `XForwardedClientCert`). The standard header, `X-Forwarded-Client-Cert`, is refused in both
@@ -73,8 +75,8 @@ impl CapsuleProxyMode {
     }
 
     /// Turns the scope decision of direct mode into the one for capsule-proxy: for identities
-    /// capsule-proxy filters for, the lists it filters go to it as the identity; everything
-    /// else is decided as in direct mode.
+    /// capsule-proxy filters for, the namespace list and the cluster-scoped reads it filters go
+    /// to it as the identity; everything else is decided as in direct mode.
     pub fn hand_over(
         &self,
         decision: Decision,
@@ -90,11 +92,8 @@ impl CapsuleProxyMode {
         match decision {
             // The namespace list or watch: capsule-proxy lists the tenant's namespaces.
             Decision::NamespaceList { .. } => Decision::Forward,
-            // `-A`: capsule-proxy selects the tenant's objects by Capsule's managed-by label.
-            Decision::AcrossNamespaces { .. } => Decision::Forward,
             Decision::Deny(reject)
-                if reject.reason == "no_namespaces"
-                    || (reject.reason == "cluster_scoped" && filtered_read(request)) =>
+                if reject.reason == "cluster_scoped" && filtered_read(request) =>
             {
                 Decision::Forward
             }

@@ -14,8 +14,9 @@
 //!   `default` that [`crate::capsule`] installs.
 //! - It runs in its most trusting configuration, so that tests show the KubeNova proxy never
 //!   lets a client choose the identity: forwarded client certificates are honoured first
-//!   (`--auth-preferred-types=XForwardedClientCert,BearerToken,TLSCertificate`, header
-//!   [`XFCC_HEADER`]), as behind an Envoy or Istio gateway. Because capsule-proxy believes such a
+//!   (`--auth-preferred-types=AuthType(3),BearerToken,TLSCertificate`: v0.14.0 only accepts
+//!   that spelling of `XForwardedClientCert`; header [`XFCC_HEADER`]), as behind an Envoy or
+//!   Istio gateway. Because capsule-proxy believes such a
 //!   header without checking the certificate, only loopback may talk to it
 //!   (`--trusted-proxy-cidrs=127.0.0.1/32`), which also confines its all-interfaces listener.
 //!
@@ -107,7 +108,9 @@ pub async fn start(
         .arg("--enable-ssl=true")
         .arg(format!("--ssl-cert-path={}", cert_path.display()))
         .arg(format!("--ssl-key-path={}", key_path.display()))
-        .arg("--auth-preferred-types=XForwardedClientCert,BearerToken,TLSCertificate")
+        // `AuthType(3)` is XForwardedClientCert: v0.14.0's generated String() predates that
+        // value, so its flag accepts only this spelling (`XForwardedClientCert` is refused).
+        .arg("--auth-preferred-types=AuthType(3),BearerToken,TLSCertificate")
         .arg(format!("--xfcc-header-name={XFCC_HEADER}"))
         .arg("--trusted-proxy-cidrs=127.0.0.1/32")
         .arg("--enable-reflector=false")

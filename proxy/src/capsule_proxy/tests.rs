@@ -88,11 +88,9 @@ fn tenant_owners_lists_go_to_capsule_proxy_and_the_rest_is_decided_as_in_direct_
     let dev = principal(&[Role::ProjectDev], "acme", Some("web"));
     let empty_owner = principal(&[Role::TenantOwner], "empty", None);
     let table: &[(&Principal, &str, &str, &str)] = &[
-        // Tenant owners: capsule-proxy filters namespace lists, -A and the kinds it knows.
+        // Tenant owners: capsule-proxy filters namespace lists and the cluster kinds it knows.
         (&owner, "GET", "/api/v1/namespaces", "forward"),
         (&owner, "GET", "/api/v1/namespaces?watch=1", "forward"),
-        (&owner, "GET", "/api/v1/pods", "forward"),
-        (&owner, "GET", "/api/v1/secrets?watch=true", "forward"),
         (&owner, "GET", "/api/v1/nodes", "forward"),
         (&owner, "GET", "/api/v1/nodes/kwok-node-0", "forward"),
         (&owner, "GET", "/api/v1/persistentvolumes", "forward"),
@@ -108,7 +106,16 @@ fn tenant_owners_lists_go_to_capsule_proxy_and_the_rest_is_decided_as_in_direct_
             "/apis/capsule.clastix.io/v1beta2/tenants",
             "forward",
         ),
-        (&empty_owner, "GET", "/api/v1/pods", "forward"),
+        // -A stays the proxy's own fan-out (capsule-proxy knows only what it discovered at start).
+        (&owner, "GET", "/api/v1/pods", "fanout[acme-db,acme-web]"),
+        (
+            &owner,
+            "GET",
+            "/api/v1/secrets?watch=true",
+            "fanout[acme-db,acme-web]",
+        ),
+        (&empty_owner, "GET", "/api/v1/pods", "deny:no_namespaces"),
+        (&empty_owner, "GET", "/api/v1/namespaces", "forward"),
         // ... but never writes, subresources or other cluster-scoped kinds.
         (
             &owner,

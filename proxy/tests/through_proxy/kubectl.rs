@@ -1,9 +1,12 @@
 //! What a person with a KubeNova kubeconfig sees with the real kubectl.
 
 use kubenova_api::Role;
+use testenv::proxy::ProxyMode;
 use testenv::unique_name;
 
-use super::harness::{claims, harness, kubeconfig, kubectl, tenant_with_projects};
+use super::MODE;
+
+use super::harness::{claims, eventually, harness, kubeconfig, kubectl, tenant_with_projects};
 
 fn lines(out: &str) -> Vec<String> {
     let mut v: Vec<String> = out
@@ -29,10 +32,17 @@ async fn a_tenant_owner_sees_only_its_namespaces_and_works_in_them() {
         vec![format!("namespace/{t}-db"), format!("namespace/{t}-web")]
     );
 
-    // Capsule admits a new namespace for the owner, and the listing follows.
+    // Capsule admits a new namespace for the owner, and the listing follows (in capsule-proxy
+    // mode once Capsule has added it to the Tenant's status, which capsule-proxy lists from).
     kubectl(&kc, &["create", "ns", &format!("{t}-new")]).expect("owner creates a namespace");
-    let ns = kubectl(&kc, &["get", "ns", "-o", "name"]).expect("kubectl get ns");
-    assert!(lines(&ns).contains(&format!("namespace/{t}-new")), "{ns}");
+    eventually(
+        "the new namespace is listed",
+        std::time::Duration::from_secs(10),
+        || {
+            kubectl(&kc, &["get", "ns", "-o", "name"])
+                .is_ok_and(|ns| lines(&ns).contains(&format!("namespace/{t}-new")))
+        },
+    );
 
     let web = format!("{t}-web");
     kubectl(
@@ -296,4 +306,52 @@ async fn a_crd_installed_after_the_proxy_started_is_listed_across_namespaces() {
         }
     };
     assert_eq!(lines(&out), vec![format!("{t}-a"), format!("{t}-b")]);
+}
+
+/// The cluster-scoped kinds capsule-proxy filters: in capsule-proxy mode a tenant owner reads
+/// them through capsule-proxy, which shows what the owner's Tenant allows (the nodes its
+/// `nodeSelector` selects, every node when it sets none; its own Capsule Tenant), where RBAC
+/// alone would refuse the owner; in direct mode the proxy refuses them. Writes,
+/// subresources, other cluster-scoped kinds and tokens capsule-proxy does not filter for are
+/// refused by the proxy in both modes.
+#[tokio::test]
+async fn cluster_scoped_reads_are_answered_by_capsule_proxy_in_its_mode_only() {
+    let t = unique_name("csk");
+    tenant_with_projects(&t, &["web"]);
+    let owner = kubeconfig(&claims("carla", &[Role::TenantOwner], Some(&t), None));
+    let dev = kubeconfig(&claims("dario", &[Role::ProjectDev], Some(&t), Some("web")));
+    let nodes = kubectl(&owner, &["get", "nodes", "-o", "name"]);
+    let tenants = kubectl(&owner, &["get", "tenants.capsule.clastix.io", "-o", "name"]);
+    match MODE {
+        ProxyMode::CapsuleProxy => {
+            assert_eq!(
+                nodes.expect("nodes through capsule-proxy").trim(),
+                "node/kwok-node-0"
+            );
+            assert_eq!(
+                tenants.expect("tenants through capsule-proxy").trim(),
+                format!("tenant.capsule.clastix.io/{t}")
+            );
+        }
+        ProxyMode::Direct => {
+            for out in [nodes, tenants] {
+                let err = out.expect_err("refused in direct mode");
+                assert!(err.contains("KN-403"), "{err}");
+            }
+        }
+    }
+    let node = "kwok-node-0";
+    let proxy_path = format!("/api/v1/nodes/{node}/proxy/metrics");
+    let refused: [(&std::path::PathBuf, Vec<&str>); 6] = [
+        (&owner, vec!["delete", "node", node]),
+        (&owner, vec!["label", "node", node, "owned=yes"]),
+        (&owner, vec!["get", "clusterroles"]),
+        (&owner, vec!["get", "--raw", &proxy_path]),
+        (&dev, vec!["get", "nodes"]),
+        (&dev, vec!["get", "tenants.capsule.clastix.io"]),
+    ];
+    for (kc, args) in refused {
+        let err = kubectl(kc, &args).expect_err("refused");
+        assert!(err.contains("KN-403"), "{args:?}: {err}");
+    }
 }

@@ -7,6 +7,9 @@
 //! that module's `MODE`. Run one mode with `cargo test --test through_proxy -- direct::` or
 //! `-- capsule_proxy::`.
 
+// Loading each test file once per mode is the point (see `suite!`).
+#![allow(clippy::duplicate_mod)]
+
 /// The test files, as modules of the mode module it is invoked in (`direct/mod.rs`,
 /// `capsule_proxy/mod.rs`), which defines `MODE`.
 macro_rules! suite {
