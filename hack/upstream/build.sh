@@ -172,7 +172,8 @@ shared_upstream() {
   else
     candidates=("$root/../shared")
     local common
-    if common=$(git -C "$root" rev-parse --path-format=absolute --git-common-dir 2>/dev/null); then
+    if common=$(git -C "$root" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) &&
+      [ "$(realpath -m "$(dirname "$common")")" != "$(realpath -m "$root")" ]; then
       candidates+=("$(dirname "$common")/../shared")
     fi
   fi
