@@ -256,9 +256,9 @@ fn checked_token(token: &[u8]) -> Result<String, ExtractError> {
 /// Removed: every `impersonate-*` header (`-user`, `-group`, `-uid`, `-extra-*`), the
 /// front-proxy identity headers `x-remote-user`, `x-remote-group`, `x-remote-uid` and
 /// `x-remote-extra-*`, a forwarded client certificate (`x-forwarded-client-cert`, which
-/// capsule-proxy can authenticate requests by), `authorization`, `proxy-authorization`, the hop-by-hop headers
-/// `connection`, `keep-alive`, `proxy-connection`, `te`, `trailer` and `transfer-encoding`, and
-/// every header named in a `Connection` value.
+/// capsule-proxy can authenticate requests by), `authorization`, `proxy-authorization`, the
+/// hop-by-hop headers `connection`, `keep-alive`, `proxy-connection`, `te`, `trailer` and
+/// `transfer-encoding`, and every header named in a `Connection` value.
 ///
 /// `upgrade` is kept, even when `Connection` names it: the caller checks it with
 /// [`upgrade_protocol`] and, for an upgrade it passes through, sets `Connection: upgrade` itself.

@@ -9,7 +9,7 @@ use kubenova_proxy::extract::{
 use libfuzzer_sys::fuzz_target;
 
 /// A one-byte header name picks one of these, so the fuzzer reaches them quickly.
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "authorization",
     "Authorization",
     "sec-websocket-protocol",
@@ -21,6 +21,7 @@ const NAMES: [&str; 14] = [
     "impersonate-extra-scopes",
     "upgrade",
     "x-remote-user",
+    "X-Forwarded-Client-Cert",
     "proxy-authorization",
     "keep-alive",
     "accept",
@@ -48,6 +49,7 @@ fuzz_target!(|pairs: Vec<(Vec<u8>, Vec<u8>)>| {
     for (name, value) in &headers {
         assert_ne!(name, AUTHORIZATION);
         assert!(!name.as_str().starts_with("impersonate-"), "{name}");
+        assert_ne!(name.as_str(), "x-forwarded-client-cert");
         if name == SEC_WEBSOCKET_PROTOCOL {
             let bytes = value.as_bytes();
             assert!(
