@@ -53,9 +53,19 @@ pub const BASELINE_POLICY: &str = "kubenova-tenant-namespace-baseline";
 /// Capsule's owner reference to a Capsule Tenant (both set by Capsule's webhook at creation).
 fn is_tenant_namespace(o: &str) -> String {
     format!(
-        "({o} != null && ((has({o}.metadata.labels) && '{label}' in {o}.metadata.labels) || \
+        "({o} != null && ({} || \
          (has({o}.metadata.ownerReferences) && {o}.metadata.ownerReferences.exists(r, \
          r.kind == 'Tenant' && r.apiVersion.startsWith('capsule.clastix.io/')))))",
+        has_tenant_label(o)
+    )
+}
+
+/// CEL: whether the namespace `o` carries Capsule's tenant label. (A policy's `namespaceObject`
+/// shows labels and annotations but not owner references, so the pod policy goes by the label;
+/// the namespace policy keeps anyone but the agent from removing it.)
+fn has_tenant_label(o: &str) -> String {
+    format!(
+        "(has({o}.metadata.labels) && '{label}' in {o}.metadata.labels)",
         label = labels::CAPSULE_TENANT
     )
 }
@@ -85,7 +95,7 @@ fn guarded(o: &str, field: &str) -> String {
 pub(crate) fn namespace_labels_policy(agents: &[String]) -> serde_json::Value {
     let agents = agents
         .iter()
-        .map(|a| format!("'{}'", a.replace('\\', "").replace('\'', "")))
+        .map(|a| format!("'{}'", a.replace(['\\', '\''], "")))
         .collect::<Vec<_>>()
         .join(", ");
     json!({
@@ -112,6 +122,17 @@ pub(crate) fn namespace_labels_policy(agents: &[String]) -> serde_json::Value {
                 { "name": "oldAnnotations", "expression": guarded("oldObject", "annotations") },
             ],
             "validations": [{
+                "expression": format!(
+                    "!(oldObject != null && {old}) || {new}",
+                    old = has_tenant_label("oldObject"),
+                    new = has_tenant_label("object"),
+                ),
+                "messageExpression": format!(
+                    "'namespace ' + object.metadata.name + ' belongs to a tenant: its label {} stays'",
+                    labels::CAPSULE_TENANT
+                ),
+                "reason": "Forbidden",
+            }, {
                 "expression": "!variables.tenantNamespace || (\
                     size(variables.newLabels) == size(variables.oldLabels) && variables.newLabels.all(e, e in variables.oldLabels) && \
                     size(variables.newAnnotations) == size(variables.oldAnnotations) && variables.newAnnotations.all(e, e in variables.oldAnnotations))",
@@ -143,8 +164,8 @@ pub(crate) fn baseline_policy() -> serde_json::Value {
             }]},
             "validations": [{
                 "expression": format!(
-                    "!{} || (has(namespaceObject.metadata.labels) && '{b}' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['{b}'] == '{v}')",
-                    is_tenant_namespace("namespaceObject"),
+                    "!(namespaceObject != null && {}) || (has(namespaceObject.metadata.labels) && '{b}' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['{b}'] == '{v}')",
+                    has_tenant_label("namespaceObject"),
                     b = labels::BASELINE,
                     v = labels::BASELINE_VALUE,
                 ),

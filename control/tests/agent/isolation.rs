@@ -46,10 +46,13 @@ fn create(kubeconfig: &Path, object: &Value) -> Result<String, String> {
     kubectl_with(kubeconfig, &["create", "-f", "-"], Some(object))
 }
 
-/// Whether an error came from the proxy's own scope check (its namespace view has not caught up
-/// with a namespace made a moment ago), not from the apiserver.
-fn proxy_not_caught_up(error: &str) -> bool {
-    error.contains("outside") || error.contains("has no namespaces yet")
+/// Whether an error says a namespace made a moment ago is not quite there yet for a pod: the
+/// proxy's namespace view has not caught up, or the ServiceAccount controller has not made the
+/// namespace's `default` ServiceAccount yet (checked by admission before any policy).
+fn not_caught_up(error: &str) -> bool {
+    error.contains("outside")
+        || error.contains("has no namespaces yet")
+        || error.contains("error looking up service account")
 }
 
 /// Waits until namespace `ns` carries the agent's baseline: the mark, the Pod Security level,
@@ -135,7 +138,7 @@ async fn a_namespace_an_owner_makes_gets_the_tenants_baseline_before_any_pod_run
             let r = create(&alice, &privileged_pod(&ns, "root"));
             async move {
                 match r {
-                    Err(e) if proxy_not_caught_up(&e) => None,
+                    Err(e) if not_caught_up(&e) => None,
                     other => Some(other),
                 }
             }
@@ -209,7 +212,17 @@ async fn a_namespace_an_owner_makes_gets_the_tenants_baseline_before_any_pod_run
         },
     )
     .await;
-    let err = create_as(None, &plain_pod(&bare_ns, "app")).expect_err("no baseline, no pod");
+    let err = wait_for("the pod reaches the policy", Duration::from_secs(15), || {
+        let r = create_as(None, &plain_pod(&bare_ns, "app"));
+        async move {
+            match r {
+                Err(e) if not_caught_up(&e) => None,
+                other => Some(other),
+            }
+        }
+    })
+    .await
+    .expect_err("no baseline, no pod");
     assert!(
         err.contains("does not have its KubeNova baseline yet"),
         "{err}"
@@ -248,7 +261,11 @@ async fn owners_cannot_change_the_pod_security_or_kubenova_labels_of_their_names
             vec!["label".into(), format!("{ENFORCE}-")],
             vec!["label".into(), format!("{}=someone-else", labels::TENANT), "--overwrite".into()],
             vec!["label".into(), format!("{}-", labels::BASELINE)],
-            vec!["label".into(), format!("{}-", labels::MANAGED_BY)],
+            vec![
+                "label".into(),
+                format!("{}=someone-else", labels::MANAGED_BY),
+                "--overwrite".into(),
+            ],
             vec![
                 "annotate".into(),
                 "kubenova.io/applied-hash=0".into(),
