@@ -103,7 +103,9 @@ pub fn overlapping_tenant<'a>(
     name: &str,
     existing: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    existing.into_iter().find(|other| tenants_overlap(name, other))
+    existing
+        .into_iter()
+        .find(|other| tenants_overlap(name, other))
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ use kube::api::{Patch, PatchParams};
 use kubenova_api::labels;
 use serde_json::json;
 
-use super::{OWNER_USER, Shared};
 use super::apply::FIELD_MANAGER;
+use super::{OWNER_USER, Shared};
 
 /// The edit-like ClusterRole KubeNova binds for project developers.
 pub const PROJECT_DEV_ROLE: &str = "kubenova-project-dev";

@@ -467,7 +467,12 @@ pub(crate) fn has_baseline(ns: &Namespace) -> bool {
 /// Whether a namespace was made by KubeNova for this project: Capsule's owner reference names
 /// this tenant's Capsule Tenant (by uid, while it exists: `capsule_uid`), and the project's
 /// labels, which only the agent may write (the namespace policy of ADR 0009), are on it.
-fn namespace_is_ours(ns: &Namespace, tenant: &str, project: &str, capsule_uid: Option<&str>) -> bool {
+fn namespace_is_ours(
+    ns: &Namespace,
+    tenant: &str,
+    project: &str,
+    capsule_uid: Option<&str>,
+) -> bool {
     let l = ns.labels();
     let owned = super::capsule_owner(ns)
         .is_some_and(|(name, uid)| name == tenant && capsule_uid.is_none_or(|u| u == uid));

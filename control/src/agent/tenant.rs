@@ -47,7 +47,9 @@ use tokio_util::sync::CancellationToken;
 use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::conditions::{condition, finish, was_ready};
 use super::project::{has_baseline, isolation_spec, limit_item, names, pod_security_labels};
-use super::{Error, FINALIZER, Shared, capsule_owner, managed_labels, managed_selector, owner_client};
+use super::{
+    Error, FINALIZER, Shared, capsule_owner, managed_labels, managed_selector, owner_client,
+};
 
 const CONTROLLER: &str = "tenant";
 
@@ -425,13 +427,23 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
     let healing = was_ready(&previous.conditions, generation);
 
     if let Some(older) = older_overlapping(tenant, &ctx.tenants) {
-        let long = if name.len() > older.len() { &name } else { &older };
+        let long = if name.len() > older.len() {
+            &name
+        } else {
+            &older
+        };
         let message = format!(
             "tenant {name} overlaps the older tenant {older}: namespaces named {long}-... could belong to either, \
              so nothing is made for {name}; delete it and choose another name (no tenant's name may be another's followed by `-`)"
         );
         let conditions = finish(
-            vec![condition("NameAvailable", false, "NameOverlaps", message, generation)],
+            vec![condition(
+                "NameAvailable",
+                false,
+                "NameOverlaps",
+                message,
+                generation,
+            )],
             &previous.conditions,
             generation,
         );
@@ -652,8 +664,20 @@ async fn ensure_baselines(
         let labelled = apply::ensure(&as_owner, &ctx.namespaces, desired, metrics).await?;
         if was_complete {
             for (applied, api_version, kind, namespace, object) in [
-                (np, "networking.k8s.io/v1", "NetworkPolicy", Some(ns_name.as_str()), names::NETWORK_POLICY),
-                (lr, "v1", "LimitRange", Some(ns_name.as_str()), names::LIMITS),
+                (
+                    np,
+                    "networking.k8s.io/v1",
+                    "NetworkPolicy",
+                    Some(ns_name.as_str()),
+                    names::NETWORK_POLICY,
+                ),
+                (
+                    lr,
+                    "v1",
+                    "LimitRange",
+                    Some(ns_name.as_str()),
+                    names::LIMITS,
+                ),
                 (labelled, "v1", "Namespace", None, ns_name.as_str()),
             ] {
                 if applied != Applied::Unchanged {
@@ -868,6 +892,47 @@ mod tests {
             "owners come from the TenantOwner"
         );
         assert!(spec.get("resourceQuotas").is_none(), "deprecated in v0.14");
+    }
+
+    #[test]
+    fn the_younger_of_two_overlapping_tenants_gives_way() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let at = |name: &str, secs: i64| {
+            let mut t = Tenant::new(name, TenantSpec::default());
+            t.metadata.creation_timestamp = Some(Time(
+                k8s_openapi::jiff::Timestamp::from_second(secs).expect("time"),
+            ));
+            t
+        };
+        let mut writer = kube::runtime::reflector::store::Writer::<Tenant>::default();
+        for t in [at("a", 10), at("a-x", 20), at("ab", 5), at("b-a", 1)] {
+            writer.apply_watcher_event(&watcher::Event::Apply(t));
+        }
+        let store = writer.as_reader();
+        assert_eq!(
+            older_overlapping(&at("a-x", 20), &store).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            older_overlapping(&at("a", 10), &store),
+            None,
+            "the older keeps its name"
+        );
+        assert_eq!(older_overlapping(&at("ab", 5), &store), None);
+        // Same second: the name decides.
+        assert_eq!(
+            older_overlapping(&at("a-x", 10), &store).as_deref(),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn every_capsule_tenant_refuses_hosts_other_tenants_use() {
+        let desired = desired_capsule_tenant(&tenant(Plan::default()), true);
+        assert_eq!(
+            desired["spec"]["ingressOptions"]["hostnameCollisionScope"],
+            "Cluster"
+        );
     }
 
     #[test]

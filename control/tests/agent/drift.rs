@@ -183,7 +183,8 @@ async fn deleted_or_edited_objects_are_restored_within_five_seconds_with_an_even
         .labels
         .unwrap_or_default();
     assert_eq!(
-        l.get("pod-security.kubernetes.io/enforce").map(String::as_str),
+        l.get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
         Some("baseline")
     );
     assert_eq!(l.get(labels::PROJECT).map(String::as_str), Some("web"));

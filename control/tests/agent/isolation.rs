@@ -24,14 +24,14 @@ const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 /// The pod a hostile owner wants: privileged, on the host's network, with the host's root.
 fn privileged_pod(namespace: &str, name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": namespace},
-           "spec": {
-               "hostNetwork": true,
-               "containers": [{"name": "c", "image": "registry.example/x:1",
-                               "securityContext": {"privileged": true},
-                               "volumeMounts": [{"name": "root", "mountPath": "/host"}]}],
-               "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
-           }})
+    "metadata": {"name": name, "namespace": namespace},
+    "spec": {
+        "hostNetwork": true,
+        "containers": [{"name": "c", "image": "registry.example/x:1",
+                        "securityContext": {"privileged": true},
+                        "volumeMounts": [{"name": "root", "mountPath": "/host"}]}],
+        "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+    }})
 }
 
 /// A pod that sets no resources (the LimitRange fills them in) and passes `baseline`.
@@ -75,7 +75,12 @@ async fn baseline_in(ns: &str, level: &str) -> Namespace {
                     == Some(labels::BASELINE_VALUE)
                     && l.get(ENFORCE).map(String::as_str) == Some(level);
                 (marked
-                    && policies.get_opt(names::NETWORK_POLICY).await.ok()??.spec.is_some()
+                    && policies
+                        .get_opt(names::NETWORK_POLICY)
+                        .await
+                        .ok()??
+                        .spec
+                        .is_some()
                     && limits.get_opt(names::LIMITS).await.ok()?.is_some())
                 .then_some(n)
             }
@@ -162,10 +167,14 @@ async fn a_namespace_an_owner_makes_gets_the_tenants_baseline_before_any_pod_run
         "{err}"
     );
     // An ordinary pod runs, with the plan's defaults.
-    wait_for("an ordinary pod is admitted", Duration::from_secs(10), || {
-        let r = create(&alice, &plain_pod(&ns, "app"));
-        async move { r.ok() }
-    })
+    wait_for(
+        "an ordinary pod is admitted",
+        Duration::from_secs(10),
+        || {
+            let r = create(&alice, &plain_pod(&ns, "app"));
+            async move { r.ok() }
+        },
+    )
     .await;
     let pod = Api::<Pod>::namespaced(client().await, &ns)
         .get("app")
@@ -195,9 +204,11 @@ async fn a_namespace_an_owner_makes_gets_the_tenants_baseline_before_any_pod_run
         &GroupVersionKind::gvk("capsule.clastix.io", "v1beta2", "Tenant"),
         "tenants",
     );
-    apply(json!({"apiVersion": "capsule.clastix.io/v1beta2", "kind": "Tenant",
+    apply(
+        json!({"apiVersion": "capsule.clastix.io/v1beta2", "kind": "Tenant",
                  "metadata": {"name": bare},
-                 "spec": {"owners": [{"kind": "User", "name": "kubenova:bare"}]}}));
+                 "spec": {"owners": [{"kind": "User", "name": "kubenova:bare"}]}}),
+    );
     let bare_ns = format!("{bare}-one");
     wait_for(
         "an owner of a Capsule-only tenant makes a namespace",
@@ -212,15 +223,19 @@ async fn a_namespace_an_owner_makes_gets_the_tenants_baseline_before_any_pod_run
         },
     )
     .await;
-    let err = wait_for("the pod reaches the policy", Duration::from_secs(15), || {
-        let r = create_as(None, &plain_pod(&bare_ns, "app"));
-        async move {
-            match r {
-                Err(e) if not_caught_up(&e) => None,
-                other => Some(other),
+    let err = wait_for(
+        "the pod reaches the policy",
+        Duration::from_secs(15),
+        || {
+            let r = create_as(None, &plain_pod(&bare_ns, "app"));
+            async move {
+                match r {
+                    Err(e) if not_caught_up(&e) => None,
+                    other => Some(other),
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .expect_err("no baseline, no pod");
     assert!(
@@ -257,9 +272,17 @@ async fn owners_cannot_change_the_pod_security_or_kubenova_labels_of_their_names
 
     for ns in [&web, &tools] {
         let attempts: Vec<Vec<String>> = vec![
-            vec!["label".into(), format!("{ENFORCE}=privileged"), "--overwrite".into()],
+            vec![
+                "label".into(),
+                format!("{ENFORCE}=privileged"),
+                "--overwrite".into(),
+            ],
             vec!["label".into(), format!("{ENFORCE}-")],
-            vec!["label".into(), format!("{}=someone-else", labels::TENANT), "--overwrite".into()],
+            vec![
+                "label".into(),
+                format!("{}=someone-else", labels::TENANT),
+                "--overwrite".into(),
+            ],
             vec!["label".into(), format!("{}-", labels::BASELINE)],
             vec![
                 "label".into(),
@@ -289,7 +312,10 @@ async fn owners_cannot_change_the_pod_security_or_kubenova_labels_of_their_names
             .get(ns)
             .await
             .expect("ns");
-        assert_eq!(n.labels().get(ENFORCE).map(String::as_str), Some("baseline"));
+        assert_eq!(
+            n.labels().get(ENFORCE).map(String::as_str),
+            Some("baseline")
+        );
         assert_eq!(n.labels().get(labels::TENANT), Some(&t));
         // Labels outside KubeNova's stay the owner's.
         kubectl_with(&alice, &["label", "namespace", ns, "team=blue"], None)
@@ -353,9 +379,18 @@ async fn overlapping_tenant_names_and_project_namespaces_taken_by_an_owner_are_r
         || {
             let (tenants, ax) = (tenants.clone(), ax.clone());
             async move {
-                tenants.get(&ax).await.ok()?.status?.conditions.into_iter().find(|c| {
-                    c.type_ == "NameAvailable" && c.status == "False" && c.reason == "NameOverlaps"
-                })
+                tenants
+                    .get(&ax)
+                    .await
+                    .ok()?
+                    .status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| {
+                        c.type_ == "NameAvailable"
+                            && c.status == "False"
+                            && c.reason == "NameOverlaps"
+                    })
             }
         },
     )
@@ -390,9 +425,18 @@ async fn overlapping_tenant_names_and_project_namespaces_taken_by_an_owner_are_r
     let taken = wait_for("NamespaceConflict", Duration::from_secs(15), || {
         let (projects, name) = (projects.clone(), format!("{a}.web"));
         async move {
-            projects.get(&name).await.ok()?.status?.conditions.into_iter().find(|c| {
-                c.type_ == "NamespaceReady" && c.status == "False" && c.reason == "NamespaceConflict"
-            })
+            projects
+                .get(&name)
+                .await
+                .ok()?
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| {
+                    c.type_ == "NamespaceReady"
+                        && c.status == "False"
+                        && c.reason == "NamespaceConflict"
+                })
         }
     })
     .await;
@@ -403,7 +447,11 @@ async fn overlapping_tenant_names_and_project_namespaces_taken_by_an_owner_are_r
         .get(&ns)
         .await
         .expect("ns");
-    assert!(n.labels().get(labels::PROJECT).is_none(), "{:?}", n.labels());
+    assert!(
+        n.labels().get(labels::PROJECT).is_none(),
+        "{:?}",
+        n.labels()
+    );
     assert!(
         Api::<RoleBinding>::namespaced(client.clone(), &ns)
             .get_opt(names::DEV_BINDING)

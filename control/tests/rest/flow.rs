@@ -660,7 +660,10 @@ async fn tenant_network_settings_rewrite_every_projects_isolation_policy() {
 async fn a_tenant_name_that_overlaps_another_tenants_is_refused() {
     let t = unique("ovl");
     tenant(&t, &[]);
-    let shorter = t.rsplit_once('-').map(|(head, _)| head.to_owned()).expect("dash");
+    let shorter = t
+        .rsplit_once('-')
+        .map(|(head, _)| head.to_owned())
+        .expect("dash");
     for name in [format!("{t}-x"), shorter] {
         let v = expect(
             &call(
