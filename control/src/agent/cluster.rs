@@ -49,6 +49,81 @@ pub const NAMESPACE_LABELS_POLICY: &str = "kubenova-tenant-namespace-labels";
 /// The policy (and binding) that refuses pods in a tenant namespace without its baseline.
 pub const BASELINE_POLICY: &str = "kubenova-tenant-namespace-baseline";
 
+/// The MutatingAdmissionPolicy (and binding) that gives a namespace a tenant's owner creates
+/// the strictest Pod Security level at birth.
+pub const BIRTH_POD_SECURITY_POLICY: &str = "kubenova-tenant-namespace-pod-security";
+
+/// The Pod Security level a namespace an owner creates has from its first moment, until the
+/// agent sets the tenant's own (never weaker than any level a tenant can have).
+pub const BIRTH_LEVEL: &str = "restricted";
+
+/// The Pod Security labels at [`BIRTH_LEVEL`], as `key=value` entries.
+fn birth_labels() -> Vec<String> {
+    ["enforce", "warn", "audit"]
+        .iter()
+        .flat_map(|mode| {
+            [
+                format!("{}{mode}={BIRTH_LEVEL}", labels::POD_SECURITY_PREFIX),
+                format!("{}{mode}-version=latest", labels::POD_SECURITY_PREFIX),
+            ]
+        })
+        .collect()
+}
+
+/// The MutatingAdmissionPolicy that labels a namespace a tenant's owner (a Capsule user other
+/// than the agent) creates with the Pod Security level [`BIRTH_LEVEL`], so that no version of
+/// it is ever without one: Pod Security admission and the pod policy read the namespace at two
+/// moments of one request, and whatever they see is at least as strict as the tenant's level.
+pub(crate) fn birth_pod_security_policy(agents: &[String]) -> serde_json::Value {
+    let labels: serde_json::Map<String, serde_json::Value> = birth_labels()
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (format!("'{k}'"), json!(format!("'{v}'"))))
+        .collect();
+    let map = labels
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "MutatingAdmissionPolicy",
+        "metadata": { "name": BIRTH_POD_SECURITY_POLICY, "labels": managed() },
+        "spec": {
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "matchConstraints": { "resourceRules": [{
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE"],
+                "resources": ["namespaces"],
+            }]},
+            "matchConditions": [{
+                "name": "a-tenant-owner",
+                "expression": format!(
+                    "'{}' in request.userInfo.groups && !(request.userInfo.username in [{}])",
+                    kubenova_api::identity::CAPSULE_USER_GROUP,
+                    quoted(agents)
+                ),
+            }],
+            "mutations": [{
+                "patchType": "ApplyConfiguration",
+                "applyConfiguration": {
+                    "expression": format!("Object{{metadata: Object.metadata{{labels: {{{map}}}}}}}"),
+                },
+            }],
+        },
+    })
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|a| format!("'{}'", a.replace(['\\', '\''], "")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// CEL: whether the namespace `o` (an expression) is a tenant's: Capsule's tenant label, or
 /// Capsule's owner reference to a Capsule Tenant (both set by Capsule's webhook at creation).
 fn is_tenant_namespace(o: &str) -> String {
@@ -93,9 +168,10 @@ fn guarded(o: &str, field: &str) -> String {
 /// are the user names the agent writes as (its own, and the one it impersonates as the
 /// tenant's owner).
 pub(crate) fn namespace_labels_policy(agents: &[String]) -> serde_json::Value {
-    let agents = agents
+    let agents = quoted(agents);
+    let birth = birth_labels()
         .iter()
-        .map(|a| format!("'{}'", a.replace(['\\', '\''], "")))
+        .map(|e| format!("'{e}'"))
         .collect::<Vec<_>>()
         .join(", ");
     json!({
@@ -133,9 +209,11 @@ pub(crate) fn namespace_labels_policy(agents: &[String]) -> serde_json::Value {
                 ),
                 "reason": "Forbidden",
             }, {
-                "expression": "!variables.tenantNamespace || (\
+                // On create only the labels of the birth policy may be there (it sets them).
+                "expression": format!("!variables.tenantNamespace || (oldObject == null ? \
+                    (variables.newLabels.all(e, e in [{birth}]) && size(variables.newAnnotations) == 0) : (\
                     size(variables.newLabels) == size(variables.oldLabels) && variables.newLabels.all(e, e in variables.oldLabels) && \
-                    size(variables.newAnnotations) == size(variables.oldAnnotations) && variables.newAnnotations.all(e, e in variables.oldAnnotations))",
+                    size(variables.newAnnotations) == size(variables.oldAnnotations) && variables.newAnnotations.all(e, e in variables.oldAnnotations)))"),
                 "messageExpression": "'namespace ' + object.metadata.name + ' belongs to a tenant: its pod-security.kubernetes.io/* and kubenova.io/* labels and annotations are set by KubeNova only (changed here: ' + \
                     (variables.newLabels.filter(e, !(e in variables.oldLabels)) + variables.oldLabels.filter(e, !(e in variables.newLabels)) + \
                      variables.newAnnotations.filter(e, !(e in variables.oldAnnotations)) + variables.oldAnnotations.filter(e, !(e in variables.newAnnotations))).join(', ') + \
@@ -308,6 +386,53 @@ pub(crate) async fn ensure(shared: &Shared) -> Result<(), kube::Error> {
         .metrics
         .write("apply", "ValidatingAdmissionPolicyBinding");
     let agents = agent_user_names(shared).await?;
+    let mutating = |kind: &str, plural: &str| {
+        Api::<kube::api::DynamicObject>::all_with(
+            shared.client.clone(),
+            &kube::api::ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind),
+                plural,
+            ),
+        )
+    };
+    let birth = mutating("MutatingAdmissionPolicy", "mutatingadmissionpolicies")
+        .patch(
+            BIRTH_POD_SECURITY_POLICY,
+            &params,
+            &Patch::Apply(birth_pod_security_policy(&agents)),
+        )
+        .await;
+    match birth {
+        Ok(_) => {
+            shared.metrics.write("apply", "MutatingAdmissionPolicy");
+            mutating(
+                "MutatingAdmissionPolicyBinding",
+                "mutatingadmissionpolicybindings",
+            )
+            .patch(
+                BIRTH_POD_SECURITY_POLICY,
+                &params,
+                &Patch::Apply(json!({
+                    "apiVersion": "admissionregistration.k8s.io/v1",
+                    "kind": "MutatingAdmissionPolicyBinding",
+                    "metadata": { "name": BIRTH_POD_SECURITY_POLICY, "labels": managed() },
+                    "spec": { "policyName": BIRTH_POD_SECURITY_POLICY },
+                })),
+            )
+            .await?;
+            shared
+                .metrics
+                .write("apply", "MutatingAdmissionPolicyBinding");
+        }
+        // Not served (Kubernetes before 1.36, or the API turned off): the pod policy and the
+        // agent still hold; see docs/security.md for what is weaker then.
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            tracing::warn!(
+                "MutatingAdmissionPolicy is not served by this cluster: namespaces owners create have no Pod Security level until the agent sets it (pods are refused until then)"
+            );
+        }
+        Err(e) => return Err(e),
+    }
     for (name, policy) in [
         (NAMESPACE_LABELS_POLICY, namespace_labels_policy(&agents)),
         (BASELINE_POLICY, baseline_policy()),

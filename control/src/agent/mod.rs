@@ -36,8 +36,8 @@ pub use apply::{FIELD_MANAGER, HASH_ANNOTATION};
 /// Names of the objects the agent makes.
 pub mod names {
     pub use super::cluster::{
-        BASELINE_POLICY, DELIVERY_RULES_ROLE, DEPLOYER_ROLE, NAMESPACE_LABELS_POLICY,
-        PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE,
+        BASELINE_POLICY, BIRTH_LEVEL, BIRTH_POD_SECURITY_POLICY, DELIVERY_RULES_ROLE,
+        DEPLOYER_ROLE, NAMESPACE_LABELS_POLICY, PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE,
     };
     pub use super::project::names::*;
     pub use super::tenant::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
