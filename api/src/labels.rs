@@ -16,3 +16,12 @@ pub const CAPSULE_TENANT: &str = "capsule.clastix.io/tenant";
 /// Marks the ConfigMaps in the proxy's namespace that list revoked token ids (`data`: jti to
 /// expiry in Unix seconds). Control writes them; every proxy watches them.
 pub const REVOCATIONS: &str = "kubenova.io/revocations";
+/// Set by the agent on a tenant namespace once its baseline (Pod Security labels, the
+/// `kubenova-isolation` NetworkPolicy, the `kubenova-limits` LimitRange) is in place. An
+/// admission policy refuses pods in a tenant namespace that lacks it, and another lets only the
+/// agent write it (see `docs/agent.md`, ADR 0009).
+pub const BASELINE: &str = "kubenova.io/baseline";
+/// Our value of [`BASELINE`].
+pub const BASELINE_VALUE: &str = "applied";
+/// The Pod Security Admission label prefix (`pod-security.kubernetes.io/enforce`, ...).
+pub const POD_SECURITY_PREFIX: &str = "pod-security.kubernetes.io/";

@@ -86,9 +86,44 @@ pub fn project_namespace(tenant: &str, project: &str) -> String {
     format!("{tenant}-{project}")
 }
 
+/// Whether two tenant names could claim the same namespace: one is the other followed by `-`
+/// (tenants `a` and `a-x` both own names `a-x-...`, since a tenant's namespaces are
+/// `<tenant>-<anything>`). Equal names are the same tenant, not an overlap.
+pub fn tenants_overlap(a: &str, b: &str) -> bool {
+    let prefix_of = |short: &str, long: &str| {
+        long.len() > short.len() + 1
+            && long.starts_with(short)
+            && long.as_bytes()[short.len()] == b'-'
+    };
+    prefix_of(a, b) || prefix_of(b, a)
+}
+
+/// The first of `existing` whose namespaces could be confused with tenant `name`'s.
+pub fn overlapping_tenant<'a>(
+    name: &str,
+    existing: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    existing
+        .into_iter()
+        .find(|other| tenants_overlap(name, other))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_names_overlap_when_one_is_the_other_and_a_dash() {
+        assert!(tenants_overlap("a", "a-x"));
+        assert!(tenants_overlap("a-x", "a"));
+        assert!(tenants_overlap("acme", "acme-shop-eu"));
+        assert!(!tenants_overlap("a", "a"));
+        assert!(!tenants_overlap("a", "ab"));
+        assert!(!tenants_overlap("a", "b-a"));
+        assert!(!tenants_overlap("acme", "acme-"));
+        assert_eq!(overlapping_tenant("a-x", ["b", "a", "c"]), Some("a"));
+        assert_eq!(overlapping_tenant("a", ["ab", "b"]), None);
+    }
 
     fn err(value: &str) -> Option<NameError> {
         validate_dns1123_label("tenant", value).err()

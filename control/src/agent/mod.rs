@@ -36,7 +36,8 @@ pub use apply::{FIELD_MANAGER, HASH_ANNOTATION};
 /// Names of the objects the agent makes.
 pub mod names {
     pub use super::cluster::{
-        DELIVERY_RULES_ROLE, DEPLOYER_ROLE, PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE,
+        BASELINE_POLICY, BIRTH_LEVEL, BIRTH_POD_SECURITY_POLICY, DELIVERY_RULES_ROLE,
+        DEPLOYER_ROLE, NAMESPACE_LABELS_POLICY, PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE,
     };
     pub use super::project::names::*;
     pub use super::tenant::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
@@ -202,8 +203,22 @@ impl Agent {
             ct,
             &stop,
         );
-        let (namespaces, [ns_for_projects, ns_for_apps]) = apply::watch(
+        // Every tenant namespace (Capsule labels each at creation), not only the agent's own
+        // project namespaces: the tenant controller gives the ones owners make the baseline too.
+        let (namespaces, [ns_for_tenants, ns_for_projects, ns_for_apps]) = apply::watch(
             kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone()),
+            kube::runtime::watcher::Config::default().labels(kubenova_api::labels::CAPSULE_TENANT),
+            (),
+            &stop,
+        );
+        let (limits, [lr_for_tenants, lr_for_projects]) = apply::watch(
+            kube::Api::<k8s_openapi::api::core::v1::LimitRange>::all(client.clone()),
+            managed_selector(),
+            (),
+            &stop,
+        );
+        let (policies, [np_for_tenants, np_for_projects]) = apply::watch(
+            kube::Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::all(client.clone()),
             managed_selector(),
             (),
             &stop,
@@ -219,6 +234,11 @@ impl Agent {
                         stop.clone(),
                         (tenants.clone(), tenant_main),
                         (capsule_tenants.clone(), ct_for_tenants),
+                        tenant::Baseline {
+                            namespaces: (namespaces.clone(), ns_for_tenants),
+                            limits: (limits.clone(), lr_for_tenants),
+                            policies: (policies.clone(), np_for_tenants),
+                        },
                     )
                 ),
                 tracked(
@@ -230,6 +250,8 @@ impl Agent {
                         (tenants, tenant_for_projects),
                         (capsule_tenants, ct_for_projects),
                         (namespaces.clone(), ns_for_projects),
+                        (limits, lr_for_projects),
+                        (policies, np_for_projects),
                     )
                 ),
                 tracked(
@@ -390,6 +412,18 @@ impl Error {
     pub(crate) fn is_waiting(&self) -> bool {
         self.kind() == "waiting"
     }
+}
+
+/// The name of the Capsule Tenant that owns namespace `ns` (Capsule's owner reference, which
+/// its webhook sets at creation and keeps), and that Tenant's uid: the only thing the agent
+/// decides a namespace's tenant from (never a label).
+pub(crate) fn capsule_owner(ns: &k8s_openapi::api::core::v1::Namespace) -> Option<(&str, &str)> {
+    ns.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.kind == "Tenant" && r.api_version.starts_with("capsule.clastix.io/"))
+        .map(|r| (r.name.as_str(), r.uid.as_str()))
 }
 
 /// The labels every object the agent makes carries.

@@ -12,7 +12,12 @@
 //! | RoleBinding | `kubenova-deployer` | `edit` for the deployer, in this namespace only |
 //!
 //! A namespace of that name that KubeNova did not make for this project is never touched: the
-//! project reports `NamespaceReady=False` with reason `NamespaceConflict`.
+//! project reports `NamespaceReady=False` with reason `NamespaceConflict`. "Made for this
+//! project" means: owned (Capsule's owner reference, by uid) by this tenant's Capsule Tenant and
+//! carrying the project's KubeNova labels, which only the agent may write (ADR 0009).
+//!
+//! Once the objects above are in place the namespace gets [`labels::BASELINE`]; pods are refused
+//! in a tenant namespace without it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,6 +97,24 @@ fn project_of<K: Resource>(object: &K) -> Option<ObjectRef<Project>> {
     Some(ObjectRef::new(&format!("{tenant}.{project}")))
 }
 
+/// The project of an object in a project namespace, from the namespace's labels (which only the
+/// agent may write), not the object's own (which a tenant's admin may change); the object's
+/// labels only while the namespace is not cached yet.
+fn project_in_namespace<K: Resource>(
+    namespaces: &Cached<Namespace>,
+    object: &K,
+) -> Option<ObjectRef<Project>> {
+    match object
+        .meta()
+        .namespace
+        .as_deref()
+        .and_then(|ns| namespaces.get(None, ns))
+    {
+        Some(ns) => project_of(&ns),
+        None => project_of(object),
+    }
+}
+
 /// Runs the controller until `stop` is cancelled, on the shared caches of Tenants, Capsule
 /// Tenants and namespaces (each with this controller's own trigger).
 pub(crate) async fn run(
@@ -100,6 +123,8 @@ pub(crate) async fn run(
     (tenants, tenant_stream): (Cached<Tenant>, Trigger<Tenant>),
     (capsule_tenants, ct_stream): (Cached<DynamicObject>, Trigger<DynamicObject>),
     (namespaces, ns_stream): (Cached<Namespace>, Trigger<Namespace>),
+    (limits, lr_stream): (Cached<LimitRange>, Trigger<LimitRange>),
+    (policies, np_stream): (Cached<NetworkPolicy>, Trigger<NetworkPolicy>),
 ) {
     let client = shared.client.clone();
     let (projects, [project_stream]) = apply::watch(
@@ -110,18 +135,6 @@ pub(crate) async fn run(
     );
     let (quotas, [rq_stream]) = apply::watch(
         Api::<ResourceQuota>::all(client.clone()),
-        managed_selector(),
-        (),
-        &stop,
-    );
-    let (limits, [lr_stream]) = apply::watch(
-        Api::<LimitRange>::all(client.clone()),
-        managed_selector(),
-        (),
-        &stop,
-    );
-    let (policies, [np_stream]) = apply::watch(
-        Api::<NetworkPolicy>::all(client.clone()),
         managed_selector(),
         (),
         &stop,
@@ -162,6 +175,13 @@ pub(crate) async fn run(
             .collect()
     };
     let of_tenant2 = of_tenant.clone();
+    let (ns_rq, ns_lr, ns_np, ns_rb, ns_sa) = (
+        ctx.namespaces.clone(),
+        ctx.namespaces.clone(),
+        ctx.namespaces.clone(),
+        ctx.namespaces.clone(),
+        ctx.namespaces.clone(),
+    );
     controller
         .watches_stream(tenant_stream, move |t: Tenant| of_tenant(&t.name_any()))
         .watches_stream_with(
@@ -170,11 +190,21 @@ pub(crate) async fn run(
             capsule_tenant_resource(),
         )
         .watches_stream(ns_stream, |o| project_of(&o))
-        .watches_stream(rq_stream, |o| project_of(&o))
-        .watches_stream(lr_stream, |o| project_of(&o))
-        .watches_stream(np_stream, |o| project_of(&o))
-        .watches_stream(rb_stream, |o| project_of(&o))
-        .watches_stream(sa_stream, |o| project_of(&o))
+        .watches_stream(rq_stream, move |o: ResourceQuota| {
+            project_in_namespace(&ns_rq, &o)
+        })
+        .watches_stream(lr_stream, move |o: LimitRange| {
+            project_in_namespace(&ns_lr, &o)
+        })
+        .watches_stream(np_stream, move |o: NetworkPolicy| {
+            project_in_namespace(&ns_np, &o)
+        })
+        .watches_stream(rb_stream, move |o: RoleBinding| {
+            project_in_namespace(&ns_rb, &o)
+        })
+        .watches_stream(sa_stream, move |o: ServiceAccount| {
+            project_in_namespace(&ns_sa, &o)
+        })
         .graceful_shutdown_on(stop.cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
@@ -243,7 +273,7 @@ pub(crate) fn quota_hard(project: &Project, tenant: &Tenant) -> BTreeMap<String,
     hard
 }
 
-fn limit_item(limits: &Limits) -> Value {
+pub(crate) fn limit_item(limits: &Limits) -> Value {
     let mut item = json!({ "type": "Container" });
     let mut default = serde_json::Map::new();
     let mut request = serde_json::Map::new();
@@ -270,7 +300,7 @@ fn limit_item(limits: &Limits) -> Value {
 
 /// The `kubenova-isolation` NetworkPolicy's spec: deny everything but traffic with the tenant
 /// (or only the project's own namespace), DNS, and what the tenant's settings allow.
-fn isolation_spec(tenant: &str, settings: &NetworkPolicySettings) -> Value {
+pub(crate) fn isolation_spec(tenant: &str, settings: &NetworkPolicySettings) -> Value {
     let inside = match settings.isolation {
         // A bare podSelector selects pods of the policy's own namespace.
         Isolation::Project => json!({ "podSelector": {} }),
@@ -394,9 +424,14 @@ pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str,
     ]
 }
 
-/// The namespace of the project. Capsule adds its owner reference to the Capsule Tenant when
-/// the agent (acting as the tenant's owner) creates it.
+/// The namespace of the project, complete (with [`labels::BASELINE`]). Capsule adds its owner
+/// reference to the Capsule Tenant when the agent (acting as the tenant's owner) creates it.
 pub fn desired_namespace(project: &Project, tenant: &Tenant) -> Value {
+    namespace_manifest(project, tenant, true)
+}
+
+/// The namespace of the project; `baseline`: whether to mark it as having its baseline objects.
+fn namespace_manifest(project: &Project, tenant: &Tenant, baseline: bool) -> Value {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let level = project
         .spec
@@ -405,9 +440,9 @@ pub fn desired_namespace(project: &Project, tenant: &Tenant) -> Value {
         .label();
     let mut l = managed_labels(t, Some(p));
     l[labels::CAPSULE_TENANT] = json!(t);
-    for mode in ["enforce", "warn", "audit"] {
-        l[format!("pod-security.kubernetes.io/{mode}")] = json!(level);
-        l[format!("pod-security.kubernetes.io/{mode}-version")] = json!("latest");
+    pod_security_labels(&mut l, level);
+    if baseline {
+        l[labels::BASELINE] = json!(labels::BASELINE_VALUE);
     }
     json!({
         "apiVersion": "v1",
@@ -416,12 +451,40 @@ pub fn desired_namespace(project: &Project, tenant: &Tenant) -> Value {
     })
 }
 
-/// Whether a namespace was made by KubeNova for this project.
-fn namespace_is_ours(ns: &Namespace, tenant: &str, project: &str) -> bool {
+/// Sets the Pod Security labels (`enforce`, `warn`, `audit`, each at `latest`) to `level`.
+pub(crate) fn pod_security_labels(l: &mut Value, level: &str) {
+    for mode in ["enforce", "warn", "audit"] {
+        l[format!("{}{mode}", labels::POD_SECURITY_PREFIX)] = json!(level);
+        l[format!("{}{mode}-version", labels::POD_SECURITY_PREFIX)] = json!("latest");
+    }
+}
+
+/// Whether `ns` carries the agent's baseline mark.
+pub(crate) fn has_baseline(ns: &Namespace) -> bool {
+    ns.labels().get(labels::BASELINE).map(String::as_str) == Some(labels::BASELINE_VALUE)
+}
+
+/// Whether a namespace was made by KubeNova for this project: Capsule's owner reference names
+/// this tenant's Capsule Tenant (by uid, while it exists: `capsule_uid`), and the project's
+/// labels, which only the agent may write (the namespace policy of ADR 0009), are on it.
+fn namespace_is_ours(
+    ns: &Namespace,
+    tenant: &str,
+    project: &str,
+    capsule_uid: Option<&str>,
+) -> bool {
     let l = ns.labels();
-    l.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
+    let owned = super::capsule_owner(ns)
+        .is_some_and(|(name, uid)| name == tenant && capsule_uid.is_none_or(|u| u == uid));
+    owned
+        && l.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
         && l.get(labels::TENANT).map(String::as_str) == Some(tenant)
         && l.get(labels::PROJECT).map(String::as_str) == Some(project)
+}
+
+/// The uid of tenant `t`'s Capsule Tenant, if the agent's cache holds it.
+fn capsule_uid(ctx: &Ctx, tenant: &str) -> Option<String> {
+    ctx.capsule_tenants.get(None, tenant).and_then(|c| c.uid())
 }
 
 enum NamespaceState {
@@ -440,7 +503,7 @@ async fn ensure_namespace(
     let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
     let as_owner: Api<Namespace> = Api::all(owner_client(&ctx.shared.client, t));
     let metrics = &ctx.shared.metrics;
-    let desired = desired_namespace(project, tenant);
+    let desired = namespace_manifest(project, tenant, false);
     let live = match ctx.namespaces.get(None, &name) {
         Some(ns) => Some(ns),
         // Not one of ours (the watch sees only those): ask the apiserver itself.
@@ -450,7 +513,7 @@ async fn ensure_namespace(
         return match apply::create(&as_owner, &ctx.namespaces, desired, metrics).await {
             Ok(_) => {
                 // Now apply (adds the hash annotation, owns the fields with our manager).
-                let desired = desired_namespace(project, tenant);
+                let desired = namespace_manifest(project, tenant, false);
                 apply::ensure(&as_owner, &ctx.namespaces, desired, metrics).await?;
                 Ok((NamespaceState::Ready, Applied::Created))
             }
@@ -469,7 +532,8 @@ async fn ensure_namespace(
             Err(e) => Err(e.into()),
         };
     };
-    if !namespace_is_ours(&live, t, p) {
+    let uid = capsule_uid(ctx, t);
+    if !namespace_is_ours(&live, t, p, uid.as_deref()) {
         let owner = match (
             live.labels().get(labels::TENANT),
             live.labels().get(labels::PROJECT),
@@ -496,6 +560,8 @@ async fn ensure_namespace(
             Applied::Unchanged,
         ));
     }
+    // Once marked, the mark stays (the same desired object, so nothing is re-applied).
+    let desired = namespace_manifest(project, tenant, has_baseline(&live));
     let applied = apply::ensure(&as_owner, &ctx.namespaces, desired, metrics).await?;
     Ok((NamespaceState::Ready, applied))
 }
@@ -704,6 +770,18 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         && ctx.accounts.get(Some(&ns), names::DEPLOYER).is_some();
     let np_ok = ctx.policies.get(Some(&ns), names::NETWORK_POLICY).is_some();
     let limits_ok = ctx.limits.get(Some(&ns), names::LIMITS).is_some();
+    // Pods are admitted once the namespace is marked: only after its Pod Security labels (set
+    // above), NetworkPolicy and LimitRange exist.
+    if np_ok && limits_ok {
+        let as_owner: Api<Namespace> = Api::all(owner_client(&ctx.shared.client, t));
+        apply::ensure(
+            &as_owner,
+            &ctx.namespaces,
+            namespace_manifest(project, &tenant, true),
+            metrics,
+        )
+        .await?;
+    }
     let conditions = finish(
         vec![
             tenant_cond,
@@ -822,8 +900,9 @@ async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         Some(ns) => Some(ns),
         None => api.get_opt(&name).await?,
     };
+    let uid = capsule_uid(ctx, t);
     if let Some(ns) = live
-        && namespace_is_ours(&ns, t, p)
+        && namespace_is_ours(&ns, t, p, uid.as_deref())
     {
         if ns.meta().deletion_timestamp.is_none() {
             apply::delete(

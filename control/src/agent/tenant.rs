@@ -12,19 +12,31 @@
 //!   `kubenova:tenant:<t>:view`, which Capsule keeps in every tenant namespace, including those
 //!   the owner creates later.
 //!
-//! Status: `CapsuleTenantReady` (Capsule's own Ready and the owner group in its status),
-//! `TenantOwnerReady`, `QuotaReady`, then `Ready`; the namespaces Capsule counts; usage from the
-//! GlobalResourceQuota.
+//! - the baseline in every namespace the tenant's owners make themselves (with kubectl): the
+//!   Pod Security labels of the tenant's level, the `kubenova-isolation` NetworkPolicy and the
+//!   `kubenova-limits` LimitRange of the plan, then the [`labels::BASELINE`] mark that lets pods
+//!   in (project namespaces get theirs from the project controller). A namespace is the
+//!   tenant's when Capsule's owner reference names the tenant's Capsule Tenant by uid; labels
+//!   are never asked (ADR 0009).
+//!
+//! A tenant whose name overlaps an older tenant's (`a` and `a-x`: both could own `a-x-web`)
+//! gets neither: it reports `NameAvailable=False` (`NameOverlaps`).
+//!
+//! Status: `NameAvailable`, `CapsuleTenantReady` (Capsule's own Ready and the owner group in its
+//! status), `TenantOwnerReady`, `QuotaReady`, `BaselineReady`, then `Ready`; the namespaces
+//! Capsule counts; usage from the GlobalResourceQuota.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt as _};
 use kubenova_api::crd::{Project, Tenant, TenantStatus, Usage};
@@ -34,7 +46,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::conditions::{condition, finish, was_ready};
-use super::{Error, FINALIZER, Shared, managed_labels, managed_selector};
+use super::project::{has_baseline, isolation_spec, limit_item, names, pod_security_labels};
+use super::{
+    Error, FINALIZER, Shared, capsule_owner, managed_labels, managed_selector, owner_client,
+};
 
 const CONTROLLER: &str = "tenant";
 
@@ -73,11 +88,25 @@ pub fn tenant_owner_name(tenant: &str) -> String {
     format!("kubenova-{tenant}-owner")
 }
 
+/// The shared caches (and this controller's triggers) of what every tenant namespace carries.
+pub(crate) struct Baseline {
+    /// Every tenant namespace.
+    pub(crate) namespaces: (Cached<Namespace>, Trigger<Namespace>),
+    /// The agent's LimitRanges.
+    pub(crate) limits: (Cached<LimitRange>, Trigger<LimitRange>),
+    /// The agent's NetworkPolicies.
+    pub(crate) policies: (Cached<NetworkPolicy>, Trigger<NetworkPolicy>),
+}
+
 struct Ctx {
     shared: Shared,
+    tenants: Store<Tenant>,
     capsule_tenants: Cached<DynamicObject>,
     owners: Cached<DynamicObject>,
     quotas: Cached<DynamicObject>,
+    namespaces: Cached<Namespace>,
+    limits: Cached<LimitRange>,
+    policies: Cached<NetworkPolicy>,
 }
 
 impl Ctx {
@@ -86,6 +115,36 @@ impl Ctx {
         self.capsule_tenants.ready().await;
         self.owners.ready().await;
         self.quotas.ready().await;
+        self.namespaces.ready().await;
+        self.limits.ready().await;
+        self.policies.ready().await;
+    }
+}
+
+/// The tenant of a namespace: the Capsule Tenant of its owner reference.
+fn tenant_of_namespace(ns: &Namespace) -> Option<ObjectRef<Tenant>> {
+    capsule_owner(ns).map(|(name, _)| ObjectRef::new(name))
+}
+
+/// The tenant of an object in a tenant namespace, from the namespace (not the object's labels,
+/// which the tenant's admins may change); its label only while the namespace is not cached.
+fn tenant_in_namespace<K: Resource>(
+    namespaces: &Cached<Namespace>,
+    object: &K,
+) -> Option<ObjectRef<Tenant>> {
+    match object
+        .meta()
+        .namespace
+        .as_deref()
+        .and_then(|ns| namespaces.get(None, ns))
+    {
+        Some(ns) => tenant_of_namespace(&ns),
+        None => object
+            .meta()
+            .labels
+            .as_ref()?
+            .get(labels::TENANT)
+            .map(|t| ObjectRef::new(t)),
     }
 }
 
@@ -100,7 +159,13 @@ pub(crate) async fn run(
     stop: CancellationToken,
     (tenants, tenant_trigger): (Cached<Tenant>, Trigger<Tenant>),
     (capsule_tenants, ct_trigger): (Cached<DynamicObject>, Trigger<DynamicObject>),
+    baseline: Baseline,
 ) {
+    let Baseline {
+        namespaces: (namespaces, ns_stream),
+        limits: (limits, lr_stream),
+        policies: (policies, np_stream),
+    } = baseline;
     let client = shared.client.clone();
     let (to, grq) = (tenant_owner_resource(), global_quota_resource());
     let (owners, [to_stream]) = apply::watch(
@@ -118,10 +183,15 @@ pub(crate) async fn run(
     let concurrency = shared.config.concurrency;
     let ctx = Arc::new(Ctx {
         shared,
+        tenants: tenants.store(),
         capsule_tenants,
         owners,
         quotas,
+        namespaces: namespaces.clone(),
+        limits,
+        policies,
     });
+    let (for_lr, for_np) = (namespaces.clone(), namespaces);
     Controller::for_stream(tenant_trigger, tenants.store())
         .with_config(controller::Config::default().concurrency(concurrency))
         .watches_stream_with(
@@ -135,6 +205,13 @@ pub(crate) async fn run(
             |o| by_tenant_label(&o, CAPSULE_NEW_TENANT_LABEL),
             grq,
         )
+        .watches_stream(ns_stream, |ns: Namespace| tenant_of_namespace(&ns))
+        .watches_stream(lr_stream, move |o: LimitRange| {
+            tenant_in_namespace(&for_lr, &o)
+        })
+        .watches_stream(np_stream, move |o: NetworkPolicy| {
+            tenant_in_namespace(&for_np, &o)
+        })
         .graceful_shutdown_on(stop.cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
@@ -218,8 +295,11 @@ pub fn desired_capsule_tenant(tenant: &Tenant, protect: bool) -> Value {
     if let Some(n) = plan.quota.namespaces {
         spec["namespaceOptions"] = json!({ "quota": n });
     }
+    // An Ingress may not take a host and path another Ingress in any Capsule tenant already
+    // uses (Capsule's admission webhook checks it, ADR 0009).
+    spec["ingressOptions"] = json!({ "hostnameCollisionScope": "Cluster" });
     if !plan.ingress_classes.is_empty() {
-        spec["ingressOptions"] = json!({ "allowedClasses": { "allowed": plan.ingress_classes } });
+        spec["ingressOptions"]["allowedClasses"] = json!({ "allowed": plan.ingress_classes });
     }
     if !plan.storage_classes.is_empty() {
         spec["storageClasses"] = json!({ "allowed": plan.storage_classes });
@@ -346,6 +426,37 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
     let previous = tenant.status.clone().unwrap_or_default();
     let healing = was_ready(&previous.conditions, generation);
 
+    if let Some(older) = older_overlapping(tenant, &ctx.tenants) {
+        let long = if name.len() > older.len() {
+            &name
+        } else {
+            &older
+        };
+        let message = format!(
+            "tenant {name} overlaps the older tenant {older}: namespaces named {long}-... could belong to either, \
+             so nothing is made for {name}; delete it and choose another name (no tenant's name may be another's followed by `-`)"
+        );
+        let conditions = finish(
+            vec![condition(
+                "NameAvailable",
+                false,
+                "NameOverlaps",
+                message,
+                generation,
+            )],
+            &previous.conditions,
+            generation,
+        );
+        let status = TenantStatus {
+            conditions,
+            observed_generation: generation,
+            ..TenantStatus::default()
+        };
+        write_status(ctx, &name, &previous, status).await?;
+        metrics.converged(CONTROLLER, &name, false);
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    }
+
     let to = tenant_owner_resource();
     let owner = apply::ensure(
         &Api::<DynamicObject>::all_with(client.clone(), &to),
@@ -387,8 +498,19 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         || usage
             .as_ref()
             .is_some_and(|u| hard.keys().all(|k| u.hard.contains_key(k)));
+    let (baseline_ok, baseline_msg) = match capsule_obj.as_ref().and_then(|c| c.uid()) {
+        Some(uid) if capsule_ok => ensure_baselines(tenant, &uid, ctx).await?,
+        _ => (false, "waiting for the Capsule Tenant".to_owned()),
+    };
     let conditions = finish(
         vec![
+            condition(
+                "NameAvailable",
+                true,
+                "Unique",
+                format!("no other tenant's name overlaps {name}"),
+                generation,
+            ),
             condition(
                 "TenantOwnerReady",
                 owner_ok,
@@ -416,6 +538,13 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
                 },
                 generation,
             ),
+            condition(
+                "BaselineReady",
+                baseline_ok,
+                if baseline_ok { "Applied" } else { "Pending" },
+                baseline_msg,
+                generation,
+            ),
         ],
         &previous.conditions,
         generation,
@@ -432,7 +561,7 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         })
         .unwrap_or_default();
     namespaces.sort();
-    let ready = capsule_ok && owner_ok && quota_ok;
+    let ready = capsule_ok && owner_ok && quota_ok && baseline_ok;
     let status = TenantStatus {
         conditions,
         observed_generation: generation,
@@ -447,6 +576,128 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
     } else {
         Action::requeue(Duration::from_secs(5))
     })
+}
+
+/// The older tenant (by creation time, then name) whose name overlaps `tenant`'s, if any: the
+/// older one keeps its name, the younger gets nothing.
+fn older_overlapping(tenant: &Tenant, tenants: &Store<Tenant>) -> Option<String> {
+    let name = tenant.name_any();
+    let key = |t: &Tenant| (t.creation_timestamp().map(|c| c.0), t.name_any());
+    tenants
+        .state()
+        .iter()
+        .filter(|other| kubenova_api::names::tenants_overlap(&name, &other.name_any()))
+        .filter(|other| key(other) < key(tenant))
+        .map(|other| other.name_any())
+        .min()
+}
+
+/// Gives every namespace the tenant's owners made (owned by its Capsule Tenant `capsule_uid`,
+/// not a project's) its baseline: the isolation NetworkPolicy and LimitRange first, then the
+/// Pod Security labels and the baseline mark in one write. Returns whether all have it and a
+/// message for `BaselineReady`.
+async fn ensure_baselines(
+    tenant: &Tenant,
+    capsule_uid: &str,
+    ctx: &Ctx,
+) -> Result<(bool, String), Error> {
+    let t = tenant.name_any();
+    let client = &ctx.shared.client;
+    let metrics = &ctx.shared.metrics;
+    let owned: Vec<Arc<Namespace>> = ctx
+        .namespaces
+        .store()
+        .state()
+        .into_iter()
+        .filter(|ns| capsule_owner(ns) == Some((t.as_str(), capsule_uid)))
+        .filter(|ns| ns.meta().deletion_timestamp.is_none())
+        .filter(|ns| {
+            // A project's namespace (labels only the agent may write): the project controller's.
+            let l = ns.labels();
+            !(l.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
+                && l.get(labels::TENANT) == Some(&t)
+                && l.contains_key(labels::PROJECT))
+        })
+        .collect();
+    let as_owner: Api<Namespace> = Api::all(owner_client(client, &t));
+    for ns in &owned {
+        let ns_name = ns.name_any();
+        let was_complete = has_baseline(ns);
+        let meta = |name: &str| {
+            json!({
+                "name": name,
+                "namespace": ns_name,
+                "labels": managed_labels(&t, None),
+                "ownerReferences": [owner_reference(tenant)],
+            })
+        };
+        let policy = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": meta(names::NETWORK_POLICY),
+            "spec": isolation_spec(&t, &tenant.spec.network_policy),
+        });
+        let limits = json!({
+            "apiVersion": "v1", "kind": "LimitRange", "metadata": meta(names::LIMITS),
+            "spec": { "limits": [limit_item(&tenant.spec.plan.limits)] },
+        });
+        let np = apply::ensure(
+            &Api::namespaced(client.clone(), &ns_name),
+            &ctx.policies,
+            policy,
+            metrics,
+        )
+        .await?;
+        let lr = apply::ensure(
+            &Api::namespaced(client.clone(), &ns_name),
+            &ctx.limits,
+            limits,
+            metrics,
+        )
+        .await?;
+        let mut l = json!({ labels::TENANT: t });
+        pod_security_labels(&mut l, tenant.spec.pod_security.label());
+        l[labels::BASELINE] = json!(labels::BASELINE_VALUE);
+        let desired = json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": { "name": ns_name, "labels": l },
+        });
+        let labelled = apply::ensure(&as_owner, &ctx.namespaces, desired, metrics).await?;
+        if was_complete {
+            for (applied, api_version, kind, namespace, object) in [
+                (
+                    np,
+                    "networking.k8s.io/v1",
+                    "NetworkPolicy",
+                    Some(ns_name.as_str()),
+                    names::NETWORK_POLICY,
+                ),
+                (
+                    lr,
+                    "v1",
+                    "LimitRange",
+                    Some(ns_name.as_str()),
+                    names::LIMITS,
+                ),
+                (labelled, "v1", "Namespace", None, ns_name.as_str()),
+            ] {
+                if applied != Applied::Unchanged {
+                    let shown = namespace.map_or(object.to_owned(), |n| format!("{n}/{object}"));
+                    let related = super::reference(api_version, kind, namespace, object);
+                    heal(ctx, tenant, applied, kind, &shown, related).await;
+                }
+            }
+        }
+    }
+    Ok((
+        true,
+        format!(
+            "{} namespaces made by the tenant's owners carry the baseline (Pod Security {}, {}, {})",
+            owned.len(),
+            tenant.spec.pod_security.label(),
+            names::NETWORK_POLICY,
+            names::LIMITS
+        ),
+    ))
 }
 
 async fn write_status(
@@ -641,6 +892,47 @@ mod tests {
             "owners come from the TenantOwner"
         );
         assert!(spec.get("resourceQuotas").is_none(), "deprecated in v0.14");
+    }
+
+    #[test]
+    fn the_younger_of_two_overlapping_tenants_gives_way() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+        let at = |name: &str, secs: i64| {
+            let mut t = Tenant::new(name, TenantSpec::default());
+            t.metadata.creation_timestamp = Some(Time(
+                k8s_openapi::jiff::Timestamp::from_second(secs).expect("time"),
+            ));
+            t
+        };
+        let mut writer = kube::runtime::reflector::store::Writer::<Tenant>::default();
+        for t in [at("a", 10), at("a-x", 20), at("ab", 5), at("b-a", 1)] {
+            writer.apply_watcher_event(&watcher::Event::Apply(t));
+        }
+        let store = writer.as_reader();
+        assert_eq!(
+            older_overlapping(&at("a-x", 20), &store).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            older_overlapping(&at("a", 10), &store),
+            None,
+            "the older keeps its name"
+        );
+        assert_eq!(older_overlapping(&at("ab", 5), &store), None);
+        // Same second: the name decides.
+        assert_eq!(
+            older_overlapping(&at("a-x", 10), &store).as_deref(),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn every_capsule_tenant_refuses_hosts_other_tenants_use() {
+        let desired = desired_capsule_tenant(&tenant(Plan::default()), true);
+        assert_eq!(
+            desired["spec"]["ingressOptions"]["hostnameCollisionScope"],
+            "Cluster"
+        );
     }
 
     #[test]

@@ -225,6 +225,27 @@ pub async fn create(
         network_policy: input.network_policy,
     })?;
     let (_, client) = state.cluster(&cluster).await?;
+    // A tenant's namespaces are `<tenant>-<anything>`: tenants `a` and `a-x` could both claim
+    // `a-x-web`, so neither name may be another's followed by `-` (ADR 0009). The agent also
+    // refuses the younger of two such Tenants made with kubectl.
+    let existing = index_api(&state)
+        .list(&ListParams::default().labels(&format!("{INDEX_CLUSTER_LABEL},{}", labels::TENANT)))
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
+    let taken: Vec<String> = existing
+        .items
+        .iter()
+        .filter(|cm| cm.name_any().starts_with("kubenova-tenant."))
+        .filter_map(|cm| cm.labels().get(labels::TENANT).cloned())
+        .collect();
+    if let Some(other) = names::overlapping_tenant(&tenant, taken.iter().map(String::as_str)) {
+        return Err(ApiError::conflict(format!(
+            "tenant name `{tenant}` overlaps tenant `{other}`: namespaces named `{long}-...` could belong to either; \
+             choose a name that is not another tenant's name followed by `-` and does not start with one",
+            long = if tenant.len() > other.len() { &tenant } else { other },
+        ))
+        .with_details(json!({ "kind": "tenant", "name": tenant, "overlaps": other })));
+    }
     // Claim the name across all clusters first.
     let mut index_labels = managed_labels(&tenant);
     index_labels.insert(INDEX_CLUSTER_LABEL.to_owned(), cluster.clone());

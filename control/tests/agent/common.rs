@@ -271,3 +271,56 @@ pub(crate) fn create_as(user: Option<(&str, &[&str])>, object: &Value) -> Result
     testenv::env::run(cmd, &["create", "-f", "-"], Some(&object.to_string()))
         .map_err(|e| e.to_string())
 }
+
+/// A `kubenova-proxy` in front of the shared environment (started once), verifying tokens the
+/// environment signs: the path a tenant's kubectl takes.
+pub(crate) fn proxy() -> &'static testenv::proxy::RunningProxy {
+    static PROXY: OnceLock<testenv::proxy::RunningProxy> = OnceLock::new();
+    PROXY.get_or_init(|| {
+        let env = env();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let binary = testenv::workspace_binary(&root, "kubenova-proxy", "kubenova-proxy")
+            .expect("kubenova-proxy builds");
+        testenv::block_on(async move { env.start_proxy(&binary).await })
+            .expect("kubenova-proxy starts")
+    })
+}
+
+/// A kubeconfig for `subject` as an owner of `tenant`, through the proxy (ten minutes).
+pub(crate) fn owner_kubeconfig(tenant: &str, subject: &str) -> std::path::PathBuf {
+    let proxy = proxy();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let claims = kubenova_api::Claims {
+        iss: testenv::proxy::ISSUER.into(),
+        sub: subject.into(),
+        aud: kubenova_api::claims::PROXY_AUDIENCE.into(),
+        exp: now + 600,
+        nbf: now - 5,
+        iat: now - 5,
+        jti: testenv::unique_name("jti"),
+        roles: vec![kubenova_api::Role::TenantOwner],
+        tenant: Some(tenant.into()),
+        project: None,
+        cluster: None,
+    };
+    let token = proxy.sign(&claims).expect("token signed");
+    let dir = env().dir().join("agent-kubeconfigs");
+    std::fs::create_dir_all(&dir).expect("kubeconfig dir");
+    let path = dir.join(format!("{tenant}-{subject}.kubeconfig"));
+    proxy.write_kubeconfig(&path, &token).expect("kubeconfig");
+    path
+}
+
+/// Runs the real kubectl with `kubeconfig` (and `stdin`); Ok(stdout) or Err(stderr).
+pub(crate) fn kubectl_with(
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: Option<&Value>,
+) -> Result<String, String> {
+    let input = stdin.map(Value::to_string);
+    testenv::env::run(env().kubectl_with(kubeconfig), args, input.as_deref())
+        .map_err(|e| e.to_string())
+}

@@ -4,6 +4,7 @@
 
 mod common;
 mod drift;
+mod isolation;
 mod project;
 mod quota;
 mod tenant;

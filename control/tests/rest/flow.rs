@@ -653,3 +653,37 @@ async fn tenant_network_settings_rewrite_every_projects_isolation_policy() {
         },
     );
 }
+
+/// Tenant names where one is the other followed by `-` (`a`, `a-x`: both would own `a-x-web`)
+/// are refused, whichever comes second (ADR 0009).
+#[tokio::test]
+async fn a_tenant_name_that_overlaps_another_tenants_is_refused() {
+    let t = unique("ovl");
+    tenant(&t, &[]);
+    let shorter = t
+        .rsplit_once('-')
+        .map(|(head, _)| head.to_owned())
+        .expect("dash");
+    for name in [format!("{t}-x"), shorter] {
+        let v = expect(
+            &call(
+                "POST",
+                &tenants_path(""),
+                admin(),
+                Some(&json!({ "name": name })),
+            ),
+            409,
+        );
+        assert_eq!(v["code"], "KN-409");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(message.contains("overlaps") && message.contains(&t), "{v}");
+        expect(
+            &call("GET", &tenants_path(&format!("/{name}")), admin(), None),
+            404,
+        );
+    }
+    expect(
+        &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
+        204,
+    );
+}
