@@ -2,6 +2,7 @@
 //! with Capsule, in direct mode.
 
 mod attacks;
+mod exec_confined;
 mod harness;
 mod http;
 mod kubectl;
