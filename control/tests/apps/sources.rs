@@ -169,6 +169,17 @@ fn without_the_platform_allowance_loopback_and_plain_http_repositories_are_refus
         "loop",
         json!({ "repo": repo.url() }),
         "helm.repo",
+        // Its own API and the apiserver listen on 127.0.0.1 here, so without an allowance that
+        // host is refused on every port.
+        "127.0.0.1",
+    );
+    refused(
+        &strict,
+        &base,
+        &ns,
+        "loop-other",
+        json!({ "repo": "http://127.0.0.2:8080/" }),
+        "helm.repo",
         "--app-chart-hosts",
     );
     refused(
@@ -196,7 +207,7 @@ fn without_the_platform_allowance_loopback_and_plain_http_repositories_are_refus
         "oci-loop",
         json!({ "repo": registry.charts_url() }),
         "helm.repo",
-        "loopback",
+        "127.0.0.1",
     );
     // The harness's control plane (which allows 127.0.0.1 and plain HTTP) takes the same repo.
     let body = json!({ "name": "allowed", "helm": { "repo": repo.url(), "chart": "greeter", "version": "0.1.0" } });
