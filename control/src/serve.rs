@@ -127,6 +127,23 @@ pub struct ServeArgs {
     /// KubeVela policy types apps may pass through (comma-separated; none by default).
     #[arg(long, env = "KUBENOVA_CONTROL_APP_POLICIES", value_delimiter = ',')]
     pub app_policies: Vec<String>,
+    /// Chart repository hosts allowed although they are loopback, private, link-local or
+    /// in-cluster names (`host` or `host:port`, comma-separated; none by default). The API's
+    /// own address and the apiserver's stay refused.
+    #[arg(long, env = "KUBENOVA_CONTROL_APP_CHART_HOSTS", value_delimiter = ',')]
+    pub app_chart_hosts: Vec<String>,
+    /// Allow `http://` chart repositories and plain-HTTP (`insecure`) OCI registries.
+    #[arg(long, env = "KUBENOVA_CONTROL_APP_CHART_PLAIN_HTTP")]
+    pub app_chart_plain_http: bool,
+    /// More hosts (`host` or `host:port`) that are never a chart repository, besides this API
+    /// (--issuer, --listen) and the management apiserver: e.g. the workload clusters'
+    /// apiservers and proxies.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_APP_CHART_DENIED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub app_chart_denied_hosts: Vec<String>,
     /// Where audit lines go: `-` for stdout, or a file (appended).
     #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_LOG", default_value = "-")]
     pub audit_log: String,
@@ -305,10 +322,83 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
                     .filter(|t| !t.is_empty())
                     .cloned()
                     .collect(),
+                chart_sources: chart_sources(args, &listen),
             },
         },
         listen,
     ))
+}
+
+/// Where charts may come from: `--app-chart-*`, plus this API's own addresses (the issuer's host
+/// and port, the listening port on loopback) and the management apiserver (added in `serve`)
+/// as endpoints that are never a chart repository.
+fn chart_sources(args: &ServeArgs, listen: &SocketAddr) -> crate::apps::request::ChartSources {
+    let clean = |list: &[String]| -> std::collections::BTreeSet<String> {
+        list.iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    };
+    let mut denied = clean(&args.app_chart_denied_hosts);
+    if let Some(issuer) = args.issuer.as_deref().and_then(url_endpoint) {
+        denied.extend(issuer);
+    }
+    let port = listen.port();
+    if listen.ip().is_unspecified() || listen.ip().is_loopback() {
+        denied.extend([format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
+    }
+    denied.insert(format!(
+        "{}:{port}",
+        match listen.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        }
+    ));
+    crate::apps::request::ChartSources {
+        allowed_hosts: clean(&args.app_chart_hosts),
+        plain_http: args.app_chart_plain_http,
+        denied_endpoints: denied,
+    }
+}
+
+/// `host:port` (and `host` alone when the port is the scheme's) of an http(s) URL.
+fn url_endpoint(url: &str) -> Option<Vec<String>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, a)| a);
+    let default = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else {
+        443
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p))
+            if !h.ends_with(':') && p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty() =>
+        {
+            (h.to_owned(), p.parse().ok()?)
+        }
+        _ => (authority.to_owned(), default),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(vec![format!("{host}:{port}")])
+}
+
+/// The management apiserver's `host:port`, for [`chart_sources`].
+async fn management_endpoint(args: &ClusterArgs) -> Option<String> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).ok()?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .ok()?
+        }
+        None => kube::Config::infer().await.ok()?,
+    };
+    url_endpoint(&config.cluster_url.to_string())?.pop()
 }
 
 /// The management cluster's client.
@@ -433,8 +523,15 @@ pub async fn keys_command(args: KeysArgs) -> anyhow::Result<String> {
 
 /// `kubenova-control serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
-    let (settings, listen) = settings(&args).map_err(|e| anyhow::anyhow!(e))?;
+    let (mut settings, listen) = settings(&args).map_err(|e| anyhow::anyhow!(e))?;
     let client = management_client(&args.cluster).await?;
+    if let Some(apiserver) = management_endpoint(&args.cluster).await {
+        settings
+            .app_allowed
+            .chart_sources
+            .denied_endpoints
+            .insert(apiserver);
+    }
     prepare_management(&client, &settings.namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
     let keys = KeyStore::load_or_create(&secrets).await?;

@@ -24,7 +24,7 @@ pub struct ApiServer {
     pub program: Program,
 }
 
-/// Starts kube-apiserver against `etcd_url` and waits until it answers. With `audit_log`, every
+/// Starts kube-apiserver against `etcd` (with its client certificate) and waits until it answers. With `audit_log`, every
 /// request is logged there at `Metadata` level (JSON lines).
 ///
 /// `ready` is polled until it returns `Ok(true)`: the caller checks `/readyz` with its admin
@@ -33,7 +33,7 @@ pub async fn start<F, Fut>(
     supervisor: &Supervisor,
     pki: &Pki,
     pki_dir: &Path,
-    etcd_url: &str,
+    etcd: &crate::etcd::EtcdClient,
     audit_log: Option<&Path>,
     ready: F,
 ) -> Result<ApiServer>
@@ -62,7 +62,10 @@ where
     )?;
     let (sa_key, sa_pub) = pki.key_pair("service-account")?;
     let mut cmd = Command::new(Module::Kubernetes.path("kube-apiserver")?);
-    cmd.arg(format!("--etcd-servers={etcd_url}"))
+    cmd.arg(format!("--etcd-servers={}", etcd.url))
+        .arg(format!("--etcd-cafile={}", etcd.ca_file.display()))
+        .arg(format!("--etcd-certfile={}", etcd.cert_file.display()))
+        .arg(format!("--etcd-keyfile={}", etcd.key_file.display()))
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--secure-port={port}"))
         .arg("--advertise-address=127.0.0.1")

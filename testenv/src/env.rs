@@ -125,12 +125,19 @@ impl TestEnv {
         for d in [&logs, &data, &pki_dir] {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
+        // The run directory holds the admin kubeconfig and every key: root's alone. (kwok's
+        // exec runs as another user; see `kwok`.)
+        std::fs::set_permissions(
+            &dir,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+        )
+        .map_err(|e| Error::io(&dir, e))?;
         let kubectl = Module::Kubernetes.path("kubectl")?;
         let pki = Pki::new(&pki_dir)?;
         let supervisor = Supervisor::new(&logs, &data)?;
         let mut programs = Vec::new();
 
-        let etcd = etcd::start(&supervisor, &data).await?;
+        let etcd = etcd::start(&supervisor, &pki, &data).await?;
         programs.push(etcd.program);
 
         let admin = pki.client("admin", "kubenova-testenv-admin", &["system:masters"])?;
@@ -165,7 +172,7 @@ impl TestEnv {
                 &supervisor,
                 &pki,
                 &pki_dir,
-                &etcd.url,
+                &etcd.client,
                 audit.as_deref(),
                 port_probe,
             )

@@ -4,12 +4,26 @@
 //! What the fake pods answer is fixed here so tests can assert it:
 //! - `logs` returns the lines of [`Kwok::log_lines`] and whatever a test appends with
 //!   [`Kwok::append_log_line`] (`logs -f` streams those as they come);
-//! - `exec` runs the command on this machine (no shell), in the kwok work directory;
+//! - `exec` runs the command on this machine (no shell), confined (see below) in
+//!   [`Kwok::exec_dir`], the fake pods' one writable directory;
 //! - `port-forward` to any pod port connects to `127.0.0.1:<Kwok::forward_port>`, where a test
 //!   may listen.
+//!
+//! kwok's local exec runs what a tenant's `kubectl exec` names as a process of this machine, and
+//! kwok itself runs as root. So the exec is confined (ADR 0011):
+//! - as [`EXEC_UID`] (`nobody`), with no supplementary groups (kwok's `securityContext`);
+//! - in [`Kwok::exec_dir`], a throwaway directory outside the environment's run directory, which
+//!   is `0700` (root's): the admin kubeconfig, the keys and every other program's files are out of
+//!   reach;
+//! - kwok (and so every exec) runs in a mount namespace of its own in which every mount is
+//!   read-only except [`Kwok::exec_dir`] (`unshare --mount`), so `/tmp`, `/dev/shm` and the
+//!   workspace cannot be written either;
+//! - kwok's environment is emptied (a `PATH` and `HOME` only), so no variable of the caller
+//!   reaches the command.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,6 +38,23 @@ use crate::{Error, Result, TestEnv, free_port, wait};
 /// The fake node's name.
 pub const NODE_NAME: &str = "kwok-node-0";
 
+/// The user (and group) a `kubectl exec` into a fake pod runs as: `nobody`.
+pub const EXEC_UID: u32 = 65534;
+
+/// Run by `sh` in kwok's own mount namespace before it becomes kwok: every mount read-only
+/// (keeping its other flags), then the exec directory (`$1`) writable again. `/proc`, `/sys` and
+/// `/dev/pts` stay as they are (nothing there is writable by `nobody`; ptys need `/dev/pts`).
+const CONFINE: &str = r#"set -eu
+exec_dir=$1; shift
+findmnt -rn -o TARGET | while read -r target; do
+  case "$target" in /proc|/proc/*|/sys|/sys/*|/dev/pts) continue ;; esac
+  mount -o remount,bind,ro "$target"
+done
+mount --bind "$exec_dir" "$exec_dir"
+mount -o remount,bind,rw "$exec_dir"
+exec "$@"
+"#;
+
 /// What the environment's kwok answers.
 #[derive(Debug, Clone, Default)]
 pub struct Kwok {
@@ -35,6 +66,9 @@ pub struct Kwok {
     pub log_lines: Vec<String>,
     /// The one file every fake container's log is read from (CRI log format).
     pub log_file: std::path::PathBuf,
+    /// Where `kubectl exec` commands run (their working directory and `HOME`) and the only
+    /// place they may write: owned by [`EXEC_UID`], outside the run directory.
+    pub exec_dir: PathBuf,
 }
 
 impl Kwok {
@@ -61,6 +95,7 @@ pub async fn start(
     let work = env.dir().join("kwok");
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let log_file = work.join("container.log");
+    let exec_dir = exec_dir(env.dir())?;
     let kwok = Kwok {
         port: free_port()?,
         forward_port: free_port()?,
@@ -69,10 +104,11 @@ pub async fn start(
             "serving on :8080".to_owned(),
         ],
         log_file: log_file.clone(),
+        exec_dir,
     };
     write_file(&log_file, &cri_log(&kwok.log_lines))?;
     let config = work.join("kwok.yaml");
-    write_file(&config, &configuration(&kwok, &work, &log_file)?)?;
+    write_file(&config, &configuration(&kwok, &log_file)?)?;
 
     let serving = pki.serving("kwok", &["127.0.0.1", "localhost"])?;
     let client_cert = pki.client("kwok-client", "system:kwok-controller", &["system:masters"])?;
@@ -85,17 +121,36 @@ pub async fn start(
         },
     )?;
 
-    let mut cmd = Command::new(Module::Kwok.path("kwok")?);
-    cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(format!("--config={}", config.display()))
-        .arg(format!("--tls-cert-file={}", serving.cert_path.display()))
-        .arg(format!(
-            "--tls-private-key-file={}",
-            serving.key_path.display()
-        ))
-        .current_dir(&work)
-        // kwok always reads $KWOK_WORKDIR/kwok.yaml first; keep it away from ~/.kwok.
-        .env("KWOK_WORKDIR", &work);
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        CONFINE,
+        "confine",
+    ])
+    .arg(&kwok.exec_dir)
+    .arg(Module::Kwok.path("kwok")?)
+    .arg(format!("--kubeconfig={}", kubeconfig.display()))
+    .arg(format!("--config={}", config.display()))
+    .arg(format!("--tls-cert-file={}", serving.cert_path.display()))
+    .arg(format!(
+        "--tls-private-key-file={}",
+        serving.key_path.display()
+    ))
+    .current_dir(&work)
+    // Nothing of the caller's environment reaches kwok, and so an exec.
+    .env_clear()
+    .env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    )
+    .env("HOME", &kwok.exec_dir)
+    // kwok always reads $KWOK_WORKDIR/kwok.yaml first; keep it away from ~/.kwok.
+    .env("KWOK_WORKDIR", &work);
     let mut program = env.supervisor().spawn("kwok", cmd)?;
 
     let nodes: Api<Node> = Api::all(client.clone());
@@ -139,7 +194,25 @@ fn cri_log(lines: &[String]) -> String {
     })
 }
 
-fn configuration(kwok: &Kwok, work: &Path, log_file: &Path) -> Result<String> {
+/// Makes the exec directory: `<run dir>-exec`, empty, `0700` and owned by [`EXEC_UID`]. It lies
+/// beside the run directory because that one is `0700` root's (nothing in it is for `nobody`).
+fn exec_dir(run_dir: &Path) -> Result<PathBuf> {
+    let name = run_dir
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} has no name", run_dir.display())))?;
+    let dir = run_dir.with_file_name(format!("{}-exec", name.to_string_lossy()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    std::os::unix::fs::chown(&dir, Some(EXEC_UID), Some(EXEC_UID))
+        .map_err(|e| Error::io(&dir, e))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
+}
+
+fn configuration(kwok: &Kwok, log_file: &Path) -> Result<String> {
     let mut docs = vec![format!(
         r#"apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
@@ -200,8 +273,15 @@ metadata:
 spec:
   execs:
   - local:
-      workDir: {work}"#,
-        work = work.display()
+      workDir: {dir}
+      envs:
+      - name: HOME
+        value: {dir}
+      securityContext:
+        runAsUser: {uid}
+        runAsGroup: {uid}"#,
+        dir = kwok.exec_dir.display(),
+        uid = EXEC_UID,
     ));
     docs.push(format!(
         r#"apiVersion: kwok.x-k8s.io/v1alpha1

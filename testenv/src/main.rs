@@ -168,9 +168,21 @@ async fn main() -> anyhow::Result<()> {
     };
     let control = match &control_binary {
         Some(binary) => Some(
-            env.start_control(&absolute(binary)?, ControlOptions::default())
-                .await
-                .context("kubenova-control did not start")?,
+            env.start_control(
+                &absolute(binary)?,
+                ControlOptions {
+                    // `make dev` serves example charts from loopback HTTP servers (a chart
+                    // repository, an OCI registry): allowed here explicitly; the default refuses
+                    // loopback hosts and plain HTTP (docs/security.md).
+                    extra_args: vec![
+                        "--app-chart-hosts=127.0.0.1".into(),
+                        "--app-chart-plain-http".into(),
+                    ],
+                    ..ControlOptions::default()
+                },
+            )
+            .await
+            .context("kubenova-control did not start")?,
         ),
         None => None,
     };
@@ -317,6 +329,11 @@ fn write_env_file(
     // Written whole under a temporary name, so a script polling for it never reads half a file.
     let tmp = env_file.with_extension("tmp");
     std::fs::write(&tmp, text)?;
+    // It holds the admin token: root's alone (kwok's exec runs as another user of this machine).
+    std::fs::set_permissions(
+        &tmp,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )?;
     std::fs::rename(&tmp, env_file)?;
     Ok(())
 }

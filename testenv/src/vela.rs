@@ -13,6 +13,15 @@
 //!   every port explicit and on loopback (their defaults, `:8080`, `:9440`, `:9090`, collide with
 //!   each other), leader election and vela's webhook off.
 //!
+//! - Flux's multi-tenancy lockdown: helm-controller runs with `--no-cross-namespace-refs=true`
+//!   and `--default-service-account=default`, so a HelmRelease that names no ServiceAccount is
+//!   installed as its namespace's `default` account (no rights) instead of as the controller
+//!   (ADR 0011). source-controller v1.7.3 has no cross-namespace references to turn off (its
+//!   `--default-service-account` is about cloud workload identity, not impersonation).
+//! - Flux's user roles as `flux install` makes them ([`FLUX_USER_ROLES`]): `edit` and `admin`
+//!   holders may write Flux objects, `view` holders read them. So a project developer can make a
+//!   HelmRelease with kubectl here as on a real installation, and the tests show what it can do.
+//!
 //! vela-core always wraps its client in an impersonating round tripper, so an Application with
 //! the annotation `app.oam.dev/service-account-name: <sa>` is applied as
 //! `system:serviceaccount:<namespace>:<sa>`; no feature gate is needed for that.
@@ -37,6 +46,38 @@ pub const SOURCE_CONTROLLER_IDENTITY: &str = "system:serviceaccount:flux-system:
 pub const HELM_CONTROLLER_IDENTITY: &str = "system:serviceaccount:flux-system:helm-controller";
 /// KubeNova's `helm` ComponentDefinition.
 pub const HELM_COMPONENT: &str = include_str!("../../config/vela/helm.yaml");
+
+/// The ServiceAccount (in the HelmRelease's own namespace) helm-controller installs a release
+/// as when the release names none (`--default-service-account`).
+pub const HELM_DEFAULT_SERVICE_ACCOUNT: &str = "default";
+
+/// The ClusterRoles Flux's installation (`flux install`, `manifests/rbac/{edit,view}.yaml` of
+/// fluxcd/flux2) aggregates into `edit`/`admin` and `view`.
+pub const FLUX_USER_ROLES: &str = r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: flux-edit
+  labels:
+    rbac.authorization.k8s.io/aggregate-to-edit: "true"
+    rbac.authorization.k8s.io/aggregate-to-admin: "true"
+rules:
+- apiGroups: [notification.toolkit.fluxcd.io, source.toolkit.fluxcd.io, source.extensions.fluxcd.io, helm.toolkit.fluxcd.io, image.toolkit.fluxcd.io, kustomize.toolkit.fluxcd.io]
+  resources: ["*"]
+  verbs: [create, delete, deletecollection, patch, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: flux-view
+  labels:
+    rbac.authorization.k8s.io/aggregate-to-admin: "true"
+    rbac.authorization.k8s.io/aggregate-to-edit: "true"
+    rbac.authorization.k8s.io/aggregate-to-view: "true"
+rules:
+- apiGroups: [notification.toolkit.fluxcd.io, source.toolkit.fluxcd.io, source.extensions.fluxcd.io, helm.toolkit.fluxcd.io, image.toolkit.fluxcd.io, kustomize.toolkit.fluxcd.io]
+  resources: ["*"]
+  verbs: [get, list, watch]
+"#;
 
 /// The one Helm template construct KubeVela's built-in definition files contain.
 const NAMESPACE_PLACEHOLDER: &str = r#"{{ include "systemDefinitionNamespace" . }}"#;
@@ -71,6 +112,7 @@ pub async fn start(env: &TestEnv, pki: &Pki, pki_dir: &Path) -> Result<(Vela, Ve
         None,
     )?;
     env.apply(HELM_COMPONENT)?;
+    env.apply(FLUX_USER_ROLES)?;
 
     let vela = Vela {
         artifact_port: free_port()?,
@@ -109,8 +151,12 @@ pub async fn start(env: &TestEnv, pki: &Pki, pki_dir: &Path) -> Result<(Vela, Ve
             HELM_CONTROLLER_IDENTITY,
         )?,
     )
-    // A HelmRelease may only use a chart source in its own namespace.
+    // A HelmRelease may only use a chart source in its own namespace, and one that names no
+    // ServiceAccount is installed as its namespace's `default` account, never as the controller.
     .arg("--no-cross-namespace-refs=true")
+    .arg(format!(
+        "--default-service-account={HELM_DEFAULT_SERVICE_ACCOUNT}"
+    ))
     .args(flux_common_args(vela.health_ports[2])?);
     let mut helm = env.supervisor().spawn("helm-controller", cmd)?;
 

@@ -19,6 +19,7 @@ pub mod app;
 mod apply;
 mod cluster;
 mod conditions;
+mod deployer;
 mod leader;
 mod metrics;
 mod project;
@@ -39,6 +40,7 @@ pub mod names {
         BASELINE_POLICY, BIRTH_LEVEL, BIRTH_POD_SECURITY_POLICY, DELIVERY_RULES_ROLE,
         DEPLOYER_ROLE, NAMESPACE_LABELS_POLICY, PREVENT_DELETION_POLICY, PROJECT_DEV_ROLE,
     };
+    pub use super::deployer::DEPLOYER_CREDENTIALS_POLICY;
     pub use super::project::names::*;
     pub use super::tenant::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
 }
@@ -48,6 +50,12 @@ pub mod names {
 pub mod desired {
     pub use super::project::{desired_namespace, desired_objects};
     pub use super::tenant::{desired_capsule_tenant, desired_owner};
+}
+
+/// Every cluster-wide object: [`cluster`]'s and the deployer's guard ([`deployer`]).
+async fn cluster_wide(shared: &Shared) -> Result<(), kube::Error> {
+    cluster::ensure(shared).await?;
+    deployer::ensure(shared).await
 }
 
 /// The finalizer the agent puts on Tenants and Projects.
@@ -176,7 +184,7 @@ impl Agent {
         };
         // Cluster-wide pieces both controllers rely on; retried until they are in place.
         loop {
-            match cluster::ensure(&shared).await {
+            match cluster_wide(&shared).await {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not install the agent's cluster-wide objects; retrying");

@@ -410,6 +410,9 @@ pub fn desired_objects(project: &Project, tenant: &Tenant) -> Vec<(&'static str,
             "ServiceAccount",
             json!({
                 "apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(names::DEPLOYER),
+                // Nothing runs as the deployer (the agent's `kubenova-deployer-credentials`
+                // policy refuses such pods and its tokens); no token is mounted either.
+                "automountServiceAccountToken": false,
             }),
         ),
         (

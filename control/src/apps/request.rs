@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 
 use super::render::{Placement, app_labels};
 
+pub mod source;
+pub use source::ChartSources;
+
 /// A field that is wrong, and why, in words for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {why}")]
@@ -153,13 +156,16 @@ impl std::fmt::Debug for RegistryCredentials {
     }
 }
 
-/// Which KubeVela trait and policy types users may pass through (platform configuration).
+/// Which KubeVela trait and policy types users may pass through, and where charts may come
+/// from (platform configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowed {
     /// Trait types.
     pub traits: BTreeSet<String>,
     /// Policy types.
     pub policies: BTreeSet<String>,
+    /// Chart repository hosts and plain HTTP (default: public hosts over TLS only).
+    pub chart_sources: ChartSources,
 }
 
 impl Default for Allowed {
@@ -179,6 +185,7 @@ impl Default for Allowed {
             .map(String::from)
             .collect(),
             policies: BTreeSet::new(),
+            chart_sources: ChartSources::default(),
         }
     }
 }
@@ -236,7 +243,17 @@ pub fn plan(
             let kept = existing
                 .and_then(|s| s.helm.as_ref())
                 .and_then(|h| h.credentials_secret.clone());
-            (Some(plan_helm(&name, helm, kept, at, &mut secrets)?), None)
+            (
+                Some(plan_helm(
+                    &name,
+                    helm,
+                    kept,
+                    at,
+                    &allowed.chart_sources,
+                    &mut secrets,
+                )?),
+                None,
+            )
         }
         (None, Some(image)) => {
             let kept = existing
@@ -342,6 +359,7 @@ fn plan_helm(
     helm: HelmRequest,
     kept: Option<String>,
     at: Placement<'_>,
+    sources: &ChartSources,
     secrets: &mut Vec<Value>,
 ) -> Result<HelmSource, Invalid> {
     let oci = helm.repo.starts_with("oci://");
@@ -366,6 +384,13 @@ fn plan_helm(
             "must be a URL such as https://charts.example.com or oci://registry.example.com/charts",
         ));
     }
+    if helm.insecure && !oci {
+        return Err(invalid(
+            "helm.insecure",
+            "only an oci:// registry can be plain HTTP; use an http:// repo URL for a Helm repository",
+        ));
+    }
+    source::check(&helm.repo, helm.insecure, sources)?;
     let chart_ok = !helm.chart.is_empty()
         && helm.chart.len() <= 100
         && helm
@@ -415,12 +440,6 @@ fn plan_helm(
         }
         None => kept,
     };
-    if helm.insecure && !oci {
-        return Err(invalid(
-            "helm.insecure",
-            "only an oci:// registry can be plain HTTP; use an http:// repo URL for a Helm repository",
-        ));
-    }
     Ok(HelmSource {
         repo: helm.repo,
         chart: helm.chart,

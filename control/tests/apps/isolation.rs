@@ -202,3 +202,142 @@ fn refused(base: &str, app: &str, victim: &str) -> Value {
     assert_ne!(v["phase"], "running", "{v}");
     v
 }
+
+/// Writes `manifest` to a file and `kubectl create -f`s it as the holder of `kubeconfig`.
+fn create_as(kubeconfig: &Path, name: &str, manifest: &Value) -> Result<String, String> {
+    let path = std::env::temp_dir().join(format!("{}-{name}.json", unique_name("manifest")));
+    std::fs::write(&path, manifest.to_string()).expect("manifest written");
+    kubectl(kubeconfig, &["create", "-f", path.to_str().expect("path")])
+}
+
+/// The refusal of the agent's `kubenova-deployer-credentials` policy.
+#[track_caller]
+fn deployer_refusal(what: &str, result: Result<String, String>) {
+    // On success the output may be a token: not printed.
+    let Err(refused) = result else {
+        panic!("{what} must be refused, and was not");
+    };
+    assert!(
+        refused.contains("kubenova-deployer is the identity KubeNova delivers apps as"),
+        "{what}: {refused}"
+    );
+}
+
+/// Issue 12, item 6: the deployer's credentials are out of a developer's reach. `edit` (which a
+/// developer's role aggregates) may create tokens for any ServiceAccount of the namespace, run
+/// pods as any of them and make legacy token Secrets; for `kubenova-deployer` the agent's
+/// admission policy refuses all three, through the proxy with the real kubectl.
+#[test]
+fn a_developer_gets_no_token_of_the_deployer_and_runs_nothing_as_it() {
+    let (_t, _p, ns, dev) = project();
+    deployer_refusal(
+        "a token for the deployer",
+        kubectl(&dev, &["-n", &ns, "create", "token", "kubenova-deployer"]),
+    );
+    // The policy is about the deployer only: a token of the namespace's default account is the
+    // developer's to make (edit allows it; that account has no rights).
+    let token = kubectl(&dev, &["-n", &ns, "create", "token", "default"])
+        .expect("a token for the default account");
+    assert!(token.trim().starts_with("ey"), "a JWT");
+    deployer_refusal(
+        "a pod running as the deployer",
+        create_as(
+            &dev,
+            "pod",
+            &json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": { "name": "borrower", "namespace": ns },
+                "spec": { "serviceAccountName": "kubenova-deployer",
+                          "containers": [{ "name": "c", "image": "nginx:1.27" }] },
+            }),
+        ),
+    );
+    deployer_refusal(
+        "a pod naming the deployer in the old field",
+        create_as(
+            &dev,
+            "pod-old",
+            &json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": { "name": "borrower-old", "namespace": ns },
+                "spec": { "serviceAccount": "kubenova-deployer",
+                          "containers": [{ "name": "c", "image": "nginx:1.27" }] },
+            }),
+        ),
+    );
+    deployer_refusal(
+        "a legacy token Secret for the deployer",
+        create_as(
+            &dev,
+            "secret",
+            &json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                "metadata": { "name": "borrowed-token", "namespace": ns,
+                              "annotations": { "kubernetes.io/service-account.name": "kubenova-deployer" } },
+            }),
+        ),
+    );
+    assert!(admin_get(&ns, &["pod", "borrower"]).is_none());
+    assert!(admin_get(&ns, &["secret", "borrowed-token"]).is_none());
+    let account = admin_get(&ns, &["serviceaccount", "kubenova-deployer"]).expect("deployer");
+    assert_eq!(account["automountServiceAccountToken"], false, "{account}");
+}
+
+/// Issue 12, item 6: a developer may make Flux objects with kubectl (a real Flux installation
+/// aggregates `flux-edit` into `edit`; testenv does the same). A HelmRelease that names no
+/// ServiceAccount is installed as the namespace's `default` account (helm-controller's
+/// `--default-service-account`), not with the controller's own rights: a chart that makes a
+/// ClusterRole and writes into another tenant's namespace writes nothing.
+#[test]
+fn a_helm_release_a_developer_makes_without_an_account_gets_no_rights() {
+    let (_t, _p, ns, dev) = project();
+    let (_, _, victim, _) = project();
+    let chart =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/outsider");
+    let repo = harness().env.chart_repo(None).expect("chart repository");
+    repo.add(&chart, "0.1.0").expect("chart packaged");
+    let role = unique_name("escalated");
+    create_as(
+        &dev,
+        "flux",
+        &json!({
+            "apiVersion": "v1", "kind": "List",
+            "items": [
+                {
+                    "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                    "metadata": { "name": "own", "namespace": ns },
+                    "spec": { "url": repo.url(), "interval": "1m" },
+                },
+                {
+                    "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                    "metadata": { "name": "grab", "namespace": ns },
+                    "spec": {
+                        "interval": "1m",
+                        "chart": { "spec": { "chart": "outsider", "version": "0.1.0",
+                            "sourceRef": { "kind": "HelmRepository", "name": "own" } } },
+                        "values": { "outside": victim, "clusterRole": role },
+                        "install": { "remediation": { "retries": 0 } },
+                    },
+                },
+            ],
+        }),
+    )
+    .expect("the developer makes a HelmRepository and a HelmRelease");
+    let status = eventually("the release refused", SETTLE, || {
+        let release = get(&dev, &ns, &["helmreleases.helm.toolkit.fluxcd.io", "grab"])?;
+        let text = release.get("status")?.to_string();
+        text.contains("forbidden").then_some(text)
+    });
+    assert!(
+        status.contains(&format!("system:serviceaccount:{ns}:default")),
+        "installed as the namespace's default account: {status}"
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let roles = harness()
+        .env
+        .kubectl_run(&["get", "clusterrole", &role, "--ignore-not-found"], None)
+        .expect("kubectl get clusterrole");
+    assert!(roles.trim().is_empty(), "no ClusterRole: {roles}");
+    assert!(admin_get(&victim, &["configmap", "grab-escaped"]).is_none());
+    assert!(admin_get(&ns, &["configmap", "grab-inside"]).is_none());
+}

@@ -15,6 +15,7 @@ mod helm;
 mod isolation;
 mod logs;
 mod revisions;
+mod sources;
 
 const MAIN: &str = "main";
 
@@ -45,7 +46,14 @@ fn harness() -> &'static Harness {
                     ControlOptions {
                         // `topology` can place an app's objects in another namespace: allowed
                         // here so the isolation tests can show that the cluster still refuses.
-                        extra_args: vec!["--app-policies=topology".into()],
+                        // And chart repositories on loopback over plain HTTP: the fixture
+                        // repositories and the OCI registry are local HTTP servers. The default
+                        // refuses both (see `sources`).
+                        extra_args: vec![
+                            "--app-policies=topology".into(),
+                            "--app-chart-hosts=127.0.0.1".into(),
+                            "--app-chart-plain-http".into(),
+                        ],
                         ..ControlOptions::default()
                     },
                 )

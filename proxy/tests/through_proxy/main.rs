@@ -16,6 +16,8 @@ macro_rules! suite {
     () => {
         #[path = "../attacks.rs"]
         mod attacks;
+        #[path = "../exec_confined.rs"]
+        mod exec_confined;
         #[path = "../harness.rs"]
         mod harness;
         #[path = "../http.rs"]

@@ -364,7 +364,7 @@ fn port_forward_over_spdy() {
 /// `kubectl cp` out of a pod, and a pod's stdin, over WebSocket and SPDY.
 ///
 /// kwok runs what is exec'd in a fake pod on this machine, so the pod's filesystem is the
-/// host's. `kubectl cp` *into* a pod cannot finish with kwok v0.8.0: it execs `tar -xmf -`
+/// host's, as kwok's confined exec user sees it (testenv's `kwok` module). `kubectl cp` *into* a pod cannot finish with kwok v0.8.0: it execs `tar -xmf -`
 /// and ends stdin, but kwok copies the stream into the command's stdin pipe and never closes
 /// it (`pkg/utils/exec/exec.go`), so `tar` waits for EOF forever (the same without the proxy).
 /// The upload direction is shown instead with a command that stops after N bytes of stdin.
@@ -375,7 +375,9 @@ fn cp_out_of_a_pod_and_stdin_into_it_over_websocket_and_spdy() {
     let ns = format!("{t}-web");
     let dev = kubeconfig(&claims("pia", &[Role::ProjectDev], Some(&t), Some("web")));
     running_pod(&dev, &ns, "box");
-    let dir = std::env::temp_dir().join(unique_name("kubenova-cp"));
+    // The fake pods' filesystem is kwok's exec directory (the one place an exec may write;
+    // nothing else of this machine's private directories is readable there).
+    let dir = harness().env.kwok.exec_dir.join(unique_name("kubenova-cp"));
     std::fs::create_dir_all(&dir).expect("dir");
     let in_pod = dir.join("in-pod.txt");
     let content = format!("copied through kubenova-proxy by {t}\n");

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use testenv::unique_name;
 
-use crate::support::{app_phase, env, eventually, fixture_chart, get, namespace, text};
+use crate::support::{app_phase, env, eventually, fixture_chart, get, release_namespace, text};
 
 /// An Application with one `helm` component `greeter` from `url`.
 fn application(ns: &str, url: &str, version: &str, greeting: &str, secret: Option<&str>) -> Value {
@@ -60,7 +60,7 @@ async fn a_chart_from_an_http_repository_installs_upgrades_and_rolls_back() {
             .expect("chart packaged");
     }
     let ns = unique_name("vela-helm");
-    namespace(&ns);
+    release_namespace(&ns);
     credentials(&ns, "repo-credentials", "s3cret");
     let app = (ns.as_str(), "greetings");
 
@@ -200,7 +200,7 @@ async fn a_repository_with_wrong_credentials_installs_nothing() {
     repo.add(&fixture_chart("greeter"), "0.1.0")
         .expect("chart packaged");
     let ns = unique_name("vela-helm-denied");
-    namespace(&ns);
+    release_namespace(&ns);
     credentials(&ns, "repo-credentials", "wrong");
     let app = (ns.as_str(), "greetings");
     env.apply(&application(&ns, repo.url(), "0.1.0", "hi", Some("repo-credentials")).to_string())
@@ -241,7 +241,7 @@ async fn a_failed_upgrade_is_rolled_back_to_the_last_good_release() {
             .expect("chart packaged");
     }
     let ns = unique_name("vela-helm-remedy");
-    namespace(&ns);
+    release_namespace(&ns);
     let app = (ns.as_str(), "greetings");
 
     env.apply(&application(&ns, repo.url(), "0.2.0", "good", None).to_string())

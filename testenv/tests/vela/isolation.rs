@@ -226,3 +226,65 @@ async fn helm_controller_installs_the_chart_as_the_service_account() {
     assert!(get("deployment", &ns, "limited").is_none());
     assert_ne!(app_phase(&ns, "limited").as_deref(), Some("running"));
 }
+
+/// Flux's lockdown (`--default-service-account`): a HelmRelease that names no ServiceAccount,
+/// made directly (as anyone with Flux's `edit` rights may), is installed as its namespace's
+/// `default` account, not with helm-controller's own rights: a chart that makes a ClusterRole
+/// and writes into another namespace writes nothing at all.
+#[tokio::test]
+async fn a_helm_release_that_names_no_account_is_installed_with_no_rights() {
+    let env = env();
+    let repo = env.chart_repo(None).expect("chart repository");
+    repo.add(&crate::support::fixture_chart("outsider"), "0.1.0")
+        .expect("chart packaged");
+    let (ns, other) = (unique_name("vela-nosa"), unique_name("vela-nosa-other"));
+    namespace(&ns);
+    namespace(&other);
+    let role = unique_name("escalated");
+    env.apply(
+        &json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                {
+                    "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                    "metadata": { "name": "fixtures", "namespace": ns },
+                    "spec": { "url": repo.url(), "interval": "1m" },
+                },
+                {
+                    "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                    "metadata": { "name": "bare", "namespace": ns },
+                    "spec": {
+                        "interval": "1m",
+                        "chart": { "spec": { "chart": "outsider", "version": "0.1.0",
+                            "sourceRef": { "kind": "HelmRepository", "name": "fixtures" } } },
+                        "values": { "outside": other, "clusterRole": role },
+                        "install": { "remediation": { "retries": 0 } },
+                    },
+                },
+            ],
+        })
+        .to_string(),
+    )
+    .expect("HelmRepository and HelmRelease applied");
+    let message = eventually("the release to be refused", (&ns, "bare"), || {
+        let release = get("helmreleases.helm.toolkit.fluxcd.io", &ns, "bare")?;
+        let text = release.get("status")?.to_string();
+        text.contains("forbidden").then_some(text)
+    })
+    .await;
+    assert!(
+        message.contains(&format!(
+            "system:serviceaccount:{ns}:{}",
+            testenv::vela::HELM_DEFAULT_SERVICE_ACCOUNT
+        )),
+        "installed as the namespace's default account: {message}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let roles = env
+        .kubectl_run(&["get", "clusterrole", &role, "--ignore-not-found"], None)
+        .expect("kubectl get clusterrole");
+    assert!(roles.trim().is_empty(), "no ClusterRole: {roles}");
+    assert!(get("configmap", &other, "bare-escaped").is_none());
+    assert!(get("configmap", &ns, "bare-inside").is_none());
+}

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use testenv::unique_name;
 
-use crate::support::{app_phase, env, eventually, fixture_chart, get, namespace, text};
+use crate::support::{app_phase, env, eventually, fixture_chart, get, release_namespace, text};
 
 fn application(ns: &str, url: &str, version: &str, secret: &str) -> Value {
     json!({
@@ -43,7 +43,7 @@ async fn a_chart_from_an_oci_registry_installs_and_upgrades() {
             .expect("chart pushed");
     }
     let ns = unique_name("vela-oci");
-    namespace(&ns);
+    release_namespace(&ns);
     env.apply(&registry.pull_secret(&ns, "registry-credentials", "pusher", "s3cret"))
         .expect("pull secret applied");
     let app = (ns.as_str(), "oci-greetings");
@@ -99,7 +99,7 @@ async fn an_oci_registry_with_wrong_credentials_installs_nothing() {
         .push_chart(&fixture_chart("greeter"), "0.1.0")
         .expect("chart pushed");
     let ns = unique_name("vela-oci-denied");
-    namespace(&ns);
+    release_namespace(&ns);
     env.apply(&registry.pull_secret(&ns, "registry-credentials", "pusher", "wrong"))
         .expect("pull secret applied");
     let app = (ns.as_str(), "oci-greetings");

@@ -26,6 +26,29 @@ pub(crate) fn namespace(name: &str) {
         .expect("namespace created");
 }
 
+/// Creates a namespace whose `default` ServiceAccount has `edit` in it: helm-controller installs
+/// a HelmRelease that names no ServiceAccount as that account (`--default-service-account`), so
+/// the Helm tests that do not use the annotation give it the rights their charts need.
+pub(crate) fn release_namespace(name: &str) {
+    namespace(name);
+    env()
+        .apply(
+            &serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": { "name": "default-edit", "namespace": name },
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "edit",
+                },
+                "subjects": [{ "kind": "ServiceAccount", "name": "default", "namespace": name }],
+            })
+            .to_string(),
+        )
+        .expect("default account bound to edit");
+}
+
 /// `kubectl get <kind> <name> -n <ns> -o json`, or `None` when it does not exist.
 pub(crate) fn get(kind: &str, ns: &str, name: &str) -> Option<Value> {
     let out = env()

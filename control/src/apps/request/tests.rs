@@ -340,6 +340,7 @@ fn allowed_traits_and_policies_pass_through() {
     let allowed = Allowed {
         traits: ["labels".to_owned()].into(),
         policies: ["garbage-collect".to_owned()].into(),
+        ..Allowed::default()
     };
     let planned = plan(
         request(json!({"name": "a", "image": {"image": "nginx:1"},
