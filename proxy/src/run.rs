@@ -98,6 +98,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         view: view.clone(),
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
+        max_header_bytes: config.max_header_bytes,
     });
 
     spawn_reloads(&config, upstream, cert.clone(), auth, sources, view.clone());

@@ -21,7 +21,11 @@ static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
 
 pub(crate) fn harness() -> &'static Harness {
     let harness = HARNESS.get_or_init(|| {
-        let env = TestEnv::shared();
+        // The apiserver's audit log too, to check which audit ids reach it.
+        let env = TestEnv::shared_with(testenv::Options {
+            audit: true,
+            ..testenv::Options::default()
+        });
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -233,6 +237,7 @@ pub(crate) fn running_pod(kubeconfig: &Path, ns: &str, name: &str) {
 /// One line of the proxy's access log.
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
+    pub(crate) request_id: String,
     pub(crate) tenant: String,
     pub(crate) method: String,
     pub(crate) path: String,
@@ -249,6 +254,7 @@ pub(crate) fn access_log() -> Vec<Access> {
         .map(|v| {
             let f = &v["fields"];
             Access {
+                request_id: f["request_id"].as_str().unwrap_or_default().to_owned(),
                 tenant: f["tenant"].as_str().unwrap_or_default().to_owned(),
                 method: f["method"].as_str().unwrap_or_default().to_owned(),
                 path: f["path"].as_str().unwrap_or_default().to_owned(),
