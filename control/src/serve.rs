@@ -534,17 +534,17 @@ fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// hyper's HTTP/1.1 and HTTP/2 with the same head limits ([`rest::head`]): HTTP/1.1 reads at
-/// most `MAX_HEADER_BYTES`, HTTP/2 decodes a few times that, so that `check_head` answers both
-/// with 431 or 414 rather than HTTP/2 resetting the connection.
+/// hyper's HTTP/1.1 and HTTP/2 with the same head limit ([`rest::head`]), so that a long URL or
+/// a large head gets 414 or 431 over both, never a reset connection.
 fn http_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
-    use rest::head::{H2_HEADER_LIST_FACTOR, MAX_HEADER_BYTES};
+    use rest::head::{H2_MAX_FRAME_BYTES, MAX_HEADER_BYTES};
     let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder.http1().max_buf_size(MAX_HEADER_BYTES);
-    builder.http2().max_header_list_size(
-        u32::try_from(MAX_HEADER_BYTES.saturating_mul(H2_HEADER_LIST_FACTOR)).unwrap_or(u32::MAX),
-    );
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX))
+        .max_frame_size(H2_MAX_FRAME_BYTES);
     builder
 }
 

@@ -17,12 +17,13 @@ use tokio_rustls::TlsAcceptor;
 use crate::handler::Proxy;
 use crate::tls::ReloadingCert;
 
-/// HTTP/2 decodes request heads up to this many times `--max-header-bytes` and hands them to
-/// the proxy, which answers 431 or 414 ([`crate::extract::check_head_size`]) just as HTTP/1.1
-/// does. With h2's own limit at `--max-header-bytes`, a head a little over it got h2's bare 431,
-/// and one needing more CONTINUATION frames than h2 allows for that limit (a 100 KB URL) cost
-/// the client its whole connection (GOAWAY). Only heads over this multiple still do.
-pub const H2_HEADER_LIST_FACTOR: usize = 4;
+/// The largest HTTP/2 frame the proxy accepts (SETTINGS_MAX_FRAME_SIZE; h2's default is
+/// 16 KiB). h2 allows a header block only a few CONTINUATION frames (5 for a 64 KiB header
+/// limit) and ends the whole connection (GOAWAY) beyond them; with 16 KiB frames a head of about
+/// 100 KB was over that count, so a client sending one lost its connection instead of getting
+/// h2's 431 as an HTTP/1.1 client gets hyper's. With 64 KiB frames it takes a head of over
+/// 256 KiB (also h2's limit for decoding one) to get there.
+pub const H2_MAX_FRAME_BYTES: u32 = 64 * 1024;
 
 /// Serves `proxy` on `listener` until `shutdown` resolves, then drains for `grace`.
 pub async fn serve(
@@ -44,10 +45,8 @@ pub async fn serve(
         .header_read_timeout(Duration::from_secs(30));
     builder
         .http2()
-        .max_header_list_size(
-            u32::try_from(max_header_bytes.saturating_mul(H2_HEADER_LIST_FACTOR))
-                .unwrap_or(u32::MAX),
-        )
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
+        .max_frame_size(H2_MAX_FRAME_BYTES)
         .timer(hyper_util::rt::TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);

@@ -1,10 +1,12 @@
 //! Limits on the request head: the same answer over HTTP/1.1 and HTTP/2.
 //!
-//! `serve` reads at most [`MAX_HEADER_BYTES`] of an HTTP/1.1 head (hyper answers 431 above);
-//! HTTP/2 decodes heads up to [`H2_HEADER_LIST_FACTOR`] times that and [`check_head`] answers
-//! 431 or 414 in the error envelope. With hyper's HTTP/2 defaults (16 KiB), a URL over 16 KiB got
-//! a bare 431, and a 100 KB one cost the client its connection (h2 allows only so many
-//! CONTINUATION frames for its limit and then sends GOAWAY), while HTTP/1.1 took it whole.
+//! `serve` reads at most [`MAX_HEADER_BYTES`] of a head on either protocol: hyper answers
+//! HTTP/1.1 heads over it with 431, h2 answers HTTP/2 heads over it with 431 (its
+//! SETTINGS_MAX_HEADER_LIST_SIZE, which well-behaved clients check before sending), and
+//! [`check_head`] answers the rest in the error envelope: 414 for a URL over [`MAX_URL_BYTES`],
+//! 431 for a head over the limit as HTTP/2 counts it. hyper's HTTP/2 defaults (16 KiB of headers,
+//! 16 KiB frames) gave a bare 431 above 16 KiB while HTTP/1.1 read 400 KB, and a head needing
+//! more CONTINUATION frames than h2 allows cost the client its connection (GOAWAY).
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -21,9 +23,10 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// hundred bytes at most.
 pub const MAX_URL_BYTES: usize = 8 * 1024;
 
-/// HTTP/2 heads are decoded up to this many times [`MAX_HEADER_BYTES`] before h2 refuses them
-/// itself; in between, [`check_head`] answers like HTTP/1.1 does.
-pub const H2_HEADER_LIST_FACTOR: usize = 4;
+/// The largest HTTP/2 frame accepted (h2's default is 16 KiB): h2 allows a header block only 5
+/// CONTINUATION frames for a 64 KiB limit and sends GOAWAY beyond them; with 64 KiB frames an
+/// oversized head of up to 256 KiB gets h2's 431 instead.
+pub const H2_MAX_FRAME_BYTES: u32 = 64 * 1024;
 
 /// The size of a head as RFC 9113 counts a header list: each field's name and value plus 32,
 /// with the pseudo-headers (`:path` is the target).

@@ -62,7 +62,10 @@ async fn a_token_expired_beyond_the_clock_skew_is_refused() {
     let long_gone = proxy.sign(&expired("skew", &tenant, 25)).expect("token");
     let kubeconfig = lenient.kubeconfig("gone", &long_gone, "skew.kubenova.test");
     let refused = list_configmaps(&kubeconfig, &ns).expect_err("25 s past exp");
-    assert!(refused.contains("Unauthorized"), "{refused}");
+    assert!(
+        refused.contains("KN-401: invalid token: the token has expired"),
+        "{refused}"
+    );
 }
 
 /// Item 13: a client's `Audit-Id` never reaches kube-apiserver. The proxy sends its own request
@@ -179,9 +182,11 @@ async fn over(version: Version, request: Request<Body>) -> (Option<StatusCode>, 
     (status, body, again)
 }
 
-/// Item 14: a URL over the limit gets a status over HTTP/1.1 and HTTP/2 alike, never a reset
-/// stream or connection: 414 up to the head limit (64 KiB by default), 431 above it (HTTP/1.1:
-/// hyper's read buffer is full; HTTP/2: the proxy's own check, in a Kubernetes Status).
+/// Item 14: a URL over 32 KiB gets 414 KN-414 over HTTP/1.1 and HTTP/2 alike (hyper clients and
+/// curl); a head over `--max-header-bytes` (64 KiB) gets 431 over both: from hyper for HTTP/1.1,
+/// from h2 for HTTP/2. No client library sends a 100 KB URL over HTTP/2 (`http::Uri` stops at
+/// 64 KiB; curl and Go refuse a head over the server's advertised limit), so a hand-made HTTP/2
+/// request sends one: it gets 431, not a reset stream or connection as before.
 #[tokio::test]
 async fn long_urls_get_414_or_431_over_both_protocols() {
     let (tenant, ns) = tenant();
@@ -206,22 +211,33 @@ async fn long_urls_get_414_or_431_over_both_protocols() {
             "{version:?}: {body}"
         );
         assert!(again, "{version:?}: the connection still serves");
-
-        let (status, body, again) = over(version, get(&huge, &token)).await;
-        assert_eq!(
-            status,
-            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
-            "{version:?}: {body}"
-        );
-        if version == Version::HTTP_2 {
-            assert!(body.contains("KN-431"), "{body}");
-            assert!(again, "the HTTP/2 connection still serves");
-        }
     }
 
-    // The same with curl, a client of its own (nghttp2).
     let h = harness();
-    for protocol in ["--http1.1", "--http2"] {
+    let authority = h.proxy.url.trim_start_matches("https://").to_owned();
+    let auth = format!("Bearer {token}");
+    let outcome = testenv::rawh2::get(
+        crate::http::connect_tls(b"h2").await,
+        "https",
+        &authority,
+        &huge,
+        &[("authorization", &auth)],
+        64 * 1024,
+    )
+    .await
+    .expect("raw HTTP/2");
+    assert_eq!(
+        outcome,
+        testenv::rawh2::Outcome::Status(431),
+        "HTTP/2, 100 KB URL"
+    );
+
+    // curl, a client of its own (nghttp2 for HTTP/2).
+    for (protocol, path, want) in [
+        ("--http1.1", &long, "1.1 414"),
+        ("--http2", &long, "2 414"),
+        ("--http1.1", &huge, "1.1 431"),
+    ] {
         let out = Command::new("curl")
             .args([
                 "-s",
@@ -234,20 +250,16 @@ async fn long_urls_get_414_or_431_over_both_protocols() {
             .arg("--cacert")
             .arg(&h.proxy.ca_path)
             .arg("-H")
-            .arg(format!("Authorization: Bearer {token}"))
-            .arg(format!("{}{huge}", h.proxy.url))
+            .arg(format!("Authorization: {auth}"))
+            .arg(format!("{}{path}", h.proxy.url))
             .output()
             .expect("curl runs");
         let got = String::from_utf8_lossy(&out.stdout).into_owned();
-        let want = if protocol == "--http2" {
-            "2 431"
-        } else {
-            "1.1 431"
-        };
         assert_eq!(
             got,
             want,
-            "curl {protocol}: {}",
+            "curl {protocol} {} bytes: {}",
+            path.len(),
             String::from_utf8_lossy(&out.stderr)
         );
     }
