@@ -112,6 +112,10 @@ pub struct ServeArgs {
     /// Burst per principal.
     #[arg(long, env = "KUBENOVA_CONTROL_RATE_BURST", default_value_t = 100.0)]
     pub rate_burst: f64,
+    /// Clock skew tolerated on API tokens' `exp`/`nbf`/`iat`: an expired token is refused this
+    /// long after its `exp` at the latest.
+    #[arg(long, env = "KUBENOVA_CONTROL_CLOCK_SKEW", default_value = "5s")]
+    pub clock_skew: String,
     /// Longest time one request may take.
     #[arg(long, env = "KUBENOVA_CONTROL_REQUEST_TIMEOUT", default_value = "30s")]
     pub request_timeout: String,
@@ -242,6 +246,7 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
     let api_token_ttl = duration("api-token-ttl", &args.api_token_ttl);
     let max_api_token_ttl = duration("max-api-token-ttl", &args.max_api_token_ttl);
     let request_timeout = duration("request-timeout", &args.request_timeout);
+    let clock_skew = duration("clock-skew", &args.clock_skew);
     if kubeconfig_ttl > max_kubeconfig_ttl {
         errors.push("--kubeconfig-ttl is longer than --max-kubeconfig-ttl".into());
     }
@@ -309,6 +314,7 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
             rate_per_second: args.rate_limit,
             rate_burst: args.rate_burst,
             request_timeout,
+            clock_skew,
             app_allowed: crate::apps::request::Allowed {
                 traits: args
                     .app_traits
@@ -575,20 +581,11 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "kubenova-control serving");
     let token = shutdown.clone();
-    match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            let tls = tls_config(cert, key)?;
-            tasks.spawn(serve_tls(listener, app, tls, token));
-        }
-        _ => {
-            tasks.spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { token.cancelled().await })
-                    .await
-                    .context("serving")
-            });
-        }
-    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        _ => None,
+    };
+    tasks.spawn(serve_connections(listener, app, tls, token));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
         _ = term.recv() => Ok(()),
@@ -634,38 +631,76 @@ fn tls_config(
     Ok(Arc::new(config))
 }
 
-async fn serve_tls(
+/// hyper's HTTP/1.1 and HTTP/2 with the same head limit ([`rest::head`]), so that a long URL or
+/// a large head gets 414 or 431 over both, never a reset connection.
+fn http_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    use rest::head::{H2_MAX_FRAME_BYTES, MAX_HEADER_BYTES};
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX))
+        .max_frame_size(H2_MAX_FRAME_BYTES);
+    builder
+}
+
+/// Serves `app` on `listener` (TLS when `tls` is given; HTTP/1.1, HTTP/2 over ALPN or with prior
+/// knowledge) until `shutdown`, then lets open connections finish.
+async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: axum::Router,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::rt::TokioIo;
     use tower::ServiceExt as _;
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let builder = Arc::new(http_builder());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            accepted = listener.accept() => accepted?,
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, say: keep serving the connections we have.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
         };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
+        let (app, builder, acceptor) = (app.clone(), builder.clone(), acceptor.clone());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-            else {
-                return;
-            };
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     app.clone().oneshot(req.map(axum::body::Body::new))
                 });
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+            match acceptor {
+                Some(acceptor) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
+                    else {
+                        return;
+                    };
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection.into_owned()).await;
+                }
+                None => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection.into_owned()).await;
+                }
+            }
         });
     }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -716,6 +751,13 @@ mod tests {
         assert_eq!(listen.port(), 9000);
         assert_eq!(s.max_kubeconfig_ttl, Duration::from_secs(7200));
         assert_eq!(s.issuer, "https://k.example");
+        assert_eq!(s.clock_skew, Duration::from_secs(5), "the default");
+        let (s, _) =
+            settings(&args(&["--issuer=https://k.example", "--clock-skew=2s"])).expect("valid");
+        assert_eq!(s.clock_skew, Duration::from_secs(2));
+        let err = settings(&args(&["--issuer=https://k.example", "--clock-skew=soon"]))
+            .expect_err("invalid");
+        assert!(err.contains("--clock-skew"), "{err}");
     }
 
     #[test]

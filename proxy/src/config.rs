@@ -87,8 +87,9 @@ pub struct Config {
         default_value = "kubenova-system"
     )]
     pub namespace: String,
-    /// Clock skew tolerated on `exp`/`nbf`/`iat`.
-    #[arg(long, env = "KUBENOVA_PROXY_CLOCK_SKEW", value_parser = parse_duration, default_value = "30s")]
+    /// Clock skew tolerated on `exp`/`nbf`/`iat` (whole seconds): an expired token is refused
+    /// this long after its `exp` at the latest.
+    #[arg(long, env = "KUBENOVA_PROXY_CLOCK_SKEW", value_parser = parse_duration, default_value = "5s")]
     pub clock_skew: Duration,
     /// How often key files and the JWKS URL are checked for changes.
     #[arg(long, env = "KUBENOVA_PROXY_RELOAD_INTERVAL", value_parser = parse_duration, default_value = "10s")]
@@ -191,6 +192,12 @@ impl Config {
                 self.capsule_proxy_xfcc_header
             ));
         }
+        if self.clock_skew.subsec_nanos() != 0 {
+            problems.push(format!(
+                "--clock-skew: {:?} is not a whole number of seconds",
+                self.clock_skew
+            ));
+        }
         if self.max_body_bytes == 0 {
             problems.push("--max-body-bytes must be greater than 0".into());
         }
@@ -213,6 +220,24 @@ mod tests {
     }
 
     #[test]
+    fn clock_skew_defaults_to_five_seconds() {
+        let base = [
+            "kubenova-proxy",
+            "--tls-cert=c",
+            "--tls-key=k",
+            "--upstream=https://a",
+            "--upstream-ca=ca",
+            "--upstream-token-file=t",
+            "--issuer=https://i",
+        ];
+        let config = Config::try_parse_from(base).expect("flags parse");
+        assert_eq!(config.clock_skew, Duration::from_secs(5));
+        let config = Config::try_parse_from(base.iter().copied().chain(["--clock-skew=2s"]))
+            .expect("flags parse");
+        assert_eq!(config.clock_skew, Duration::from_secs(2));
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let config = Config::try_parse_from([
             "kubenova-proxy",
@@ -222,6 +247,7 @@ mod tests {
             "--upstream-ca=/nonexistent/ca.crt",
             "--upstream-token-file=/nonexistent/token",
             "--issuer=",
+            "--clock-skew=1500ms",
         ])
         .expect("flags parse");
         let problems = config.problems();
@@ -233,6 +259,7 @@ mod tests {
             "no verification keys",
             "--upstream:",
             "--issuer",
+            "--clock-skew",
         ] {
             assert!(
                 problems.iter().any(|p| p.contains(expected)),

@@ -6,6 +6,9 @@
 //! `Authorization` or in a WebSocket subprotocol), not an `Impersonate-*` header, and not a
 //! `Connection` header that would make a hop strip the headers the proxy adds (capsule-proxy
 //! #188). Call [`take_credentials`] first, then [`strip_identity_headers`].
+//!
+//! It also sizes the request head ([`check_head_size`]) and sets the `Audit-Id` kube-apiserver
+//! records ([`set_audit_id`]): both are the proxy's choice, never the client's.
 
 #[cfg(test)]
 mod tests;
@@ -20,6 +23,15 @@ use http::header::{
 
 /// The longest bearer token accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The longest request target (path and query) the proxy takes, in bytes; longer ones get
+/// `414 KN-414` over HTTP/1.1 and HTTP/2 alike. No kubectl or client-go request comes near it
+/// (kube-apiserver itself reads targets up to its 1 MiB header limit), and `http::Uri` cannot
+/// hold more than 64 KiB, so anything longer could not be forwarded anyway.
+pub const MAX_URL_BYTES: usize = 32 * 1024;
+
+/// The header kube-apiserver takes as the audit event's `auditID` (and echoes in its answer).
+const AUDIT_ID: HeaderName = HeaderName::from_static("audit-id");
 
 /// How client-go puts a bearer token into `Sec-WebSocket-Protocol` (as kube-apiserver reads it,
 /// case-sensitively).
@@ -314,6 +326,90 @@ fn is_identity_header(name: &[u8]) -> bool {
         ]
         .iter()
         .any(|exact| name.eq_ignore_ascii_case(exact))
+}
+
+/// Why a request head is refused before anything else is read from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// The request head (target plus headers, counted as HTTP/2 counts them) is over the limit.
+    #[error(
+        "the request headers and URL add up to {size} bytes, over this proxy's limit of {limit} \
+         bytes (--max-header-bytes); send fewer or shorter headers"
+    )]
+    HeadersTooLarge {
+        /// The size counted.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The request target is longer than [`MAX_URL_BYTES`].
+    #[error(
+        "the URL is {size} bytes long, over the limit of {MAX_URL_BYTES} bytes; use shorter \
+         selectors or split the request"
+    )]
+    UrlTooLong {
+        /// Its length.
+        size: usize,
+    },
+}
+
+impl HeadError {
+    /// The HTTP status: 431 or 414, what HTTP/1.1's own limit answers too.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::HeadersTooLarge { .. } => http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::UrlTooLong { .. } => http::StatusCode::URI_TOO_LONG,
+        }
+    }
+
+    /// A stable label for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::HeadersTooLarge { .. } => "headers_too_large",
+            Self::UrlTooLong { .. } => "url_too_long",
+        }
+    }
+}
+
+/// Checks the request head against `max_header_bytes` (431) and the target against
+/// [`MAX_URL_BYTES`] (414), in that order.
+///
+/// HTTP/1.1 heads over `max_header_bytes` never get here (hyper answers 431 when its read buffer
+/// is full); HTTP/2 decodes heads up to several times the limit (`server`), so this check is
+/// what gives both protocols the same answer. The size is counted as RFC 9113 counts a header
+/// list: each field's name and value plus 32 bytes, pseudo-headers included.
+pub fn check_head_size(
+    target: &http::Uri,
+    headers: &HeaderMap,
+    max_header_bytes: usize,
+) -> Result<(), HeadError> {
+    const FIELD_OVERHEAD: usize = 32;
+    let url = target.path_and_query().map_or(0, |pq| pq.as_str().len());
+    // `:method`, `:scheme`, `:authority` are short; `:path` is the target.
+    let pseudo = url + 4 * FIELD_OVERHEAD + ":method:scheme:authority:path".len();
+    let size = headers.iter().fold(pseudo, |sum, (name, value)| {
+        sum + name.as_str().len() + value.len() + FIELD_OVERHEAD
+    });
+    if size > max_header_bytes {
+        return Err(HeadError::HeadersTooLarge {
+            size,
+            limit: max_header_bytes,
+        });
+    }
+    if url > MAX_URL_BYTES {
+        return Err(HeadError::UrlTooLong { size: url });
+    }
+    Ok(())
+}
+
+/// Sets `Audit-Id` to the proxy's own request id, replacing whatever the client sent.
+///
+/// kube-apiserver records the `Audit-Id` of a request as its audit event's `auditID` (and echoes
+/// it), unchecked and untruncated. Left to the client, any caller could write what it likes into
+/// the cluster's audit log, or make its requests look like someone else's; set here, the
+/// apiserver's audit events carry the same id as the proxy's access log line.
+pub fn set_audit_id(headers: &mut HeaderMap, request_id: &HeaderValue) {
+    headers.insert(AUDIT_ID, request_id.clone());
 }
 
 /// Reads the `Upgrade` header: none, one `websocket`, or one `SPDY/3.1` (any case).

@@ -37,18 +37,34 @@ pub struct Proxy {
     pub max_body_bytes: usize,
     /// Set in `--mode=capsule-proxy` (see [`crate::capsule_proxy`]).
     pub capsule_proxy: Option<CapsuleProxyMode>,
+    /// Largest request head (`--max-header-bytes`).
+    pub max_header_bytes: usize,
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(0);
 
-/// The process id, read once (`std::process::id` is a system call each time).
-static PID: OnceLock<u32> = OnceLock::new();
+/// Random bits drawn once per process (std's `RandomState` takes its keys from the OS).
+static ID_RANDOM: OnceLock<u64> = OnceLock::new();
 
+/// The request id: in the access log, the `x-request-id` answer header, and the `Audit-Id` sent
+/// upstream, so the apiserver's audit events join the access log. It is an RFC 9562 version 8
+/// UUID (the shape kube-apiserver's own audit ids have) of 60 random bits chosen at start and a
+/// counter, unique across replicas and restarts (a pid would not be: it is 1 in every pod).
 fn request_id() -> String {
+    let random = *ID_RANDOM.get_or_init(|| {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    });
+    let n = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
     format!(
-        "{:x}-{:x}",
-        PID.get_or_init(std::process::id),
-        REQUEST_IDS.fetch_add(1, Ordering::Relaxed)
+        "{:08x}-{:04x}-8{:03x}-{:04x}-{:012x}",
+        random >> 32,
+        (random >> 16) & 0xffff,
+        (random >> 4) & 0xfff,
+        0x8000 | ((n >> 48) & 0x3fff),
+        n & 0xffff_ffff_ffff
     )
 }
 
@@ -74,10 +90,14 @@ struct Outcome {
 
 impl Proxy {
     /// Handles one request; never fails (errors are Kubernetes `Status` responses).
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+    pub async fn handle(self: Arc<Self>, mut request: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
         let _in_flight = GaugeGuard::new(&self.metrics.in_flight);
         let id = request_id();
+        let id_header = HeaderValue::from_str(&id).ok();
+        if let Some(value) = &id_header {
+            extract::set_audit_id(request.headers_mut(), value);
+        }
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let mut outcome = Outcome {
@@ -92,7 +112,7 @@ impl Proxy {
                 reject.into_response()
             }
         };
-        if let Ok(value) = HeaderValue::from_str(&id) {
+        if let Some(value) = id_header {
             response.headers_mut().insert("x-request-id", value);
         }
         let code = response.status().as_u16();
@@ -140,6 +160,8 @@ impl Proxy {
         outcome: &mut Outcome,
     ) -> Result<Response<Body>, Reject> {
         let arrived = Instant::now();
+        extract::check_head_size(request.uri(), request.headers(), self.max_header_bytes)
+            .map_err(|e| Reject::new(e.status(), e.reason(), e.to_string()))?;
         let upgrade = extract::upgrade_protocol(request.headers())
             .map_err(|e| Reject::bad_request(e.reason(), e.to_string()))?;
         let credentials = extract::take_credentials(request.headers_mut())

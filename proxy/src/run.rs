@@ -100,6 +100,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
         capsule_proxy,
+        max_header_bytes: config.max_header_bytes,
     });
 
     spawn_reloads(&config, upstream, cert.clone(), auth, sources, view.clone());

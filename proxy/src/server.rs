@@ -17,6 +17,14 @@ use tokio_rustls::TlsAcceptor;
 use crate::handler::Proxy;
 use crate::tls::ReloadingCert;
 
+/// The largest HTTP/2 frame the proxy accepts (SETTINGS_MAX_FRAME_SIZE; h2's default is
+/// 16 KiB). h2 allows a header block only a few CONTINUATION frames (5 for a 64 KiB header
+/// limit) and ends the whole connection (GOAWAY) beyond them; with 16 KiB frames a head of about
+/// 100 KB was over that count, so a client sending one lost its connection instead of getting
+/// h2's 431 as an HTTP/1.1 client gets hyper's. With 64 KiB frames it takes a head of over
+/// 256 KiB (also h2's limit for decoding one) to get there.
+pub const H2_MAX_FRAME_BYTES: u32 = 64 * 1024;
+
 /// Serves `proxy` on `listener` until `shutdown` resolves, then drains for `grace`.
 pub async fn serve(
     listener: TcpListener,
@@ -38,6 +46,7 @@ pub async fn serve(
     builder
         .http2()
         .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
+        .max_frame_size(H2_MAX_FRAME_BYTES)
         .timer(hyper_util::rt::TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);

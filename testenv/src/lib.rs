@@ -26,6 +26,7 @@ pub mod kwok;
 pub mod pki;
 pub mod process;
 pub mod proxy;
+pub mod rawh2;
 pub mod registry;
 pub mod upstream;
 pub mod vela;

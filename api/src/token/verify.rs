@@ -10,8 +10,10 @@ use crate::claims::Claims;
 
 /// Tokens longer than this are refused unread; ours are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-/// Clock skew tolerated between control and proxy by default.
-pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+/// Clock skew tolerated on `exp`, `nbf` and `iat` by default (control's and the proxy's
+/// `--clock-skew`): small, so an expired token stops working within seconds, yet enough for
+/// NTP-synchronised hosts. jsonwebtoken's own default (60 s) is never used.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 5;
 
 /// Every claim a KubeNova token must carry; `&'static` so errors can name them.
 const REQUIRED_CLAIMS: [&str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
@@ -26,7 +28,8 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier for tokens from `issuer` meant for `audience`, with 30 s of clock leeway.
+    /// A verifier for tokens from `issuer` meant for `audience`, with
+    /// [`DEFAULT_LEEWAY_SECONDS`] of clock leeway.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),

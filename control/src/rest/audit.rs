@@ -5,7 +5,48 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
 use serde::Serialize;
+
+/// The longest client `X-Request-Id` the audit log keeps (as `clientRequestId`).
+pub const MAX_CLIENT_REQUEST_ID: usize = 128;
+
+/// The request id header: ours in every answer; a client's copy is only ever recorded apart.
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// The `X-Request-Id` a client sent, if it was one value of 1 to [`MAX_CLIENT_REQUEST_ID`]
+/// visible ASCII characters. Recorded as `clientRequestId`, never as the request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRequestId(pub String);
+
+impl ClientRequestId {
+    /// Takes the client's id from `headers`, if it is bounded and printable.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let mut values = headers.get_all(X_REQUEST_ID).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        let bytes = value.as_bytes();
+        let bounded = (1..=MAX_CLIENT_REQUEST_ID).contains(&bytes.len());
+        let visible = bytes.iter().all(u8::is_ascii_graphic);
+        (bounded && visible).then(|| ClientRequestId(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
+/// The outermost layer: removes the client's `X-Request-Id` before the request-id layer runs, so
+/// that layer always sets one of ours (it keeps any it finds), and keeps the client's, when
+/// bounded, as a [`ClientRequestId`] extension for the audit log.
+pub async fn take_client_request_id(mut req: Request, next: Next) -> Response {
+    let client = ClientRequestId::from_headers(req.headers());
+    req.headers_mut().remove(X_REQUEST_ID);
+    if let Some(client) = client {
+        req.extensions_mut().insert(client);
+    }
+    next.run(req).await
+}
 
 /// One audit record.
 #[derive(Debug, Clone, Serialize)]
@@ -13,8 +54,11 @@ use serde::Serialize;
 pub struct Event<'a> {
     /// RFC 3339 time.
     pub time: String,
-    /// The request id.
+    /// The request id (always ours, a UUID).
     pub request_id: &'a str,
+    /// The client's own `X-Request-Id`, when it sent a bounded, printable one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<&'a str>,
     /// The caller's `sub` (`anonymous` before authentication).
     pub subject: &'a str,
     /// The caller's roles.
@@ -139,6 +183,7 @@ mod tests {
             audit.record(&Event {
                 time: rfc3339(0),
                 request_id: "r1",
+                client_request_id: (result == 403).then_some("client-7"),
                 subject: "alice",
                 roles: vec!["admin".into()],
                 scope: "platform".into(),
@@ -156,5 +201,31 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1]["result"], 403);
         assert_eq!(lines[0]["requestId"], "r1");
+        assert!(lines[0].get("clientRequestId").is_none(), "only when sent");
+        assert_eq!(lines[1]["clientRequestId"], "client-7");
+    }
+
+    #[test]
+    fn a_client_request_id_is_kept_only_when_bounded_and_printable() {
+        use axum::http::HeaderValue;
+        let id = |values: &[&[u8]]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(X_REQUEST_ID, HeaderValue::from_bytes(v).expect("value"));
+            }
+            ClientRequestId::from_headers(&headers).map(|c| c.0)
+        };
+        assert_eq!(id(&[b"abc-123"]), Some("abc-123".into()));
+        let longest = "x".repeat(MAX_CLIENT_REQUEST_ID);
+        assert_eq!(id(&[longest.as_bytes()]), Some(longest.clone()));
+        let over = "x".repeat(MAX_CLIENT_REQUEST_ID + 1);
+        assert_eq!(id(&[over.as_bytes()]), None, "too long");
+        assert_eq!(id(&["x".repeat(5 * 1024).as_bytes()]), None, "5 KB");
+        assert_eq!(id(&[b""]), None, "empty");
+        assert_eq!(id(&[b"a b"]), None, "a space");
+        assert_eq!(id(&[b"a\tb"]), None, "a tab");
+        assert_eq!(id(&[b"caf\xc3\xa9"]), None, "not ASCII");
+        assert_eq!(id(&[b"a", b"b"]), None, "two values");
+        assert_eq!(id(&[]), None);
     }
 }

@@ -15,7 +15,7 @@ use kubenova_api::claims::API_AUDIENCE;
 use kubenova_api::{Claims, Role, Scope, Verifier};
 use serde_json::json;
 
-use super::audit::{Event, rfc3339_now};
+use super::audit::{ClientRequestId, Event, rfc3339_now};
 use super::error::ApiError;
 use super::state::{AppState, MANAGEMENT};
 use super::table::{self, Level, Route};
@@ -153,7 +153,9 @@ pub async fn verify_api_token(state: &AppState, token: &str) -> Result<Principal
     let key_set = keys
         .key_set()
         .map_err(|e| ApiError::internal(format!("signing keys: {e:#}")))?;
-    let verifier = Verifier::new(state.settings().issuer.clone(), API_AUDIENCE);
+    let settings = state.settings();
+    let verifier = Verifier::new(settings.issuer.clone(), API_AUDIENCE)
+        .with_leeway(settings.clock_skew.as_secs());
     let claims = verifier
         .verify(token, &key_set, super::keys::time_now())
         .map_err(|e| ApiError::unauthorized(format!("invalid API token: {e}")))?;
@@ -257,6 +259,10 @@ pub async fn authorize(
 ) -> Response {
     let method = req.method().clone();
     let request_id = request_id(req.headers());
+    let client_request_id = req
+        .extensions()
+        .get::<ClientRequestId>()
+        .map(|c| c.0.clone());
     let target = format!("{} {}", method, req.uri().path());
     let Some(route) = table::lookup(&method, matched.as_str()) else {
         tracing::error!(path = matched.as_str(), %method, "route missing from the authorization table");
@@ -274,6 +280,7 @@ pub async fn authorize(
             state.audit().record(&Event {
                 time: rfc3339_now(),
                 request_id: &request_id,
+                client_request_id: client_request_id.as_deref(),
                 subject: principal.map_or("anonymous", |p| p.sub()),
                 roles: principal
                     .map(|p| p.claims.roles.iter().map(|r| r.to_string()).collect())
@@ -326,6 +333,7 @@ pub async fn authorize(
         state.audit().record(&Event {
             time: rfc3339_now(),
             request_id: &request_id,
+            client_request_id: client_request_id.as_deref(),
             subject: principal.sub(),
             roles: principal
                 .claims

@@ -84,18 +84,19 @@ fn is_json(content_type: &str) -> bool {
 }
 
 /// Parses `bytes` as `T`, refusing unknown fields; errors name the field path.
+///
+/// A body that is not JSON at all is a malformed request: `400 KN-400`, saying where it broke
+/// (line and column, also in `details`). Well-formed JSON of the wrong shape, a wrong type or
+/// an unknown field is `422 KN-422` naming the field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The syntax of the whole body first, whatever its shape: `nope`, `[1,` and `"abc` are not
+    // JSON, and must not be reported as a wrong type.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(syntax_error(&e));
+    }
     // serde also reads a struct from a JSON array (by position); every body here is an object.
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        Some(b'[' | b'"' | b'n' | b't' | b'f' | b'-' | b'0'..=b'9') => {
-            return Err(ApiError::invalid("body", "must be a JSON object ({...})"));
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "the body is not valid JSON: it must be a JSON object ({...})",
-            ));
-        }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("body", "must be a JSON object ({...})"));
     }
     let mut unknown = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -113,10 +114,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return Err(classify(&path, &inner));
         }
     };
-    de.end().map_err(|e| {
-        ApiError::bad_request(format!("the body is not valid JSON: {e}"))
-            .with_details(json!({"line": e.line(), "column": e.column()}))
-    })?;
+    de.end().map_err(|e| syntax_error(&e))?;
     if let Some(field) = unknown.first() {
         return Err(ApiError::invalid(
             field,
@@ -126,13 +124,16 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// 400: where the body stopped being JSON (serde's message ends with the line and column).
+fn syntax_error(err: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("the body is not valid JSON: {err}"))
+        .with_details(json!({"line": err.line(), "column": err.column()}))
+}
+
 fn classify(path: &str, err: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match err.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::bad_request(format!("the body is not valid JSON: {err}"))
-                .with_details(json!({"line": err.line(), "column": err.column()}))
-        }
+        Category::Syntax | Category::Eof | Category::Io => syntax_error(err),
         Category::Data => {
             let field = if path == "." { "body" } else { path };
             // serde's message ends with " at line L column C"; the field path says more.
@@ -188,7 +189,22 @@ mod tests {
             ("[]", 422, Some("body")),
             ("[\"a\", [], null]", 422, Some("body")),
             ("null", 422, Some("body")),
+            ("\"a string\"", 422, Some("body")),
+            ("-12", 422, Some("body")),
+            ("true", 422, Some("body")),
             ("<xml/>", 400, None),
+            // Issue 15: not JSON at all, though it starts like JSON would.
+            ("not json", 400, None),
+            ("nope", 400, None),
+            ("this is text", 400, None),
+            ("false alarm", 400, None),
+            ("-", 400, None),
+            ("12 monkeys", 400, None),
+            ("[1,", 400, None),
+            ("[\"a\"", 400, None),
+            ("\"unterminated", 400, None),
+            ("   ", 400, None),
+            ("{\"name\": \"a\",}", 400, None),
         ];
         for (body, status, field) in cases {
             let e = err(body);
@@ -197,6 +213,25 @@ mod tests {
                 assert_eq!(e.details["field"], field, "{body}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn syntax_errors_say_where_the_body_broke() {
+        let e = err("{\"name\": \"a\",\n \"owners\": [\"x\" \"y\"]}");
+        assert_eq!(e.code(), "KN-400");
+        assert_eq!(
+            e.message,
+            "the body is not valid JSON: expected `,` or `]` at line 2 column 17"
+        );
+        assert_eq!(e.details, json!({"line": 2, "column": 17}));
+        let e = err("not json");
+        assert_eq!(
+            (e.code(), e.message.as_str()),
+            (
+                "KN-400".into(),
+                "the body is not valid JSON: expected ident at line 1 column 2"
+            )
+        );
     }
 
     #[test]

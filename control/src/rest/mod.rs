@@ -1,8 +1,10 @@
 //! The `/api/v1` REST API (axum): clusters, tenants, projects, kubeconfigs, tokens, and the
 //! route table the apps endpoints plug into.
 //!
-//! Layers, outermost first: request id (set, then echoed in `x-request-id`), the error envelope
-//! (every failure becomes `{"code","message","details","requestId"}`), timeout, body limit
+//! Layers, outermost first: the client's `x-request-id` taken aside (kept for the audit log as
+//! `clientRequestId` when bounded), request id (always ours, echoed in `x-request-id`), the error envelope
+//! (every failure becomes `{"code","message","details","requestId"}`), head limits
+//! ([`head::check_head`]: 431, 414), timeout, body limit
 //! (1 MiB, 413), then per route the authorization middleware ([`auth::authorize`]) that enforces
 //! [`table::ROUTES`].
 
@@ -13,6 +15,7 @@ pub mod body;
 pub mod clusters;
 pub mod dto;
 pub mod error;
+pub mod head;
 pub mod keys;
 pub mod openapi;
 mod replace;
@@ -59,9 +62,11 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn(head::check_head))
         .layer(middleware::from_fn(envelope))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(audit::take_client_request_id))
         .with_state(state)
 }
 

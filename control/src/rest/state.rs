@@ -42,6 +42,8 @@ pub struct Settings {
     pub rate_burst: f64,
     /// Timeout for one request.
     pub request_timeout: Duration,
+    /// Clock skew tolerated on API tokens' `exp`, `nbf` and `iat`.
+    pub clock_skew: Duration,
     /// The KubeVela trait and policy types apps may pass through.
     pub app_allowed: crate::apps::request::Allowed,
 }
@@ -58,6 +60,7 @@ impl Default for Settings {
             rate_per_second: 20.0,
             rate_burst: 100.0,
             request_timeout: Duration::from_secs(30),
+            clock_skew: Duration::from_secs(kubenova_api::token::DEFAULT_LEEWAY_SECONDS),
             app_allowed: crate::apps::request::Allowed::default(),
         }
     }

@@ -7,4 +7,5 @@ mod flow;
 mod handlers;
 mod harness;
 mod keys;
+mod protocol;
 mod tls;

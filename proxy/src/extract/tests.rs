@@ -5,8 +5,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{
-    Credentials, ExtractError, MAX_TOKEN_LEN, Stripped, TokenSource, Upgrade,
-    strip_identity_headers, take_credentials, upgrade_protocol,
+    Credentials, ExtractError, MAX_TOKEN_LEN, MAX_URL_BYTES, Stripped, TokenSource, Upgrade,
+    check_head_size, set_audit_id, strip_identity_headers, take_credentials, upgrade_protocol,
 };
 
 const JWT: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl-_x";
@@ -242,4 +242,54 @@ fn errors_have_distinct_reasons() {
     reasons.sort_unstable();
     reasons.dedup();
     assert_eq!(reasons.len(), errors.len());
+}
+
+#[test]
+fn the_client_audit_id_is_replaced_by_ours() {
+    let mut map = headers(&[
+        ("audit-id", "forged"),
+        ("Audit-Id", "forged-too"),
+        ("accept", "x"),
+    ]);
+    let ours = HeaderValue::from_static("0b7e3f4a-1c2d-8e5f-8000-000000000007");
+    set_audit_id(&mut map, &ours);
+    let values: Vec<_> = map.get_all("audit-id").iter().collect();
+    assert_eq!(values, [&ours]);
+    assert_eq!(
+        map.get("accept").map(HeaderValue::as_bytes),
+        Some(&b"x"[..])
+    );
+}
+
+#[test]
+fn heads_over_the_limit_get_431_and_long_urls_414() {
+    let uri = |len: usize| -> http::Uri {
+        let base = "/api/v1/namespaces/a/pods?labelSelector=x%3D";
+        format!("{base}{}", "y".repeat(len - base.len()))
+            .parse()
+            .expect("uri")
+    };
+    let small = headers(&[("accept", "application/json")]);
+    assert_eq!(check_head_size(&uri(1024), &small, 64 * 1024), Ok(()));
+    assert_eq!(
+        check_head_size(&uri(MAX_URL_BYTES), &small, 64 * 1024),
+        Ok(())
+    );
+    let long = check_head_size(&uri(MAX_URL_BYTES + 1), &small, 64 * 1024).expect_err("414");
+    assert_eq!(long.status(), http::StatusCode::URI_TOO_LONG);
+    assert_eq!(long.reason(), "url_too_long");
+    // The head limit comes first: a URL over both limits is a head over the limit (431), as
+    // HTTP/1.1 answers it.
+    let some = "p".repeat(5 * 1024);
+    let some = headers(&[("x-padding", some.as_str())]);
+    let huge = check_head_size(&uri(60 * 1024), &some, 64 * 1024).expect_err("431");
+    assert_eq!(
+        huge.status(),
+        http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let padding = "p".repeat(70 * 1024);
+    let big = headers(&[("x-padding", padding.as_str())]);
+    let err = check_head_size(&uri(100), &big, 64 * 1024).expect_err("431");
+    assert_eq!(err.reason(), "headers_too_large");
+    assert!(err.to_string().contains("--max-header-bytes"), "{err}");
 }

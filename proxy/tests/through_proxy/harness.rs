@@ -24,8 +24,10 @@ static HARNESS: OnceLock<Result<Harness, String>> = OnceLock::new();
 
 /// The environment both suites share: Capsule and capsule-proxy (whichever suite starts it).
 pub(crate) fn env() -> &'static TestEnv {
+    // The apiserver's audit log too, to check which audit ids reach it.
     TestEnv::shared_with(Options {
         capsule_proxy: true,
+        audit: true,
         ..Options::default()
     })
 }
@@ -254,6 +256,7 @@ pub(crate) fn running_pod(kubeconfig: &Path, ns: &str, name: &str) {
 /// One line of the proxy's access log.
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
+    pub(crate) request_id: String,
     pub(crate) tenant: String,
     pub(crate) method: String,
     pub(crate) path: String,
@@ -271,6 +274,7 @@ pub(crate) fn access_log() -> Vec<Access> {
         .map(|v| {
             let f = &v["fields"];
             Access {
+                request_id: f["request_id"].as_str().unwrap_or_default().to_owned(),
                 tenant: f["tenant"].as_str().unwrap_or_default().to_owned(),
                 method: f["method"].as_str().unwrap_or_default().to_owned(),
                 path: f["path"].as_str().unwrap_or_default().to_owned(),

@@ -26,6 +26,8 @@ macro_rules! suite {
         mod kubectl;
         #[path = "../lifecycle.rs"]
         mod lifecycle;
+        #[path = "../protocol.rs"]
+        mod protocol;
         #[path = "../streams.rs"]
         mod streams;
         #[path = "../workflows.rs"]

@@ -148,6 +148,37 @@ fn time_claims_are_checked_against_the_injected_clock_with_leeway() {
     }
 }
 
+/// Issue 12: the library's 60 s (and our former 30 s) let an expired token in for a minute.
+#[test]
+fn the_default_leeway_is_five_seconds_on_every_time_claim() {
+    assert_eq!(super::DEFAULT_LEEWAY_SECONDS, 5);
+    type Case = (&'static str, i64, i64, i64, Result<(), TokenError>);
+    #[rustfmt::skip]
+    let cases: [Case; 6] = [
+        // name, exp, nbf, iat, want  (now = NOW, default verifier)
+        ("expired 4 s ago", NOW - 4, NOW - 60, NOW - 60, Ok(())),
+        ("expired 8 s ago", NOW - 8, NOW - 60, NOW - 60, Err(TokenError::Expired)),
+        ("valid in 4 s", NOW + 60, NOW + 4, NOW, Ok(())),
+        ("valid in 8 s", NOW + 60, NOW + 8, NOW, Err(TokenError::NotYetValid)),
+        ("issued 4 s ahead", NOW + 60, NOW, NOW + 4, Ok(())),
+        ("issued 8 s ahead", NOW + 60, NOW, NOW + 8, Err(TokenError::IssuedInFuture)),
+    ];
+    let k = test_key("k1");
+    for (name, exp, nbf, iat, want) in cases {
+        let token = k
+            .key
+            .sign(&Claims {
+                exp,
+                nbf,
+                iat,
+                ..valid()
+            })
+            .expect("sign");
+        let got = verifier().verify(&token, &keys(&[&k]), NOW);
+        assert_eq!(got.map(|_| ()), want, "{name}");
+    }
+}
+
 #[test]
 fn the_system_clock_is_never_consulted() {
     let k = test_key("k1");
