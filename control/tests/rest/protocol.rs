@@ -192,7 +192,16 @@ fn long_urls_get_414_or_431_over_both_protocols() {
              for the endpoints and their parameters"
         );
     }
-    let (got_version, code, body) = curl("--http1.1", &huge);
+    // hyper answers 431 and closes without reading the rest of the 100 KB: under load the
+    // kernel's reset can overtake the answer, so up to three tries.
+    let mut answer = curl("--http1.1", &huge);
+    for _ in 0..2 {
+        if answer.1 != 0 {
+            break;
+        }
+        answer = curl("--http1.1", &huge);
+    }
+    let (got_version, code, body) = answer;
     assert_eq!((got_version.as_str(), code), ("1.1", 431), "{body}");
 
     let port = harness().control.port;

@@ -232,28 +232,39 @@ async fn long_urls_get_414_or_431_over_both_protocols() {
         "HTTP/2, 100 KB URL"
     );
 
-    // curl, a client of its own (nghttp2 for HTTP/2).
+    // curl, a client of its own (nghttp2 for HTTP/2). hyper answers an HTTP/1.1 head over its
+    // buffer with 431 and closes without reading the rest, so under load the kernel's reset can
+    // overtake the answer while curl is still writing 100 KB: up to three tries for that one.
     for (protocol, path, want) in [
         ("--http1.1", &long, "1.1 414"),
         ("--http2", &long, "2 414"),
         ("--http1.1", &huge, "1.1 431"),
     ] {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_version} %{http_code}",
-            ])
-            .arg(protocol)
-            .arg("--cacert")
-            .arg(&h.proxy.ca_path)
-            .arg("-H")
-            .arg(format!("Authorization: {auth}"))
-            .arg(format!("{}{path}", h.proxy.url))
-            .output()
-            .expect("curl runs");
+        let curl = || {
+            Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_version} %{http_code}",
+                ])
+                .arg(protocol)
+                .arg("--cacert")
+                .arg(&h.proxy.ca_path)
+                .arg("-H")
+                .arg(format!("Authorization: {auth}"))
+                .arg(format!("{}{path}", h.proxy.url))
+                .output()
+                .expect("curl runs")
+        };
+        let mut out = curl();
+        for _ in 0..2 {
+            if out.stdout != b"0 000" || path.len() < 64 * 1024 {
+                break;
+            }
+            out = curl();
+        }
         let got = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(
             got,
