@@ -16,3 +16,6 @@ pub const CAPSULE_TENANT: &str = "capsule.clastix.io/tenant";
 /// Marks the ConfigMaps in the proxy's namespace that list revoked token ids (`data`: jti to
 /// expiry in Unix seconds). Control writes them; every proxy watches them.
 pub const REVOCATIONS: &str = "kubenova.io/revocations";
+/// On an `IssuedToken`: the `jti` of the token that asked for it, so revoking that token finds
+/// everything it issued.
+pub const ISSUED_BY: &str = "kubenova.io/issued-by";

@@ -6,5 +6,6 @@ mod docs;
 mod flow;
 mod handlers;
 mod harness;
+mod issued;
 mod keys;
 mod tls;

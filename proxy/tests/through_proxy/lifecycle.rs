@@ -16,7 +16,7 @@ use crate::harness::{Background, claims, eventually, harness, tenant_with_projec
 use crate::http::Conn;
 
 /// A `kubenova-proxy` started by one test, killed when dropped.
-struct OwnProxy {
+pub(crate) struct OwnProxy {
     child: Child,
     port: u16,
     dir: PathBuf,
@@ -25,7 +25,7 @@ struct OwnProxy {
 impl OwnProxy {
     /// Starts a proxy serving `dir/tls.crt` + `dir/tls.key` with `keys` (`--jwks-file=...` or
     /// `--jwks-url=...`) and `extra` flags; waits until it is ready.
-    fn start(dir: &Path, keys: &str, extra: &[&str]) -> OwnProxy {
+    pub(crate) fn start(dir: &Path, keys: &str, extra: &[&str]) -> OwnProxy {
         let h = harness();
         let port = testenv::free_port().expect("port");
         let ops_port = testenv::free_port().expect("port");
@@ -99,7 +99,7 @@ impl OwnProxy {
 
     /// Writes a kubeconfig `<label>.kubeconfig` for `token` that checks the proxy's certificate
     /// against the environment's CA under the name `server_name`.
-    fn kubeconfig(&self, label: &str, token: &str, server_name: &str) -> PathBuf {
+    pub(crate) fn kubeconfig(&self, label: &str, token: &str, server_name: &str) -> PathBuf {
         let path = self.dir.join(format!("{label}.kubeconfig"));
         let yaml = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    server: {}\n    certificate-authority: {}\n    tls-server-name: {server_name}\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: ctx\n  context: {{cluster: proxy, user: user}}\ncurrent-context: ctx\n",
@@ -119,7 +119,7 @@ impl Drop for OwnProxy {
 }
 
 /// A fresh directory for one test's proxy.
-fn scratch_dir(name: &str) -> PathBuf {
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     let dir = harness().env.dir().join(testenv::unique_name(name));
     std::fs::create_dir_all(&dir).expect("dir");
     dir
@@ -127,7 +127,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 
 /// Issues a serving certificate for `127.0.0.1` and `name` and puts it in place atomically
 /// (key first, so for a moment the pair does not match: the proxy must keep the old one).
-fn install_certificate(dir: &Path, name: &str) {
+pub(crate) fn install_certificate(dir: &Path, name: &str) {
     let pair = harness()
         .env
         .pki()

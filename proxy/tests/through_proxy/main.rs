@@ -6,5 +6,6 @@ mod harness;
 mod http;
 mod kubectl;
 mod lifecycle;
+mod revocation;
 mod streams;
 mod workflows;
