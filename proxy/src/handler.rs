@@ -178,10 +178,16 @@ impl Proxy {
         let response = self
             .decide_and_forward(request, &principal, &target, upgrade, arrived, &lifetime)
             .await?;
+        let json_watch = matches!(&target, Target::Resource(r) if r.verb == Verb::Watch)
+            && response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
         let (parts, body) = response.into_parts();
         Ok(Response::from_parts(
             parts,
-            body::boxed(Guarded::new(body, &lifetime)),
+            body::boxed(Guarded::new(body, &lifetime, json_watch)),
         ))
     }
 

@@ -183,22 +183,48 @@ impl Lifetime {
     }
 }
 
-/// A response body that fails when its [`Lifetime`] ends, so the client's stream is cut.
+/// A response body that ends when its [`Lifetime`] does, so the client's stream is cut.
+///
+/// A JSON watch that is between two events gets a last `ERROR` event carrying a `401` Status
+/// (what the apiserver itself sends when it ends a watch early) and then ends, so clients learn
+/// why: `kubectl get -w` prints the Status, client-go's reflectors back off and relist (and are
+/// refused). Any other stream (protobuf watches, a watch cut mid-event, `logs -f`, ...) fails,
+/// which aborts the HTTP/1.1 response or resets the HTTP/2 stream.
 pub struct Guarded {
     inner: Body,
     ended: Pin<Box<dyn Future<Output = End> + Send + Sync>>,
     done: bool,
+    json_watch: bool,
+    between_events: bool,
 }
 
 impl Guarded {
-    /// Wraps `inner`.
-    pub fn new(inner: Body, lifetime: &Lifetime) -> Self {
+    /// Wraps `inner`; `json_watch` when it is a watch in JSON (one event per line).
+    pub fn new(inner: Body, lifetime: &Lifetime, json_watch: bool) -> Self {
         Guarded {
             inner,
             ended: Box::pin(lifetime.ended()),
             done: false,
+            json_watch,
+            between_events: true,
         }
     }
+}
+
+/// The watch event that tells a client its token ended.
+pub fn error_event(end: End) -> Bytes {
+    let event = serde_json::json!({
+        "type": "ERROR",
+        "object": {
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": end.to_string(), "reason": "Unauthorized",
+            "details": { "causes": [{ "reason": "KN-401", "message": end.to_string() }] },
+            "code": 401,
+        },
+    });
+    let mut line = event.to_string().into_bytes();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 impl hyper::body::Body for Guarded {
@@ -216,9 +242,19 @@ impl hyper::body::Body for Guarded {
         if let Poll::Ready(end) = self.ended.as_mut().poll(cx) {
             self.done = true;
             tracing::info!(reason = end.reason(), "stream ended: {end}");
+            if self.json_watch && self.between_events {
+                return Poll::Ready(Some(Ok(Frame::data(error_event(end)))));
+            }
             return Poll::Ready(Some(Err(Box::new(end))));
         }
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+            && let Some(last) = data.last()
+        {
+            self.between_events = *last == b'\n';
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -249,7 +285,7 @@ mod tests {
         let exp = unix_now() + 3600;
         let lifetime = sessions.open("j1", exp);
         let other = sessions.open("j2", exp);
-        let mut body = Guarded::new(pending_body(), &lifetime);
+        let mut body = Guarded::new(pending_body(), &lifetime, false);
         revoked.insert("j1".into(), exp);
         assert_eq!(sessions.revoke(["j1"]), 1);
         let frame = tokio::time::timeout(Duration::from_secs(1), body.frame())
@@ -261,6 +297,23 @@ mod tests {
         assert!(other.over().is_none(), "another token's stream goes on");
         // Opened after the revocation (authenticated just before it): ends at once.
         assert_eq!(sessions.open("j1", exp).over(), Some(End::Revoked));
+    }
+
+    #[tokio::test]
+    async fn a_json_watch_between_events_gets_a_last_error_event() {
+        let revoked = Arc::new(Revoked::new());
+        let sessions = Sessions::new(revoked.clone(), 0);
+        let exp = unix_now() + 3600;
+        let lifetime = sessions.open("w", exp);
+        let mut body = Guarded::new(pending_body(), &lifetime, true);
+        revoked.insert("w".into(), exp);
+        sessions.revoke(["w"]);
+        let frame = body.frame().await.expect("a frame").expect("data");
+        let event: serde_json::Value =
+            serde_json::from_slice(frame.data_ref().expect("data")).expect("json");
+        assert_eq!(event["type"], "ERROR");
+        assert_eq!(event["object"]["code"], 401);
+        assert!(body.frame().await.is_none(), "then the stream ends");
     }
 
     #[tokio::test]

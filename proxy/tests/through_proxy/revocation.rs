@@ -189,8 +189,9 @@ fn open_streams(kubeconfig: &Path, ns: &str) -> Vec<Stream> {
     streams
 }
 
-/// Waits until every stream has ended (failing the test after `within`); asserts each ended
-/// with an error (kubectl exits non-zero) and returns the latest end.
+/// Waits until every stream has ended (failing the test after `within`) and says why: a watch
+/// (which `kubectl get -w` ends with exit code 0 whatever happened) prints the proxy's `401`
+/// Status from its last event; `logs -f` and `exec` exit with an error. Returns the latest end.
 fn all_end(streams: &mut [Stream], from: Instant, within: Duration) -> Duration {
     let deadline = from + within;
     while streams.iter_mut().any(Stream::poll) {
@@ -205,15 +206,30 @@ fn all_end(streams: &mut [Stream], from: Instant, within: Duration) -> Duration 
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut latest = Duration::ZERO;
-    for s in streams.iter() {
+    for s in streams.iter_mut() {
         let (status, at) = s.ended.expect("ended");
-        assert!(
-            !status.success(),
-            "{} ended without an error: {status}; stderr: {}",
-            s.what,
-            s.stderr()
-        );
         latest = latest.max(at.saturating_duration_since(from));
+        if s.what.starts_with("watch") {
+            s.wait_for("KN-401");
+        } else if s.what.ends_with("SPDY") {
+            // client-go reads a SPDY connection closed without a Status on its error stream as
+            // a normal end (exit 0, as when the apiserver goes away); the session is over,
+            // which `poll` showed. Writing a Status frame into SPDY is not done (ADR 0010).
+        } else {
+            assert!(
+                !status.success(),
+                "{} ended without an error: {status}; stderr: {}",
+                s.what,
+                s.stderr()
+            );
+        }
+        eprintln!(
+            "{}: {status}, {:?} after; last output: {:?}; stderr: {}",
+            s.what,
+            at.saturating_duration_since(from),
+            s.seen.last(),
+            s.stderr().trim()
+        );
     }
     latest
 }
@@ -251,9 +267,6 @@ fn revoking_a_token_ends_its_open_watches_logs_and_exec_sessions() {
     let revoked = Instant::now();
     let took = all_end(&mut streams, revoked, Duration::from_secs(3));
     eprintln!("every stream ended {took:?} after the revocation");
-    for s in &streams {
-        eprintln!("{}: {}", s.what, s.stderr().trim());
-    }
     assert!(bystander.poll(), "another token's watch goes on: {}", bystander.stderr());
     let log = std::fs::read_to_string(harness().env.log("kubenova-proxy")).unwrap_or_default();
     assert!(log.contains("the token was revoked"), "the proxy logs why");
