@@ -210,7 +210,12 @@ pub async fn revoke_scope_here(
     for r in &selected {
         mark_revoked(&records, &r.name_any(), by).await?;
     }
-    tracing::info!(tenant, project, tokens = selected.len(), "revoked the tokens of a deleted scope");
+    tracing::info!(
+        tenant,
+        project,
+        tokens = selected.len(),
+        "revoked the tokens of a deleted scope"
+    );
     Ok(selected.len())
 }
 
@@ -255,6 +260,9 @@ mod tests {
             ["other"]
         );
         assert_eq!(closure(&all, |r| r.name_any() == "admin").len(), 5);
-        assert_eq!(by_cluster(&closure(&all, |r| r.name_any() == "kc"))["main"].len(), 1);
+        assert_eq!(
+            by_cluster(&closure(&all, |r| r.name_any() == "kc"))["main"].len(),
+            1
+        );
     }
 }

@@ -273,9 +273,9 @@ mod tests {
 
     /// A body that never sends anything (a quiet watch).
     fn pending_body() -> Body {
-        crate::body::boxed(http_body_util::StreamBody::new(futures_util::stream::pending::<
-            Result<Frame<Bytes>, BoxError>,
-        >()))
+        crate::body::boxed(http_body_util::StreamBody::new(
+            futures_util::stream::pending::<Result<Frame<Bytes>, BoxError>>(),
+        ))
     }
 
     #[tokio::test]

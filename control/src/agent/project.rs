@@ -437,15 +437,6 @@ async fn ensure_namespace(
 ) -> Result<(NamespaceState, Applied), Error> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let name = project_namespace(t, p);
-    // Its tokens stop working before its namespace goes (ADR 0010).
-    crate::revocation::revoke_scope_here(
-        &ctx.shared.client,
-        &ctx.shared.config.namespace,
-        t,
-        Some(p),
-        "agent: project deleted",
-    )
-    .await?;
     let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
     let as_owner: Api<Namespace> = Api::all(owner_client(&ctx.shared.client, t));
     let metrics = &ctx.shared.metrics;
@@ -826,6 +817,15 @@ async fn heal(
 async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let name = project_namespace(t, p);
+    // Its tokens stop working before its namespace goes (ADR 0010).
+    crate::revocation::revoke_scope_here(
+        &ctx.shared.client,
+        &ctx.shared.config.namespace,
+        t,
+        Some(p),
+        "agent: project deleted",
+    )
+    .await?;
     let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
     let live = match ctx.namespaces.get(None, &name) {
         Some(ns) => Some(ns),

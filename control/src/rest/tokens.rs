@@ -714,7 +714,8 @@ pub async fn revoke_records(
         .await
         .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?
         .items;
-    let roots: std::collections::BTreeSet<String> = roots.iter().map(ResourceExt::name_any).collect();
+    let roots: std::collections::BTreeSet<String> =
+        roots.iter().map(ResourceExt::name_any).collect();
     let selected = revocation::closure(&all, |r| roots.contains(&r.name_any()));
     for (cluster, entries) in revocation::by_cluster(&selected) {
         let (cluster_record, client) = state.cluster(&cluster).await?;

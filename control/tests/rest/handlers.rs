@@ -431,8 +431,10 @@ async fn a_minted_token_cannot_spend_its_subjects_rate_limit() {
             "POST",
             "/api/v1/tokens",
             &owner,
-            Some(&json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 600})),
+            Some(
+                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                         "project": "web", "ttlSeconds": 600}),
+            ),
         ),
         201,
     );

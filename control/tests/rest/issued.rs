@@ -66,13 +66,46 @@ fn deleting_a_tenant_or_project_revokes_its_tokens_and_a_new_one_of_the_same_nam
     // its tokens before its finalizer goes.
     h.env
         .kubectl_run(
-            &["delete", "projects.kubenova.io", &format!("{t}.web"), "--wait=false"],
+            &[
+                "delete",
+                "projects.kubenova.io",
+                &format!("{t}.web"),
+                "--wait=false",
+            ],
             None,
         )
         .expect("kubectl delete project");
-    refused_within(&bob, &ns, Duration::from_secs(30));
+    let started = Instant::now();
+    while !kubectl(h.env, &bob, &["get", "configmaps", "-n", &ns]).is_err_and(|e| unauthorized(&e))
+    {
+        if started.elapsed() > Duration::from_secs(30) {
+            let records = h
+                .env
+                .kubectl_run(&["get", "issuedtokens.kubenova.io", "-o", "yaml"], None)
+                .unwrap_or_default();
+            let log = std::fs::read_to_string(h.env.log("kubenova-control")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            panic!(
+                "bob's kubeconfig still works 30 s after its project was deleted\nrecords:\n{}\ncontrol log:\n{}",
+                records
+                    .split("\n- ")
+                    .filter(|r| r.contains(&t))
+                    .collect::<Vec<_>>()
+                    .join("\n- "),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     eventually("the project is gone", Duration::from_secs(120), || {
-        call("GET", &tenants_path(&format!("/{t}/projects/web")), admin(), None).status == 404
+        call(
+            "GET",
+            &tenants_path(&format!("/{t}/projects/web")),
+            admin(),
+            None,
+        )
+        .status
+            == 404
     });
     kubectl(h.env, &alice, &["get", "namespaces"]).expect("the tenant's tokens still work");
 
@@ -82,11 +115,17 @@ fn deleting_a_tenant_or_project_revokes_its_tokens_and_a_new_one_of_the_same_nam
         204,
     );
     let deleted = Instant::now();
-    eventually("alice's kubeconfig is refused", Duration::from_secs(2), || {
-        kubectl(h.env, &alice, &["get", "namespaces"]).is_err_and(|e| unauthorized(&e))
-    });
+    eventually(
+        "alice's kubeconfig is refused",
+        Duration::from_secs(2),
+        || kubectl(h.env, &alice, &["get", "namespaces"]).is_err_and(|e| unauthorized(&e)),
+    );
     assert!(deleted.elapsed() < Duration::from_secs(3));
-    assert_eq!(me(&alice_api)["code"], "KN-401", "alice's API token is revoked");
+    assert_eq!(
+        me(&alice_api)["code"],
+        "KN-401",
+        "alice's API token is revoked"
+    );
 
     // A new tenant of the same name, with the same owner: the old credentials stay dead.
     eventually("the old tenant is gone", Duration::from_secs(120), || {
@@ -126,9 +165,11 @@ fn deleting_a_tenant_or_project_revokes_its_tokens_and_a_new_one_of_the_same_nam
     h.env
         .kubectl_run(&["delete", "tenants.kubenova.io", &t, "--wait=false"], None)
         .expect("kubectl delete tenant");
-    eventually("the new kubeconfig is refused", Duration::from_secs(60), || {
-        kubectl(h.env, &fresh, &["get", "namespaces"]).is_err_and(|e| unauthorized(&e))
-    });
+    eventually(
+        "the new kubeconfig is refused",
+        Duration::from_secs(60),
+        || kubectl(h.env, &fresh, &["get", "namespaces"]).is_err_and(|e| unauthorized(&e)),
+    );
     assert_eq!(me(&fresh_api)["code"], "KN-401");
 }
 
@@ -156,7 +197,10 @@ fn tenant_owners_mint_api_tokens_only_for_entitled_subjects_and_are_named_as_the
         let v = expect(&call("POST", "/api/v1/tokens", &owner, Some(&body)), 403);
         assert_eq!(v["code"], "KN-403", "{body}");
         assert!(
-            v["message"].as_str().unwrap_or_default().contains("not entitled"),
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not entitled"),
             "{body}: {v}"
         );
     }
@@ -166,8 +210,10 @@ fn tenant_owners_mint_api_tokens_only_for_entitled_subjects_and_are_named_as_the
             "POST",
             "/api/v1/tokens",
             &owner,
-            Some(&json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 600})),
+            Some(
+                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                         "project": "web", "ttlSeconds": 600}),
+            ),
         ),
         201,
     );
@@ -239,8 +285,10 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
             "POST",
             "/api/v1/tokens",
             admin(),
-            Some(&json!({"subject": "alice", "roles": ["tenantOwner"], "tenant": t,
-                         "ttlSeconds": 120})),
+            Some(
+                &json!({"subject": "alice", "roles": ["tenantOwner"], "tenant": t,
+                         "ttlSeconds": 120}),
+            ),
         ),
         201,
     );
@@ -280,8 +328,10 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
             "POST",
             "/api/v1/tokens",
             &short_token,
-            Some(&json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 3600})),
+            Some(
+                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                         "project": "web", "ttlSeconds": 3600}),
+            ),
         ),
         422,
     );
@@ -291,16 +341,21 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
     // what those issued in turn.
     let owner = api_token("alice", &["tenantOwner"], Some(&t), None);
     let owner_jti = me(&owner)["jti"].as_str().expect("jti").to_owned();
-    let (bob_kc, bob_kc_jti, _) =
-        kubeconfig_with(&owner, &kc_path, &json!({"subject": "bob", "ttlSeconds": 1800}));
+    let (bob_kc, bob_kc_jti, _) = kubeconfig_with(
+        &owner,
+        &kc_path,
+        &json!({"subject": "bob", "ttlSeconds": 1800}),
+    );
     let bob_kc = save_kubeconfig(&format!("{t}-bob-cascade"), &bob_kc);
     let minted = expect(
         &call(
             "POST",
             "/api/v1/tokens",
             &owner,
-            Some(&json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 1800})),
+            Some(
+                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                         "project": "web", "ttlSeconds": 1800}),
+            ),
         ),
         201,
     );
@@ -318,7 +373,12 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
 
     let revoked = Instant::now();
     expect(
-        &call("DELETE", &format!("/api/v1/tokens/{owner_jti}"), admin(), None),
+        &call(
+            "DELETE",
+            &format!("/api/v1/tokens/{owner_jti}"),
+            admin(),
+            None,
+        ),
         200,
     );
     for kc in [&bob_kc, &grand_kc] {

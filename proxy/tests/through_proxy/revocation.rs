@@ -244,7 +244,12 @@ fn revoking_a_token_ends_its_open_watches_logs_and_exec_sessions() {
     running_pod(&dev, &ns, "box");
     let mut streams = open_streams(&dev, &ns);
     // Another token of the same person, with a watch of its own: not affected.
-    let other = kubeconfig(&claims("cutoff", &[Role::ProjectDev], Some(&t), Some("web")));
+    let other = kubeconfig(&claims(
+        "cutoff",
+        &[Role::ProjectDev],
+        Some(&t),
+        Some("web"),
+    ));
     let mut bystander = Stream::start(
         "another token's watch",
         kubectl_env(&other, &[]),
@@ -267,7 +272,11 @@ fn revoking_a_token_ends_its_open_watches_logs_and_exec_sessions() {
     let revoked = Instant::now();
     let took = all_end(&mut streams, revoked, Duration::from_secs(3));
     eprintln!("every stream ended {took:?} after the revocation");
-    assert!(bystander.poll(), "another token's watch goes on: {}", bystander.stderr());
+    assert!(
+        bystander.poll(),
+        "another token's watch goes on: {}",
+        bystander.stderr()
+    );
     let log = std::fs::read_to_string(harness().env.log("kubenova-proxy")).unwrap_or_default();
     assert!(log.contains("the token was revoked"), "the proxy logs why");
 }
@@ -307,7 +316,12 @@ fn streams_end_when_their_token_expires() {
     // Nothing ends before the token does.
     std::thread::sleep(left.saturating_sub(Duration::from_secs(2)));
     for s in &mut streams {
-        assert!(s.poll(), "{} ended before the token expired: {}", s.what, s.stderr());
+        assert!(
+            s.poll(),
+            "{} ended before the token expired: {}",
+            s.what,
+            s.stderr()
+        );
     }
     // exp + 1 s of skew, plus a little for kubectl to notice.
     let expires = Instant::now() + Duration::from_secs(2);
