@@ -29,10 +29,7 @@ fn now() -> i64 {
 
 /// The records in `all` selected by `root`, plus every record issued (directly or not) by one
 /// of them; only those not revoked yet.
-pub fn closure<'a>(
-    all: &'a [IssuedToken],
-    root: impl Fn(&IssuedToken) -> bool,
-) -> Vec<&'a IssuedToken> {
+pub fn closure(all: &[IssuedToken], root: impl Fn(&IssuedToken) -> bool) -> Vec<&IssuedToken> {
     let mut children: HashMap<&str, Vec<&IssuedToken>> = HashMap::new();
     for r in all {
         if let Some(parent) = r.spec.issued_by_jti.as_deref() {
