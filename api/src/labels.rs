@@ -25,3 +25,6 @@ pub const BASELINE: &str = "kubenova.io/baseline";
 pub const BASELINE_VALUE: &str = "applied";
 /// The Pod Security Admission label prefix (`pod-security.kubernetes.io/enforce`, ...).
 pub const POD_SECURITY_PREFIX: &str = "pod-security.kubernetes.io/";
+/// On an `IssuedToken`: the `jti` of the token that asked for it, so revoking that token finds
+/// everything it issued.
+pub const ISSUED_BY: &str = "kubenova.io/issued-by";

@@ -5,4 +5,5 @@
 pub mod agent;
 pub mod apps;
 pub mod rest;
+pub mod revocation;
 pub mod serve;

@@ -487,6 +487,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
             cluster: None,
             ttl_seconds: ttl.as_secs(),
             issued_by: "kubenova-control token --admin".into(),
+            issued_by_jti: None,
         },
     )
     .await

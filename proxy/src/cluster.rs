@@ -13,6 +13,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 use crate::auth::Revoked;
+use crate::sessions::Sessions;
 
 /// The label Capsule puts on every namespace of a tenant.
 pub const TENANT_LABEL: &str = kubenova_api::labels::CAPSULE_TENANT;
@@ -190,8 +191,14 @@ impl ClusterView {
 }
 
 /// Keeps `revoked` equal to the union of the data keys of every ConfigMap labelled
-/// `kubenova.io/revocations=true` in `namespace`. Runs until the process ends.
-pub async fn watch_revocations(client: Client, namespace: String, revoked: Arc<Revoked>) {
+/// `kubenova.io/revocations=true` in `namespace`, and ends the open streams of every token that
+/// becomes revoked. Runs until the process ends.
+pub async fn watch_revocations(
+    client: Client,
+    namespace: String,
+    revoked: Arc<Revoked>,
+    sessions: Arc<Sessions>,
+) {
     let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
     let (store, writer) = reflector::store();
     let stream = reflector::reflector(
@@ -205,13 +212,20 @@ pub async fn watch_revocations(client: Client, namespace: String, revoked: Arc<R
     futures_util::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
-            Ok(_) => sync_revoked(&store, &revoked),
+            Ok(_) => {
+                let added = sync_revoked(&store, &revoked);
+                let ended = sessions.revoke(added.iter().map(String::as_str));
+                if ended > 0 {
+                    tracing::info!(tokens = ended, "ended the open streams of revoked tokens");
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "revocation watch failed; retrying"),
         }
     }
 }
 
-fn sync_revoked(store: &Store<ConfigMap>, revoked: &Revoked) {
+/// Makes `revoked` equal to the store's entries; returns the token ids that were added.
+fn sync_revoked(store: &Store<ConfigMap>, revoked: &Revoked) -> Vec<String> {
     let mut current: HashMap<String, i64> = HashMap::new();
     for cm in store.state() {
         for (jti, exp) in cm.data.clone().unwrap_or_default() {
@@ -219,10 +233,14 @@ fn sync_revoked(store: &Store<ConfigMap>, revoked: &Revoked) {
         }
     }
     // Add first, then remove: a revoked jti is never missing in between.
+    let mut added = Vec::new();
     for (jti, exp) in &current {
-        revoked.insert(jti.clone(), *exp);
+        if revoked.insert(jti.clone(), *exp).is_none() {
+            added.push(jti.clone());
+        }
     }
     revoked.retain(|jti, _| current.contains_key(jti));
+    added
 }
 
 /// A view that also knows one namespace the index has not caught up with yet.

@@ -9,6 +9,7 @@ use kubenova_api::Identity;
 
 use crate::body::{self, Body, Reject};
 use crate::metrics::GaugeGuard;
+use crate::sessions::Lifetime;
 use crate::upstream::Upstream;
 
 const IMPERSONATE_USER: HeaderName = HeaderName::from_static("impersonate-user");
@@ -132,12 +133,14 @@ pub fn relay(response: Response<Incoming>) -> Response<Body> {
 
 /// Proxies an upgrade: sends `request` on a connection of its own and, if the upstream switches
 /// protocols, joins the client's and the upstream's upgraded streams. Anything but `101` is
-/// relayed as an ordinary response and its connection is closed with it.
+/// relayed as an ordinary response and its connection is closed with it. Both connections are
+/// closed when `lifetime` ends (the token is revoked or expires).
 pub async fn upgrade(
     upstream: &Upstream,
     client_upgrade: hyper::upgrade::OnUpgrade,
     request: Request<Body>,
     open: GaugeGuard,
+    lifetime: Lifetime,
 ) -> Result<Response<Body>, Reject> {
     let mut response = upstream.send_upgrade(request).await.map_err(|e| {
         tracing::warn!(error = %e, "upgrade request to upstream failed");
@@ -158,8 +161,17 @@ pub async fn upgrade(
             Ok((client, upstream)) => {
                 let mut client = TokioIo::new(client);
                 let mut upstream = TokioIo::new(upstream);
-                if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-                    tracing::debug!(error = %e, "upgraded stream ended");
+                tokio::select! {
+                    copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                        if let Err(e) = copied {
+                            tracing::debug!(error = %e, "upgraded stream ended");
+                        }
+                    }
+                    end = lifetime.ended() => {
+                        // Dropping both sides closes the client's connection and the
+                        // upstream's, which ends the session in the kubelet too.
+                        tracing::info!(reason = end.reason(), "upgraded connection closed: {end}");
+                    }
                 }
             }
             Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),

@@ -19,6 +19,7 @@ use crate::forward::{self, Acting, Impersonation};
 use crate::metrics::{GaugeGuard, Metrics, RequestLabels, ResultLabels, Tracked, VerbLabels};
 use crate::path::{self, ResourceRequest, Target, Verb};
 use crate::scope::{self, Decision};
+use crate::sessions::{Guarded, Lifetime, Sessions};
 use crate::upstream::Upstream;
 use crate::{fanout, rewrite};
 
@@ -39,6 +40,8 @@ pub struct Proxy {
     pub capsule_proxy: Option<CapsuleProxyMode>,
     /// Largest request head (`--max-header-bytes`).
     pub max_header_bytes: usize,
+    /// Streams in flight by token, ended on revocation and expiry.
+    pub sessions: Arc<Sessions>,
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(0);
@@ -196,14 +199,43 @@ impl Proxy {
             })
             .inc();
         outcome.principal = Some(principal.clone());
+        // Every response (and upgraded connection) lives no longer than the token: it is cut
+        // when the token is revoked or expires (ADR 0010).
+        let lifetime = self
+            .sessions
+            .open(&principal.claims.jti, principal.claims.exp);
+        let response = self
+            .decide_and_forward(request, &principal, &target, upgrade, arrived, &lifetime)
+            .await?;
+        let json_watch = matches!(&target, Target::Resource(r) if r.verb == Verb::Watch)
+            && response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+        let (parts, body) = response.into_parts();
+        Ok(Response::from_parts(
+            parts,
+            body::boxed(Guarded::new(body, &lifetime, json_watch)),
+        ))
+    }
 
-        let mut decision = scope::decide(&principal.scope, &target, &self.view);
-        if let (Decision::Deny(reject), Target::Resource(r)) = (&decision, &target) {
+    async fn decide_and_forward(
+        &self,
+        request: Request<Incoming>,
+        principal: &Principal,
+        target: &Target,
+        upgrade: Option<Upgrade>,
+        arrived: Instant,
+        lifetime: &Lifetime,
+    ) -> Result<Response<Body>, Reject> {
+        let mut decision = scope::decide(&principal.scope, target, &self.view);
+        if let (Decision::Deny(reject), Target::Resource(r)) = (&decision, target) {
             decision = if reject.reason == "unknown_resource" {
-                self.recheck_new_resource(&principal, &target, arrived, decision)
+                self.recheck_new_resource(principal, target, arrived, decision)
                     .await
             } else {
-                self.recheck_new_namespace(&principal, &target, r, decision)
+                self.recheck_new_namespace(principal, target, r, decision)
                     .await
             };
         }
@@ -219,8 +251,14 @@ impl Proxy {
             Decision::Deny(reject) => Err(reject),
             Decision::Forward => {
                 let acting = Acting::As(Impersonation::of(principal.impersonation.as_ref())?);
-                self.forward(request, &path_and_query, acting, upgrade, &target)
-                    .await
+                self.forward(
+                    request,
+                    &path_and_query,
+                    acting,
+                    upgrade.map(|u| (u, lifetime.clone())),
+                    target,
+                )
+                .await
             }
             Decision::NamespaceList {
                 label_selector,
@@ -231,17 +269,17 @@ impl Proxy {
                     &label_selector,
                     field_selector.as_deref(),
                 );
-                self.forward(request, &pq, Acting::Proxy, None, &target)
+                self.forward(request, &pq, Acting::Proxy, None, target)
                     .await
             }
             Decision::AcrossNamespaces { namespaces } => {
-                let Target::Resource(r) = &target else {
+                let Target::Resource(r) = target else {
                     return Err(Reject::bad_request("path", "not a resource request"));
                 };
                 let impersonation = Impersonation::of(principal.impersonation.as_ref())?;
                 if let [only] = namespaces.as_slice() {
                     let pq = rewrite::into_namespace(r, only, request.uri().query());
-                    self.forward(request, &pq, Acting::As(impersonation), None, &target)
+                    self.forward(request, &pq, Acting::As(impersonation), None, target)
                         .await
                 } else {
                     let (parts, _) = request.into_parts();
@@ -308,9 +346,10 @@ impl Proxy {
         mut request: Request<Incoming>,
         path_and_query: &str,
         acting: Acting<'_>,
-        upgrade: Option<Upgrade>,
+        upgrade: Option<(Upgrade, Lifetime)>,
         target: &Target,
     ) -> Result<Response<Body>, Reject> {
+        let (upgrade, lifetime) = upgrade.unzip();
         let upgrade_header = upgrade.map(|u| match u {
             Upgrade::WebSocket => HeaderValue::from_static("websocket"),
             Upgrade::Spdy31 => HeaderValue::from_static("SPDY/3.1"),
@@ -343,9 +382,16 @@ impl Proxy {
             acting,
             upgrade_header.as_ref(),
         )?;
-        if let Some(client_upgrade) = client_upgrade {
+        if let (Some(client_upgrade), Some(lifetime)) = (client_upgrade, lifetime) {
             let open = GaugeGuard::new(&self.metrics.open_upgrades);
-            return forward::upgrade(&self.upstream, client_upgrade, upstream_request, open).await;
+            return forward::upgrade(
+                &self.upstream,
+                client_upgrade,
+                upstream_request,
+                open,
+                lifetime,
+            )
+            .await;
         }
         let response = self.upstream.send(upstream_request).await.map_err(|e| {
             tracing::warn!(error = %e, "upstream request failed");

@@ -4,7 +4,8 @@
 //! One module per concern, in the order a request meets them: [`tls`] and [`server`] accept
 //! it; [`extract`] takes the credentials and strips identity headers; [`path`] normalises and
 //! classifies the path; [`auth`] verifies the token (keys from [`keys`], revocations and the
-//! namespace index from [`cluster`]); [`scope`] decides; [`forward`], [`rewrite`] and
+//! namespace index from [`cluster`]); [`sessions`] ends streams whose token is revoked or
+//! expires; [`scope`] decides; [`forward`], [`rewrite`] and
 //! [`fanout`] talk to the [`upstream`]; [`metrics`] counts; [`logging`] writes the log
 //! lines off the request path. [`handler`] strings them together.
 
@@ -25,5 +26,6 @@ pub mod rewrite;
 pub mod run;
 pub mod scope;
 pub mod server;
+pub mod sessions;
 pub mod tls;
 pub mod upstream;

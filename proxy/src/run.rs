@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::handler::Proxy;
 use crate::keys::KeySources;
 use crate::metrics::Metrics;
+use crate::sessions::Sessions;
 use crate::tls::ReloadingCert;
 use crate::upstream::Upstream;
 
@@ -90,7 +91,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let view = ClusterView::start(client.clone())
         .await
         .context("reading namespaces and API discovery from the upstream")?;
-    tokio::spawn(watch_revocations(client, config.namespace.clone(), revoked));
+    // Streams end when their token expires, at the same instant a new request is refused.
+    let sessions = Arc::new(Sessions::new(revoked.clone(), config.clock_skew.as_secs()));
+    tokio::spawn(watch_revocations(
+        client,
+        config.namespace.clone(),
+        revoked,
+        sessions.clone(),
+    ));
 
     let metrics = Arc::new(Metrics::default());
     let proxy = Arc::new(Proxy {
@@ -101,9 +109,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         max_body_bytes: config.max_body_bytes,
         capsule_proxy,
         max_header_bytes: config.max_header_bytes,
+        sessions: sessions.clone(),
     });
 
     spawn_reloads(&config, upstream, cert.clone(), auth, sources, view.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            sessions.sweep();
+        }
+    });
     let ready_view = view.clone();
     let ops = tokio::spawn(crate::server::serve_ops(
         config.metrics_listen,

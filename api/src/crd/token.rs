@@ -69,6 +69,10 @@ pub struct IssuedTokenSpec {
     pub expires_at: i64,
     /// The subject of the token that asked for this one.
     pub issued_by: String,
+    /// The `jti` of the token that asked for this one (absent for the bootstrap admin token).
+    /// Revoking that token revokes this one too (ADR 0010).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by_jti: Option<String>,
     /// The signing key's id.
     pub kid: String,
     /// Set once the token is revoked; never unset.

@@ -898,6 +898,15 @@ async fn heal(
 async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let name = project_namespace(t, p);
+    // Its tokens stop working before its namespace goes (ADR 0010).
+    crate::revocation::revoke_scope_here(
+        &ctx.shared.client,
+        &ctx.shared.config.namespace,
+        t,
+        Some(p),
+        "agent: project deleted",
+    )
+    .await?;
     let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
     let live = match ctx.namespaces.get(None, &name) {
         Some(ns) => Some(ns),

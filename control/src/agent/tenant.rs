@@ -759,6 +759,16 @@ async fn cleanup(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         // The admission policy refuses such deletes; if it was missing, do nothing anyway.
         return Err(Error::Waiting("spec.preventDeletion is set".into()));
     }
+    // No token of a deleted tenant may keep working, nor work for a later tenant of the same
+    // name: revoke them all before anything else goes (ADR 0010).
+    crate::revocation::revoke_scope_here(
+        client,
+        &ctx.shared.config.namespace,
+        &name,
+        None,
+        "agent: tenant deleted",
+    )
+    .await?;
     // Projects first: their own finalizers remove their namespaces.
     let projects: Api<Project> = Api::all(client.clone());
     let mut remaining = 0;

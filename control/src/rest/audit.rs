@@ -74,6 +74,12 @@ pub struct Event<'a> {
     /// What was issued or revoked (a `jti`, never the token), when it applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
+    /// Who minted the caller's token, when that was not the caller (`subject`) itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<&'a str>,
+    /// The subject a token or kubeconfig was issued to, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_to: Option<&'a str>,
 }
 
 /// Where audit lines go.
@@ -191,6 +197,8 @@ mod tests {
                 target: "POST /api/v1/clusters/a/tenants".into(),
                 result,
                 token_id: None,
+                minted_by: None,
+                issued_to: None,
             });
         }
         let text = String::from_utf8(shared.0.lock().expect("lock").clone()).expect("utf8");

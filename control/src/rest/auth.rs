@@ -27,6 +27,9 @@ pub struct Principal {
     pub claims: Claims,
     /// The token's scope.
     pub scope: Scope,
+    /// Who minted the token (its record's `issuedBy`): the subject itself when it asked for
+    /// its own token, else the person who minted it for them.
+    pub issued_by: String,
 }
 
 impl Principal {
@@ -62,6 +65,26 @@ impl Principal {
     pub fn scope_label(&self) -> String {
         scope_label(&self.scope)
     }
+
+    /// Seconds the token has left.
+    pub fn remaining(&self) -> i64 {
+        self.claims.exp - super::keys::time_now()
+    }
+
+    /// The rate-limit bucket: the subject, and who minted the token when that was someone
+    /// else, so nobody can spend another person's requests by minting tokens in their name.
+    pub fn rate_key(&self) -> String {
+        if self.issued_by == self.claims.sub {
+            self.claims.sub.clone()
+        } else {
+            format!("{}\u{0}minted-by\u{0}{}", self.claims.sub, self.issued_by)
+        }
+    }
+
+    /// The minter, for the audit log, when it is not the subject.
+    pub fn minted_by(&self) -> Option<&str> {
+        (self.issued_by != self.claims.sub).then_some(self.issued_by.as_str())
+    }
 }
 
 /// `platform`, `tenant:<t>` or `project:<t>/<p>`.
@@ -73,9 +96,10 @@ pub fn scope_label(scope: &Scope) -> String {
     }
 }
 
-/// Set by handlers on their response when they issued or revoked a token, for the audit log.
+/// Set by handlers on their response when they issued or revoked a token, for the audit log:
+/// the token's `jti` and, for a token issued, its subject.
 #[derive(Debug, Clone)]
-pub struct AuditTokenId(pub String);
+pub struct AuditTokenId(pub String, pub Option<String>);
 
 /// The path parameters, validated.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +198,11 @@ pub async fn verify_api_token(state: &AppState, token: &str) -> Result<Principal
         Some(r) if r.spec.revoked => Err(ApiError::unauthorized(
             "invalid API token: it has been revoked",
         )),
-        Some(_) => Ok(Principal { claims, scope }),
+        Some(r) => Ok(Principal {
+            claims,
+            scope,
+            issued_by: r.spec.issued_by,
+        }),
     }
 }
 
@@ -290,6 +318,8 @@ pub async fn authorize(
                 target: target.clone(),
                 result: err.status.as_u16(),
                 token_id: None,
+                minted_by: principal.and_then(Principal::minted_by),
+                issued_to: None,
             });
         }
         err.into_response()
@@ -302,7 +332,7 @@ pub async fn authorize(
         Ok(p) => p,
         Err(e) => return audit_failure(e, None),
     };
-    if let Err(wait) = state.take_token(principal.sub()) {
+    if let Err(wait) = state.take_token(&principal.rate_key()) {
         return audit_failure(ApiError::too_many_requests(wait), Some(&principal));
     }
     let names = match validate_params(&raw) {
@@ -325,10 +355,9 @@ pub async fn authorize(
     let response = next.run(req).await;
     let status = response.status().as_u16();
     state.count(route.action, status);
-    let token_id = response
-        .extensions()
-        .get::<AuditTokenId>()
-        .map(|t| t.0.clone());
+    let issued = response.extensions().get::<AuditTokenId>().cloned();
+    let token_id = issued.as_ref().map(|t| t.0.clone());
+    let issued_to = issued.and_then(|t| t.1);
     if mutating || token_id.is_some() || route.action.starts_with("kubeconfigs.") {
         state.audit().record(&Event {
             time: rfc3339_now(),
@@ -346,6 +375,8 @@ pub async fn authorize(
             target,
             result: status,
             token_id,
+            minted_by: principal.minted_by(),
+            issued_to: issued_to.as_deref(),
         });
     }
     response
@@ -371,7 +402,11 @@ mod tests {
             cluster: None,
         };
         let scope = claims.scope().expect("valid");
-        Principal { claims, scope }
+        Principal {
+            claims,
+            scope,
+            issued_by: "s".into(),
+        }
     }
 
     #[test]

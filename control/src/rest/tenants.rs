@@ -174,7 +174,7 @@ fn validate_network_policy(prefix: &str, settings: &NetworkPolicySettings) -> Re
 }
 
 /// A tenant of cluster `{c}` (404 when it lives elsewhere), with the cluster's client.
-async fn tenant_in(
+pub(crate) async fn tenant_in(
     state: &AppState,
     cluster: &str,
     tenant: &str,
@@ -442,6 +442,10 @@ pub async fn delete(
     api.delete(&tenant, &DeleteParams::default())
         .await
         .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    // Its tokens stop working now (the agent does the same before the finalizer goes, for
+    // deletions with kubectl). After the delete: a token issued meanwhile is caught by the
+    // issuer's own check (ADR 0010).
+    super::tokens::revoke_scope(&state, &tenant, None, "tenant deleted").await?;
     match index_api(&state)
         .delete(&index_name(&tenant), &DeleteParams::default())
         .await
@@ -495,7 +499,7 @@ pub async fn usage(
     }))
 }
 
-fn project_object_name(tenant: &str, project: &str) -> String {
+pub(crate) fn project_object_name(tenant: &str, project: &str) -> String {
     format!("{tenant}.{project}")
 }
 
@@ -650,6 +654,13 @@ pub async fn delete_project(
     api.delete(&found.name_any(), &DeleteParams::default())
         .await
         .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    super::tokens::revoke_scope(
+        &state,
+        &found.spec.tenant,
+        Some(&found.spec.project),
+        "project deleted",
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

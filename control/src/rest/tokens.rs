@@ -1,9 +1,11 @@
 //! Issuing kubeconfigs and API tokens, listing and revoking them.
 //!
-//! Every token is recorded as an `IssuedToken` (jti, subject, scope, expiry; never the token)
-//! before it is handed out. Revoking a kubeconfig token adds its jti (with its expiry) to the
-//! ConfigMap `kubenova-revocations` (labelled `kubenova.io/revocations=true`) in the proxy's
-//! namespace of its cluster, which every proxy watches.
+//! Every token is recorded as an `IssuedToken` (jti, subject, scope, expiry, the jti of the
+//! token that asked for it; never the token) before it is handed out. What is issued never
+//! outlives the credential that asked for it, and is for an entitled subject only. Revoking a
+//! token revokes everything it issued too ([`crate::revocation`], ADR 0010): kubeconfig tokens
+//! go into the ConfigMap `kubenova-revocations` (labelled `kubenova.io/revocations=true`) in the
+//! proxy's namespace of their cluster, which every proxy watches.
 
 use std::collections::BTreeMap;
 
@@ -13,11 +15,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use kubenova_api::claims::{API_AUDIENCE, PROXY_AUDIENCE};
-use kubenova_api::crd::{Access, IssuedToken, IssuedTokenSpec, TokenKind};
+use kubenova_api::crd::{Access, IssuedToken, IssuedTokenSpec, Project, TokenKind};
 use kubenova_api::{Claims, Role, labels};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
@@ -33,10 +34,11 @@ use super::dto::{
 use super::error::ApiError;
 use super::keys::{KeyStore, time_now};
 use super::state::{AppState, MANAGEMENT};
-use super::tenants::{cluster_of, entitlement, validate_subject};
+use super::tenants::{cluster_of, project_object_name, tenant_in, validate_subject};
+use crate::revocation;
 
 /// The revocation ConfigMap's name in each proxy namespace.
-pub const REVOCATIONS_CONFIGMAP: &str = "kubenova-revocations";
+pub const REVOCATIONS_CONFIGMAP: &str = revocation::REVOCATIONS_CONFIGMAP;
 /// The shortest lifetime of any token.
 pub const MIN_TTL_SECONDS: u64 = 1;
 
@@ -66,6 +68,8 @@ pub struct Issue {
     pub ttl_seconds: u64,
     /// Who asked.
     pub issued_by: String,
+    /// The `jti` of the token that asked (none for the bootstrap admin token).
+    pub issued_by_jti: Option<String>,
 }
 
 /// Signs a token for `issue` and records it; returns the token and its claims. The record is
@@ -114,6 +118,7 @@ pub async fn issue(
             issued_at: now,
             expires_at: exp,
             issued_by: issue.issued_by,
+            issued_by_jti: issue.issued_by_jti.clone(),
             kid: current.active.kid().to_owned(),
             revoked: false,
         },
@@ -128,6 +133,9 @@ pub async fn issue(
     if let Some(p) = &issue.project {
         l.insert(labels::PROJECT.to_owned(), p.clone());
     }
+    if let Some(parent) = &issue.issued_by_jti {
+        l.insert(labels::ISSUED_BY.to_owned(), parent.clone());
+    }
     record.metadata.labels = Some(l);
     records
         .create(&PostParams::default(), &record)
@@ -136,14 +144,26 @@ pub async fn issue(
     Ok((token, claims))
 }
 
+/// The lifetime to issue: the requested one (or the default), at most the configured maximum
+/// and at most what the caller's own token has left (`remaining`, seconds), so nothing issued
+/// outlives the credential that asked for it. A default longer than that is shortened; an
+/// explicit request for more is refused.
 fn ttl(
     requested: Option<u64>,
     default: std::time::Duration,
     max: std::time::Duration,
+    remaining: i64,
 ) -> Result<u64, ApiError> {
     let max = max.as_secs();
-    let ttl = requested.unwrap_or_else(|| default.as_secs().min(max));
+    let left = u64::try_from(remaining).unwrap_or(0);
+    let ttl = requested.unwrap_or_else(|| default.as_secs().min(max).min(left));
     if ttl < MIN_TTL_SECONDS {
+        if requested.is_none() {
+            return Err(ApiError::invalid(
+                "ttlSeconds",
+                "your own token expires now; use a fresh token",
+            ));
+        }
         return Err(ApiError::invalid(
             "ttlSeconds",
             format!("must be at least {MIN_TTL_SECONDS}"),
@@ -155,7 +175,98 @@ fn ttl(
             format!("must be at most {max} (the configured maximum)"),
         ));
     }
+    if ttl > left {
+        return Err(ApiError::invalid(
+            "ttlSeconds",
+            format!("must be at most {left} (your own token's remaining lifetime)"),
+        ));
+    }
     Ok(ttl)
+}
+
+/// What issuing for a tenant or project needs to know: who is entitled, and which objects (by
+/// uid) the token is for.
+struct ScopeObjects {
+    owners: Vec<String>,
+    access: Option<Access>,
+    uids: (Option<String>, Option<String>),
+}
+
+/// Reads the tenant (and project) a token is to be issued for; refuses while they are being
+/// deleted (their tokens are being revoked).
+async fn scope_objects(
+    state: &AppState,
+    cluster: &str,
+    tenant: &str,
+    project: Option<&str>,
+) -> Result<ScopeObjects, ApiError> {
+    let (client, _, found) = tenant_in(state, cluster, tenant).await?;
+    if found.metadata.deletion_timestamp.is_some() {
+        return Err(ApiError::conflict(format!(
+            "tenant `{tenant}` is being deleted; no tokens are issued for it"
+        )));
+    }
+    let project_object = match project {
+        None => None,
+        Some(p) => {
+            let api: Api<Project> = Api::all(client);
+            let project = api
+                .get_opt(&project_object_name(tenant, p))
+                .await
+                .map_err(|e| ApiError::from_kube(cluster, e))?
+                .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{p}")))?;
+            if project.metadata.deletion_timestamp.is_some() {
+                return Err(ApiError::conflict(format!(
+                    "project `{tenant}/{p}` is being deleted; no tokens are issued for it"
+                )));
+            }
+            Some(project)
+        }
+    };
+    Ok(ScopeObjects {
+        owners: found.spec.owners.clone(),
+        access: project_object.as_ref().map(|p| p.spec.access.clone()),
+        uids: (
+            found.uid(),
+            project_object.as_ref().and_then(ResourceExt::uid),
+        ),
+    })
+}
+
+/// After a token for `tenant`/`project` was recorded: if the objects were deleted (or replaced
+/// by new ones of the same name) meanwhile, the deletion's revocation may have missed the new
+/// record, so revoke it here and refuse. Together with the agent revoking only after the
+/// deletion started, no token outlives its tenant or project.
+async fn confirm_scope(
+    state: &AppState,
+    cluster: &str,
+    tenant: &str,
+    project: Option<&str>,
+    before: &ScopeObjects,
+    jti: &str,
+    by: &str,
+) -> Result<(), ApiError> {
+    let now = match scope_objects(state, cluster, tenant, project).await {
+        Ok(now) => Some(now),
+        Err(e) if matches!(e.status.as_u16(), 404 | 409) => None,
+        Err(e) => return Err(e),
+    };
+    if now.is_some_and(|n| n.uids == before.uids) {
+        return Ok(());
+    }
+    let record = state
+        .token_records()
+        .get(jti)
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
+    revoke_records(state, &[record], by).await?;
+    Err(ApiError::conflict(format!(
+        "the {} was deleted while the token was issued; it has been revoked",
+        match project {
+            Some(p) => format!("project `{tenant}/{p}`"),
+            None => format!("tenant `{tenant}`"),
+        }
+    )))
 }
 
 /// Renders a kubeconfig that reaches `server` (verified with `ca_pem`) with `token`.
@@ -234,7 +345,7 @@ pub fn may_issue(
             _ => "add them to the project's access (PUT .../projects/{p}/access)",
         };
         return Err(ApiError::forbidden(format!(
-            "`{subject}` is not entitled to a {role} kubeconfig here; {how}"
+            "`{subject}` is not entitled to a {role} credential here; {how}"
         ))
         .with_details(json!({ "subject": subject, "role": role })));
     }
@@ -274,10 +385,17 @@ async fn kubeconfig_for(
         request.ttl_seconds,
         state.settings().kubeconfig_ttl,
         state.settings().max_kubeconfig_ttl,
+        caller.remaining(),
     )?;
     let (record, _) = state.cluster(cluster).await?;
-    let (owners, access) = entitlement(state, cluster, tenant, project).await?;
-    may_issue(caller, &subject, role, &owners, access.as_ref())?;
+    let objects = scope_objects(state, cluster, tenant, project).await?;
+    may_issue(
+        caller,
+        &subject,
+        role,
+        &objects.owners,
+        objects.access.as_ref(),
+    )?;
     let (token, claims) = issue(
         &state.token_records(),
         state.keys(),
@@ -291,9 +409,21 @@ async fn kubeconfig_for(
             cluster: Some(cluster.to_owned()),
             ttl_seconds,
             issued_by: caller.sub().to_owned(),
+            issued_by_jti: Some(caller.claims.jti.clone()),
         },
     )
     .await?;
+    confirm_scope(
+        state,
+        cluster,
+        tenant,
+        project,
+        &objects,
+        &claims.jti,
+        caller.sub(),
+    )
+    .await?;
+    let subject_for_audit = subject.clone();
     let context = match project {
         Some(p) => format!("{cluster}-{tenant}-{p}"),
         None => format!("{cluster}-{tenant}"),
@@ -315,14 +445,16 @@ async fn kubeconfig_for(
         axum::Json(KubeconfigView {
             kubeconfig,
             jti: claims.jti.clone(),
-            subject,
+            subject: subject.clone(),
             role,
             expires_at: rfc3339(claims.exp),
         })
         .into_response()
     };
     *response.status_mut() = StatusCode::CREATED;
-    response.extensions_mut().insert(AuditTokenId(claims.jti));
+    response
+        .extensions_mut()
+        .insert(AuditTokenId(claims.jti, Some(subject_for_audit)));
     Ok(response)
 }
 
@@ -452,7 +584,9 @@ pub async fn project_kubeconfig(
 }
 
 /// `POST /api/v1/tokens`: admin mints anything; ops anything but admin; a tenant owner mints
-/// projectDev or readOnly tokens in its own tenant, expiring no later than its own.
+/// projectDev or readOnly tokens in its own tenant, for subjects entitled to them there (its
+/// owners, the project's developers or readers), as `may_issue` decides for kubeconfigs.
+/// Nothing minted outlives the caller's own token.
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Principal>,
@@ -466,35 +600,27 @@ pub async fn create(
         input.ttl_seconds,
         state.settings().api_token_ttl,
         state.settings().max_api_token_ttl,
+        caller.remaining(),
     )?;
-    if !caller.has(Role::Admin) {
-        if input.roles.contains(&Role::Admin) {
-            return Err(ApiError::forbidden("only admins mint admin tokens"));
+    if !caller.has(Role::Admin) && input.roles.contains(&Role::Admin) {
+        return Err(ApiError::forbidden("only admins mint admin tokens"));
+    }
+    if !caller.is_platform() {
+        // A tenant owner: narrower roles, its own tenant.
+        if input
+            .roles
+            .iter()
+            .any(|r| r.is_platform() || *r == Role::TenantOwner)
+        {
+            return Err(ApiError::forbidden(
+                "a tenant owner mints only projectDev or readOnly tokens",
+            ));
         }
-        if !caller.is_platform() {
-            // A tenant owner: narrower roles, its own tenant, no longer than its own token.
-            if input
-                .roles
-                .iter()
-                .any(|r| r.is_platform() || *r == Role::TenantOwner)
-            {
-                return Err(ApiError::forbidden(
-                    "a tenant owner mints only projectDev or readOnly tokens",
-                ));
-            }
-            if input.tenant.as_deref() != caller.scope.tenant() {
-                return Err(ApiError::forbidden(format!(
-                    "a tenant owner mints tokens only for its own tenant ({})",
-                    caller.scope.tenant().unwrap_or_default()
-                )));
-            }
-            let remaining = caller.claims.exp - time_now();
-            if i64::try_from(ttl_seconds).unwrap_or(i64::MAX) > remaining {
-                return Err(ApiError::invalid(
-                    "ttlSeconds",
-                    format!("must be at most {remaining} (your own token's remaining lifetime)"),
-                ));
-            }
+        if input.tenant.as_deref() != caller.scope.tenant() {
+            return Err(ApiError::forbidden(format!(
+                "a tenant owner mints tokens only for its own tenant ({})",
+                caller.scope.tenant().unwrap_or_default()
+            )));
         }
     }
     for (field, value) in [("tenant", &input.tenant), ("project", &input.project)] {
@@ -503,10 +629,34 @@ pub async fn create(
                 .map_err(|e| ApiError::invalid(field, e.to_string()))?;
         }
     }
-    if let Some(t) = &input.tenant {
-        // The tenant must exist (anywhere).
-        cluster_of(&state, t).await?;
-    }
+    // The tenant must exist and not be being deleted; for a tenant owner's token, the subject
+    // must be entitled to every role in it (so nobody mints in someone else's name). Platform
+    // callers may mint for robots in no list, and for projects not created yet.
+    let scoped = match &input.tenant {
+        Some(t) => {
+            let cluster = cluster_of(&state, t).await?;
+            let project = if caller.is_platform() {
+                None
+            } else {
+                input.project.clone()
+            };
+            let objects = scope_objects(&state, &cluster, t, project.as_deref()).await?;
+            if !caller.is_platform() {
+                for role in &input.roles {
+                    may_issue(
+                        &caller,
+                        &input.subject,
+                        *role,
+                        &objects.owners,
+                        objects.access.as_ref(),
+                    )?;
+                }
+            }
+            Some((cluster, t.clone(), project, objects))
+        }
+        None => None,
+    };
+    let subject = input.subject.clone();
     let (token, claims) = issue(
         &state.token_records(),
         state.keys(),
@@ -520,9 +670,22 @@ pub async fn create(
             cluster: None,
             ttl_seconds,
             issued_by: caller.sub().to_owned(),
+            issued_by_jti: Some(caller.claims.jti.clone()),
         },
     )
     .await?;
+    if let Some((cluster, tenant, project, objects)) = &scoped {
+        confirm_scope(
+            &state,
+            cluster,
+            tenant,
+            project.as_deref(),
+            objects,
+            &claims.jti,
+            caller.sub(),
+        )
+        .await?;
+    }
     let mut response = (
         StatusCode::CREATED,
         axum::Json(TokenView {
@@ -532,8 +695,76 @@ pub async fn create(
         }),
     )
         .into_response();
-    response.extensions_mut().insert(AuditTokenId(claims.jti));
+    response
+        .extensions_mut()
+        .insert(AuditTokenId(claims.jti, Some(subject)));
     Ok(response)
+}
+
+/// Revokes `roots` and everything they issued (see [`crate::revocation`]); returns the ids of
+/// the tokens revoked now.
+pub async fn revoke_records(
+    state: &AppState,
+    roots: &[IssuedToken],
+    by: &str,
+) -> Result<Vec<String>, ApiError> {
+    let records = state.token_records();
+    let all = records
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?
+        .items;
+    let roots: std::collections::BTreeSet<String> =
+        roots.iter().map(ResourceExt::name_any).collect();
+    let selected = revocation::closure(&all, |r| roots.contains(&r.name_any()));
+    for (cluster, entries) in revocation::by_cluster(&selected) {
+        let (cluster_record, client) = state.cluster(&cluster).await?;
+        revocation::add_revocations(&client, &cluster_record.spec.proxy_namespace, &entries)
+            .await
+            .map_err(|e| match e {
+                revocation::WriteError::Kube(e) => ApiError::from_kube(&cluster, e),
+                revocation::WriteError::Busy => ApiError::unavailable(&cluster, e.to_string()),
+            })?;
+    }
+    let mut revoked = Vec::new();
+    for r in selected {
+        let jti = r.name_any();
+        revocation::mark_revoked(&records, &jti, by)
+            .await
+            .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
+        revoked.push(jti);
+    }
+    Ok(revoked)
+}
+
+/// Revokes every token of `tenant` (or of its `project`) and what they issued: a deleted
+/// tenant or project leaves no working token behind.
+pub async fn revoke_scope(
+    state: &AppState,
+    tenant: &str,
+    project: Option<&str>,
+    by: &str,
+) -> Result<Vec<String>, ApiError> {
+    let mut selector = format!("{}={tenant}", labels::TENANT);
+    if let Some(p) = project {
+        selector.push_str(&format!(",{}={p}", labels::PROJECT));
+    }
+    let roots: Vec<IssuedToken> = state
+        .token_records()
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?
+        .items
+        .into_iter()
+        .filter(|r| {
+            r.spec.tenant.as_deref() == Some(tenant)
+                && project.is_none_or(|p| r.spec.project.as_deref() == Some(p))
+        })
+        .collect();
+    if roots.is_empty() {
+        return Ok(Vec::new());
+    }
+    revoke_records(state, &roots, by).await
 }
 
 fn record_view(r: &IssuedToken) -> TokenRecordView {
@@ -577,8 +808,8 @@ pub async fn list(
 }
 
 /// `DELETE /api/v1/tokens/{jti}`: revokes a token in the caller's scope (a projectDev only its
-/// own). Kubeconfig tokens go into the cluster's revocation ConfigMap first, so a 503 leaves
-/// nothing half-done.
+/// own), and every token it issued. Kubeconfig tokens go into their cluster's revocation
+/// ConfigMap first, so a 503 leaves nothing half-done.
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Principal>,
@@ -600,41 +831,12 @@ pub async fn revoke(
             "a projectDev revokes only its own tokens",
         ));
     }
-    if !record.spec.revoked {
-        if let (TokenKind::Kubeconfig, Some(cluster)) = (record.spec.kind, &record.spec.cluster) {
-            let (cluster_record, client) = state.cluster(cluster).await?;
-            add_revocation(
-                &client,
-                cluster,
-                &cluster_record.spec.proxy_namespace,
-                &jti,
-                record.spec.expires_at,
-            )
-            .await?;
-        }
-        records
-            .patch(
-                &jti,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "spec": { "revoked": true } })),
-            )
-            .await
-            .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
-        records
-            .patch_status(
-                &jti,
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({ "status": { "revokedAt": time_now(), "revokedBy": caller.sub() } }),
-                ),
-            )
-            .await
-            .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
-    }
+    // Also when the token itself was revoked already: what it issued may not be (yet).
+    revoke_records(&state, std::slice::from_ref(&record), caller.sub()).await?;
     let mut view = record_view(&record);
     view.revoked = true;
     let mut response = axum::Json(view).into_response();
-    response.extensions_mut().insert(AuditTokenId(jti));
+    response.extensions_mut().insert(AuditTokenId(jti, None));
     Ok(response)
 }
 
@@ -647,55 +849,12 @@ pub async fn add_revocation(
     jti: &str,
     exp: i64,
 ) -> Result<(), ApiError> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    for _ in 0..3 {
-        let existing = api
-            .get_opt(REVOCATIONS_CONFIGMAP)
-            .await
-            .map_err(|e| ApiError::from_kube(cluster, e))?;
-        let Some(existing) = existing else {
-            let cm = ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some(REVOCATIONS_CONFIGMAP.into()),
-                    labels: Some(BTreeMap::from([
-                        (labels::REVOCATIONS.to_owned(), "true".to_owned()),
-                        (
-                            labels::MANAGED_BY.to_owned(),
-                            labels::MANAGED_BY_VALUE.to_owned(),
-                        ),
-                    ])),
-                    ..ObjectMeta::default()
-                },
-                data: Some(BTreeMap::from([(jti.to_owned(), exp.to_string())])),
-                ..ConfigMap::default()
-            };
-            match api.create(&PostParams::default(), &cm).await {
-                Ok(_) => return Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 409 => continue,
-                Err(e) => return Err(ApiError::from_kube(cluster, e)),
-            }
-        };
-        let now = time_now();
-        let mut data = serde_json::Map::new();
-        for (key, value) in existing.data.unwrap_or_default() {
-            if value.parse::<i64>().is_ok_and(|e| e < now) {
-                data.insert(key, serde_json::Value::Null);
-            }
-        }
-        data.insert(jti.to_owned(), serde_json::Value::String(exp.to_string()));
-        api.patch(
-            REVOCATIONS_CONFIGMAP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "data": data })),
-        )
+    revocation::add_revocations(client, namespace, &[(jti.to_owned(), exp)])
         .await
-        .map_err(|e| ApiError::from_kube(cluster, e))?;
-        return Ok(());
-    }
-    Err(ApiError::unavailable(
-        cluster,
-        "the revocation ConfigMap kept changing; try again",
-    ))
+        .map_err(|e| match e {
+            revocation::WriteError::Kube(e) => ApiError::from_kube(cluster, e),
+            revocation::WriteError::Busy => ApiError::unavailable(cluster, e.to_string()),
+        })
 }
 
 /// `GET /api/v1/me`.
@@ -734,7 +893,11 @@ mod tests {
             cluster: None,
         };
         let scope = claims.scope().expect("valid claims");
-        Principal { claims, scope }
+        Principal {
+            claims,
+            scope,
+            issued_by: sub.into(),
+        }
     }
 
     #[test]
@@ -789,14 +952,25 @@ mod tests {
     #[test]
     fn ttl_is_bounded() {
         let h = std::time::Duration::from_secs(3600);
-        assert_eq!(ttl(None, h, h * 2), Ok(3600));
-        assert_eq!(ttl(Some(7200), h, h * 2), Ok(7200));
+        let day = 86_400;
+        assert_eq!(ttl(None, h, h * 2, day), Ok(3600));
+        assert_eq!(ttl(Some(7200), h, h * 2, day), Ok(7200));
         assert_eq!(
-            ttl(Some(7201), h, h * 2).map_err(|e| e.status.as_u16()),
+            ttl(Some(7201), h, h * 2, day).map_err(|e| e.status.as_u16()),
             Err(422)
         );
         assert_eq!(
-            ttl(Some(0), h, h * 2).map_err(|e| e.status.as_u16()),
+            ttl(Some(0), h, h * 2, day).map_err(|e| e.status.as_u16()),
+            Err(422)
+        );
+        // Never longer than the caller's own token: the default is shortened, a request for
+        // more refused.
+        assert_eq!(ttl(None, h, h * 2, 120), Ok(120));
+        let e = ttl(Some(600), h, h * 2, 120).expect_err("too long");
+        assert_eq!(e.status.as_u16(), 422);
+        assert!(e.message.contains("at most 120"), "{}", e.message);
+        assert_eq!(
+            ttl(None, h, h * 2, 0).map_err(|e| e.status.as_u16()),
             Err(422)
         );
         assert_eq!(new_jti().len(), 32);

@@ -445,6 +445,50 @@ async fn error_bodies_are_one_envelope() {
     );
 }
 
+/// Issue 12, item 10: a token minted for someone else spends a bucket of its own (subject and
+/// minter), never the subject's, so a tenant owner cannot run another person into 429.
+#[tokio::test]
+async fn a_minted_token_cannot_spend_its_subjects_rate_limit() {
+    let t = unique("rate-mint");
+    tenant(&t, &["alice"]);
+    project(&t, "web", &["bob"], &[]);
+    let owner = api_token("alice", &["tenantOwner"], Some(&t), None);
+    let bob = api_token("bob", &["projectDev"], Some(&t), Some("web"));
+    let minted = expect(
+        &call(
+            "POST",
+            "/api/v1/tokens",
+            &owner,
+            Some(
+                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                         "project": "web", "ttlSeconds": 600}),
+            ),
+        ),
+        201,
+    );
+    let spoof = minted["token"].as_str().expect("token").to_owned();
+    let app = app(Settings {
+        rate_per_second: 0.5,
+        rate_burst: 3.0,
+        ..settings()
+    })
+    .await;
+    let me = |token: String| {
+        let app = app.clone();
+        async move {
+            send(&app, &Method::GET, "/api/v1/me", Some(&token), None, vec![])
+                .await
+                .0
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(me(spoof.clone()).await, StatusCode::OK);
+    }
+    assert_eq!(me(spoof.clone()).await, StatusCode::TOO_MANY_REQUESTS);
+    // bob's own token is untouched by what alice's token in his name spent.
+    assert_eq!(me(bob.clone()).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn rate_limit_per_principal_answers_429_with_retry_after() {
     let app = app(Settings {

@@ -6,6 +6,7 @@ mod docs;
 mod flow;
 mod handlers;
 mod harness;
+mod issued;
 mod keys;
 mod protocol;
 mod tls;

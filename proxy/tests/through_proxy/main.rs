@@ -28,6 +28,8 @@ macro_rules! suite {
         mod lifecycle;
         #[path = "../protocol.rs"]
         mod protocol;
+        #[path = "../revocation.rs"]
+        mod revocation;
         #[path = "../streams.rs"]
         mod streams;
         #[path = "../workflows.rs"]
