@@ -240,7 +240,7 @@ impl Proxy {
             };
         }
         if let Some(mode) = &self.capsule_proxy {
-            decision = mode.hand_over(decision, &principal, &target);
+            decision = mode.hand_over(decision, principal, target);
         }
         let path_and_query = request
             .uri()

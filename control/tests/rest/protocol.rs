@@ -65,6 +65,7 @@ fn an_api_token_expired_beyond_the_clock_skew_is_refused() {
                 cluster: None,
                 ttl_seconds: 1,
                 issued_by: "protocol test".into(),
+                issued_by_jti: None,
             },
         )
         .await
