@@ -1,5 +1,5 @@
 //! `--mode=capsule-proxy`: what changes when the upstream is capsule-proxy instead of
-//! kube-apiserver (docs/adr/0013-capsule-proxy-mode.md).
+//! kube-apiserver (docs/adr/0012-capsule-proxy-mode.md).
 //!
 //! The data path stays the same: the proxy verifies the KubeNova token, strips and refuses
 //! client identity headers, checks the scope, and forwards with its own ServiceAccount token

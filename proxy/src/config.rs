@@ -13,7 +13,7 @@ pub enum Mode {
     /// Straight to kube-apiserver; the proxy filters namespace lists itself.
     Direct,
     /// To capsule-proxy, which filters namespace lists, `-A` lists and the cluster-scoped kinds
-    /// it knows for tenant owners (docs/adr/0013-capsule-proxy-mode.md).
+    /// it knows for tenant owners (docs/adr/0012-capsule-proxy-mode.md).
     CapsuleProxy,
 }
 
