@@ -488,6 +488,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
             ttl_seconds: ttl.as_secs(),
             issued_by: "kubenova-control token --admin".into(),
             issued_by_jti: None,
+            not_after: None,
         },
     )
     .await

@@ -70,6 +70,9 @@ pub struct Issue {
     pub issued_by: String,
     /// The `jti` of the token that asked (none for the bootstrap admin token).
     pub issued_by_jti: Option<String>,
+    /// The expiry of the token that asked: the new one never ends later, even when the clock
+    /// ticks between working out `ttl_seconds` and signing.
+    pub not_after: Option<i64>,
 }
 
 /// Signs a token for `issue` and records it; returns the token and its claims. The record is
@@ -82,6 +85,7 @@ pub async fn issue(
 ) -> Result<(String, Claims), ApiError> {
     let now = time_now();
     let exp = now.saturating_add(i64::try_from(issue.ttl_seconds).unwrap_or(i64::MAX));
+    let exp = issue.not_after.map_or(exp, |cap| exp.min(cap));
     let claims = Claims {
         iss: issuer.to_owned(),
         sub: issue.subject.clone(),
@@ -410,6 +414,7 @@ async fn kubeconfig_for(
             ttl_seconds,
             issued_by: caller.sub().to_owned(),
             issued_by_jti: Some(caller.claims.jti.clone()),
+            not_after: Some(caller.claims.exp),
         },
     )
     .await?;
@@ -671,6 +676,7 @@ pub async fn create(
             ttl_seconds,
             issued_by: caller.sub().to_owned(),
             issued_by_jti: Some(caller.claims.jti.clone()),
+            not_after: Some(caller.claims.exp),
         },
     )
     .await?;

@@ -66,6 +66,7 @@ fn an_api_token_expired_beyond_the_clock_skew_is_refused() {
                 ttl_seconds: 1,
                 issued_by: "protocol test".into(),
                 issued_by_jti: None,
+                not_after: None,
             },
         )
         .await

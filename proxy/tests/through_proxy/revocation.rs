@@ -277,7 +277,8 @@ fn revoking_a_token_ends_its_open_watches_logs_and_exec_sessions() {
         "another token's watch goes on: {}",
         bystander.stderr()
     );
-    let log = std::fs::read_to_string(harness().env.log("kubenova-proxy")).unwrap_or_default();
+    let h = harness();
+    let log = std::fs::read_to_string(h.env.log(&h.proxy.name)).unwrap_or_default();
     assert!(log.contains("the token was revoked"), "the proxy logs why");
 }
 
