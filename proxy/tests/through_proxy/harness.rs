@@ -290,6 +290,44 @@ pub(crate) fn accesses(matches: impl Fn(&Access) -> bool) -> usize {
     access_log().iter().filter(|a| matches(a)).count()
 }
 
+/// Starts `cmd` with `args` and `stdin`, with threads reading its stdout (line by line, into the
+/// receiver) and its stderr (into the string) as they come.
+pub(crate) fn spawn_reading(
+    mut cmd: Command,
+    args: &[&str],
+    stdin: Stdio,
+) -> (Child, mpsc::Receiver<String>, Arc<Mutex<String>>) {
+    let mut child = cmd
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let err_pipe = child.stderr.take().expect("stderr");
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err_pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    (child, lines, stderr)
+}
+
 /// A long-running program (`kubectl get -w`, `logs -f`, `port-forward`) whose output lines a
 /// test waits for. Killed when dropped.
 pub(crate) struct Background {
@@ -301,35 +339,8 @@ pub(crate) struct Background {
 
 impl Background {
     /// Starts `cmd` with `args`, reading its stdout line by line.
-    pub(crate) fn start(mut cmd: Command, args: &[&str]) -> Background {
-        let mut child = cmd
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the program starts");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let err_pipe = child.stderr.take().expect("stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err_pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+    pub(crate) fn start(cmd: Command, args: &[&str]) -> Background {
+        let (child, lines, stderr) = spawn_reading(cmd, args, Stdio::null());
         Background {
             child,
             lines,

@@ -3,7 +3,7 @@
 //! or while it was still valid, end with an error within the revocation window, or when the
 //! token expires. All with the real kubectl.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -13,7 +13,9 @@ use kubenova_api::Role;
 use serde_json::json;
 use testenv::unique_name;
 
-use super::harness::{claims, harness, kubeconfig, now, running_pod, tenant_with_projects};
+use super::harness::{
+    claims, harness, kubeconfig, now, running_pod, spawn_reading, tenant_with_projects,
+};
 use super::lifecycle::{OwnProxy, install_certificate, scratch_dir};
 
 /// A kubectl that keeps running (a watch, `logs -f`, `exec -i` with stdin held open).
@@ -28,35 +30,8 @@ struct Stream {
 }
 
 impl Stream {
-    fn start(what: &'static str, mut cmd: Command, args: &[&str]) -> Stream {
-        let mut child = cmd
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl starts");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+    fn start(what: &'static str, cmd: Command, args: &[&str]) -> Stream {
+        let (mut child, lines, stderr) = spawn_reading(cmd, args, Stdio::piped());
         let stdin = child.stdin.take();
         Stream {
             what,
