@@ -8,14 +8,14 @@
 //! body then fails, which aborts the HTTP/1.1 response (the connection is closed mid-chunk) or
 //! resets the HTTP/2 stream; an upgraded connection (exec, attach, port-forward) is closed.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use dashmap::DashMap;
 use hyper::body::{Frame, SizeHint};
 use tokio_util::sync::CancellationToken;
 
@@ -57,9 +57,10 @@ struct Entry {
     exp: i64,
 }
 
-/// The streams in flight, by token id.
+/// The streams in flight, by token id. Sharded (no lock shared by every request), and a token
+/// already registered costs a lookup, not an allocation.
 pub struct Sessions {
-    live: Mutex<HashMap<String, Entry>>,
+    live: DashMap<String, Entry>,
     revoked: Arc<Revoked>,
     leeway: i64,
 }
@@ -67,7 +68,7 @@ pub struct Sessions {
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sessions")
-            .field("tokens", &self.lock().len())
+            .field("tokens", &self.live.len())
             .finish_non_exhaustive()
     }
 }
@@ -85,28 +86,25 @@ impl Sessions {
     /// `exp` (the verifier's clock skew).
     pub fn new(revoked: Arc<Revoked>, leeway_seconds: u64) -> Self {
         Sessions {
-            live: Mutex::default(),
+            live: DashMap::new(),
             revoked,
             leeway: i64::try_from(leeway_seconds).unwrap_or(i64::MAX),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The lifetime of a stream opened with the token `jti` expiring at `exp`.
     pub fn open(&self, jti: &str, exp: i64) -> Lifetime {
-        let cancel = {
-            let mut live = self.lock();
-            live.entry(jti.to_owned())
+        let known = self.live.get(jti).map(|e| e.cancel.clone());
+        let cancel = known.unwrap_or_else(|| {
+            self.live
+                .entry(jti.to_owned())
                 .or_insert_with(|| Entry {
                     cancel: CancellationToken::new(),
                     exp,
                 })
                 .cancel
                 .clone()
-        };
+        });
         // The revocation may have landed between authentication and registration: `revoke`
         // inserts into the revoked set before it looks for sessions, so one of the two sees it.
         if self.revoked.contains_key(jti) {
@@ -119,10 +117,9 @@ impl Sessions {
 
     /// Ends every stream of the tokens in `jtis` (already in the revoked set).
     pub fn revoke<'a>(&self, jtis: impl IntoIterator<Item = &'a str>) -> usize {
-        let mut live = self.lock();
         let mut ended = 0;
         for jti in jtis {
-            if let Some(entry) = live.remove(jti) {
+            if let Some((_, entry)) = self.live.remove(jti) {
                 entry.cancel.cancel();
                 ended += 1;
             }
@@ -133,18 +130,18 @@ impl Sessions {
     /// Forgets tokens that have expired (their streams end on their own deadline).
     pub fn sweep(&self) {
         let now = unix_now();
-        self.lock()
+        self.live
             .retain(|_, e| e.exp.saturating_add(self.leeway) > now);
     }
 
     /// Tokens with streams registered (for tests and debugging).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.live.len()
     }
 
     /// Whether no token has streams registered.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.live.is_empty()
     }
 }
 
