@@ -41,6 +41,30 @@ stamp_of() {
   cat "$1/go.mod" "$1/go.sum" "$here/build.sh" | sha256sum | cut -d' ' -f1
 }
 
+# Runs `go build -v -trimpath <args>` in <dir> with its output in <log>, printing progress every
+# 15 s; on failure prints the log's last lines and exits.
+# Usage: go_build <dir> <log> <what> <go build args...>
+go_build() {
+  local dir=$1 log=$2 what=$3
+  shift 3
+  local start=$SECONDS last=$SECONDS
+  echo "    compiling (go build -v; full output in $log)"
+  (cd "$dir" && go build -v -trimpath "$@") >"$log" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if [ $((SECONDS - last)) -ge 15 ]; then
+      last=$SECONDS
+      echo "    ... $(wc -l <"$log") packages compiled, $((SECONDS - start))s"
+    fi
+  done
+  if ! wait "$pid"; then
+    echo "error: building $what failed; last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+}
+
 # Extra linker flags per module, so the programs report their real version.
 ldflags_for() {
   local name=$1 version=$2 flags="-s -w"
@@ -133,23 +157,8 @@ build_one() {
   rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   local log=$cache/logs/$name-$version.log
   mkdir -p "$(dirname "$log")"
-  echo "    compiling (go build -v; full output in $log)"
   # shellcheck disable=SC2086 # $tools is a list of package paths
-  (cd "$dir" && go build -v -trimpath -ldflags "$(ldflags_for "$name" "$version")" -o "$out.tmp/" $tools) >"$log" 2>&1 &
-  local pid=$!
-  local last=$SECONDS
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if [ $((SECONDS - last)) -ge 15 ]; then
-      last=$SECONDS
-      echo "    ... $(wc -l <"$log") packages compiled, $((SECONDS - start))s"
-    fi
-  done
-  if ! wait "$pid"; then
-    echo "error: building $name $version failed; last lines of $log:" >&2
-    tail -n 40 "$log" >&2
-    exit 1
-  fi
+  go_build "$dir" "$log" "$name $version" -ldflags "$(ldflags_for "$name" "$version")" -o "$out.tmp/" $tools
   copy_assets "$name" "$(cd "$dir" && go list -m -f '{{.Dir}}' "$module")" "$out.tmp"
   echo "$stamp" >"$out.tmp/.stamp"
   rm -rf "$out" && mv "$out.tmp" "$out"
@@ -231,22 +240,7 @@ build_from_source() {
   rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   local log=$cache/logs/$name-$version.log
   mkdir -p "$(dirname "$log")"
-  echo "    compiling (go build -v; full output in $log)"
-  (cd "$work" && go build -v -trimpath -ldflags "-s -w" -o "$out.tmp/$program" .) >"$log" 2>&1 &
-  local pid=$!
-  local last=$SECONDS
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    if [ $((SECONDS - last)) -ge 15 ]; then
-      last=$SECONDS
-      echo "    ... $(wc -l <"$log") packages compiled, $((SECONDS - start))s"
-    fi
-  done
-  if ! wait "$pid"; then
-    echo "error: building $name $version failed; last lines of $log:" >&2
-    tail -n 40 "$log" >&2
-    exit 1
-  fi
+  go_build "$work" "$log" "$name $version" -ldflags "-s -w" -o "$out.tmp/$program" .
   copy_assets "$name" "$work" "$out.tmp"
   rm -rf "$work"
   echo "$stamp" >"$out.tmp/.stamp"

@@ -454,17 +454,10 @@ async fn a_minted_token_cannot_spend_its_subjects_rate_limit() {
     project(&t, "web", &["bob"], &[]);
     let owner = api_token("alice", &["tenantOwner"], Some(&t), None);
     let bob = api_token("bob", &["projectDev"], Some(&t), Some("web"));
-    let minted = expect(
-        &call(
-            "POST",
-            "/api/v1/tokens",
-            &owner,
-            Some(
-                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 600}),
-            ),
-        ),
-        201,
+    let minted = mint(
+        &owner,
+        &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                 "project": "web", "ttlSeconds": 600}),
     );
     let spoof = minted["token"].as_str().expect("token").to_owned();
     let app = app(Settings {

@@ -101,6 +101,11 @@ pub(crate) fn expect(response: &HttpResponse, status: u16) -> Value {
     response.json()
 }
 
+/// Mints an API token with `token` (`POST /api/v1/tokens`, expecting 201) and returns the answer.
+pub(crate) fn mint(token: &str, body: &Value) -> Value {
+    expect(&call("POST", "/api/v1/tokens", token, Some(body)), 201)
+}
+
 /// Mints an API token with `roles` in the scope given.
 pub(crate) fn api_token(
     sub: &str,

@@ -205,17 +205,10 @@ fn tenant_owners_mint_api_tokens_only_for_entitled_subjects_and_are_named_as_the
         );
     }
     // An entitled subject: allowed, and the record names who minted it.
-    let minted = expect(
-        &call(
-            "POST",
-            "/api/v1/tokens",
-            &owner,
-            Some(
-                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 600}),
-            ),
-        ),
-        201,
+    let minted = mint(
+        &owner,
+        &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                 "project": "web", "ttlSeconds": 600}),
     );
     let bob = minted["token"].as_str().expect("token").to_owned();
     let bob_jti = minted["jti"].as_str().expect("jti").to_owned();
@@ -280,17 +273,10 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
     let kc_path = tenants_path(&format!("/{t}/projects/web/kubeconfig"));
 
     // An owner token with two minutes left gets nothing that lives longer.
-    let short = expect(
-        &call(
-            "POST",
-            "/api/v1/tokens",
-            admin(),
-            Some(
-                &json!({"subject": "alice", "roles": ["tenantOwner"], "tenant": t,
-                         "ttlSeconds": 120}),
-            ),
-        ),
-        201,
+    let short = mint(
+        admin(),
+        &json!({"subject": "alice", "roles": ["tenantOwner"], "tenant": t,
+                 "ttlSeconds": 120}),
     );
     let short_token = short["token"].as_str().expect("token").to_owned();
     let short_exp = unix(short["expiresAt"].as_str().expect("expiresAt"));
@@ -347,17 +333,10 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
         &json!({"subject": "bob", "ttlSeconds": 1800}),
     );
     let bob_kc = save_kubeconfig(&format!("{t}-bob-cascade"), &bob_kc);
-    let minted = expect(
-        &call(
-            "POST",
-            "/api/v1/tokens",
-            &owner,
-            Some(
-                &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
-                         "project": "web", "ttlSeconds": 1800}),
-            ),
-        ),
-        201,
+    let minted = mint(
+        &owner,
+        &json!({"subject": "bob", "roles": ["projectDev"], "tenant": t,
+                 "project": "web", "ttlSeconds": 1800}),
     );
     let bob_api = minted["token"].as_str().expect("token").to_owned();
     // bob's API token issues a kubeconfig of its own: a grandchild of the owner's token.
