@@ -676,26 +676,3 @@ pub async fn project_usage(
         usage: found.status.and_then(|s| s.usage),
     }))
 }
-
-/// A tenant's owners and, for a project, its access lists (for kubeconfig entitlement).
-pub async fn entitlement(
-    state: &AppState,
-    cluster: &str,
-    tenant: &str,
-    project: Option<&str>,
-) -> Result<(Vec<String>, Option<Access>), ApiError> {
-    let (client, _, found) = tenant_in(state, cluster, tenant).await?;
-    let access = match project {
-        None => None,
-        Some(p) => {
-            let api: Api<Project> = Api::all(client);
-            let project = api
-                .get_opt(&project_object_name(tenant, p))
-                .await
-                .map_err(|e| ApiError::from_kube(cluster, e))?
-                .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{p}")))?;
-            Some(project.spec.access)
-        }
-    };
-    Ok((found.spec.owners, access))
-}
