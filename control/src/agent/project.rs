@@ -535,6 +535,17 @@ async fn ensure_namespace(
             Err(e) => Err(e.into()),
         };
     };
+    // A namespace on its way out (a deleted project's, or the namespace of a deleted tenant of
+    // the same name, owned by that tenant's Capsule uid) is no conflict: wait for it to go.
+    if live.meta().deletion_timestamp.is_some() {
+        return Ok((
+            NamespaceState::Waiting(
+                "Terminating",
+                format!("namespace {name} is being deleted; it will be made again"),
+            ),
+            Applied::Unchanged,
+        ));
+    }
     let uid = capsule_uid(ctx, t);
     if !namespace_is_ours(&live, t, p, uid.as_deref()) {
         let owner = match (
@@ -551,15 +562,6 @@ async fn ensure_namespace(
             NamespaceState::Conflict(format!(
                 "namespace {name} already exists and belongs to {owner}; it is not shared: choose another project name"
             )),
-            Applied::Unchanged,
-        ));
-    }
-    if live.meta().deletion_timestamp.is_some() {
-        return Ok((
-            NamespaceState::Waiting(
-                "Terminating",
-                format!("namespace {name} is being deleted; it will be made again"),
-            ),
             Applied::Unchanged,
         ));
     }
@@ -670,8 +672,11 @@ async fn apply_project(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         };
         write_status(ctx, &name, &previous, status).await?;
         metrics.converged(CONTROLLER, &name, false);
+        // A conflict can be a passing race (Capsule's or our cache a step behind a tenant
+        // deleted and made again under the same name), so it is looked at again soon; the
+        // watches on namespaces and Capsule Tenants usually come first.
         return Ok(Action::requeue(Duration::from_secs(if conflict {
-            60
+            15
         } else {
             2
         })));

@@ -154,23 +154,25 @@ pub(crate) fn project(t: &str, p: &str, developers: &[&str], readers: &[&str]) {
 
 /// Waits until the agent (running inside `kubenova-control serve`) reports the tenant and each
 /// of its projects Ready in cluster `cluster`: Capsule Tenant, namespaces, RoleBindings in place.
+/// On a timeout the panic carries the object's last status, which says why it is not Ready.
+#[track_caller]
 pub(crate) fn agent_ready(cluster: &str, tenant: &str, projects: &[&str]) {
-    let ready = |path: String| call("GET", &path, admin(), None).json()["status"]["ready"] == true;
-    eventually(
-        &format!("tenant {tenant} Ready"),
-        Duration::from_secs(120),
-        || ready(format!("/api/v1/clusters/{cluster}/tenants/{tenant}")),
-    );
-    for project in projects {
-        eventually(
-            &format!("project {tenant}/{project} Ready"),
-            Duration::from_secs(120),
-            || {
-                ready(format!(
-                    "/api/v1/clusters/{cluster}/tenants/{tenant}/projects/{project}"
-                ))
-            },
-        );
+    let base = format!("/api/v1/clusters/{cluster}/tenants/{tenant}");
+    let paths = std::iter::once(base.clone())
+        .chain(projects.iter().map(|p| format!("{base}/projects/{p}")));
+    for path in paths {
+        let start = Instant::now();
+        loop {
+            let status = call("GET", &path, admin(), None).json()["status"].clone();
+            if status["ready"] == true {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{path} not Ready within 120 s; last status: {status:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
