@@ -27,10 +27,12 @@ generate: ## Regenerate the CRD manifests and docs/openapi/openapi.yaml from the
 	$(CARGO) run -q -p kubenova-control --bin kubenova-control -- openapi > docs/openapi/openapi.yaml
 
 .PHONY: verify
-verify: ## rustfmt check, clippy -D warnings, generated files up to date
+verify: ## rustfmt check, clippy -D warnings, generated files up to date, no committed credentials
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@hack/verify-generated.sh
+	@hack/verify-credentials.py --self-test
+	@hack/verify-credentials.py
 
 .PHONY: test
 test: verify upstream ## verify, then every unit and integration test against real programs, then a short fuzz run
