@@ -1,0 +1,271 @@
+//! The guides run as written. `make dev`'s environment (`kubenova-testenv up`, the real binaries)
+//! starts in a scratch directory, then every ```` ```sh ```` block of docs/index.md and
+//! docs/apps.md runs in order in one bash, command by command, as a reader would paste it. A
+//! command that fails, or prints something other than what the guide shows, fails the test with
+//! its place in the guide and what it printed. `script.rs` holds the conventions.
+//!
+//! Two things differ from a reader's terminal, both stated in docs/development.md: `curl` is
+//! `curl --fail-with-body` (an HTTP error is a failed command, not a printed envelope), and the
+//! shell runs with `pipefail`.
+
+mod script;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use script::Step;
+
+/// The guides, in the order a reader follows them.
+const GUIDES: &[&str] = &["docs/index.md", "docs/apps.md"];
+
+/// The longest one command may take (a chart app coming up on a loaded machine).
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// `kubenova-testenv up` as `make dev` runs it; stopped (SIGTERM, as `make dev-down`) on drop.
+struct Dev {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Dev {
+    fn start(dir: &Path) -> Dev {
+        let root = root();
+        let bin = |package: &str, bin: &str| {
+            testenv::workspace_binary(&root, package, bin)
+                .unwrap_or_else(|e| panic!("building {bin}: {e}"))
+        };
+        let testenv_bin = bin("testenv", "kubenova-testenv");
+        let proxy = bin("kubenova-proxy", "kubenova-proxy");
+        let control = PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control"));
+        let state = dir.join(".kubenova/dev");
+        std::fs::create_dir_all(&state).expect("state dir");
+        let log = state.join("testenv.log");
+        let child = Command::new(testenv_bin)
+            .arg("up")
+            .arg("--dir")
+            .arg(state.join("run"))
+            .arg("--env-file")
+            .arg(state.join("env"))
+            .arg("--proxy-binary")
+            .arg(proxy)
+            .arg("--control-binary")
+            .arg(control)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(state.join("testenv.err")).expect("log"))
+            .spawn()
+            .expect("kubenova-testenv up");
+        let mut dev = Dev { child, log };
+        let started = Instant::now();
+        while !state.join("env").exists() {
+            if let Ok(Some(status)) = dev.child.try_wait() {
+                panic!(
+                    "kubenova-testenv up stopped ({status}) before it was ready:\n{}",
+                    std::fs::read_to_string(state.join("testenv.err")).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "kubenova-testenv up was not ready within 600 s; see {}",
+                dev.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        dev
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One bash, fed one command at a time; each command's stdout, stderr and exit code land in
+/// files the runner reads once the exit code is there.
+struct Shell {
+    child: Child,
+    stdin: ChildStdin,
+    out: PathBuf,
+    n: usize,
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Shell {
+    fn start(dir: &Path) -> Shell {
+        let out = dir.join(".guide");
+        std::fs::create_dir_all(&out).expect("output dir");
+        let mut child = Command::new("bash")
+            .args(["--noprofile", "--norc", "-s"])
+            .current_dir(dir)
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(out.join("shell.err")).expect("shell log"))
+            .spawn()
+            .expect("bash");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            "set -o pipefail\ncurl() {{ command curl --fail-with-body \"$@\"; }}"
+        )
+        .expect("bash");
+        Shell {
+            child,
+            stdin,
+            out,
+            n: 0,
+        }
+    }
+
+    fn run(&mut self, command: &str) -> Result<Ran, String> {
+        self.n += 1;
+        let base = self.out.join(self.n.to_string());
+        let (out, err, code) = (
+            base.with_extension("out"),
+            base.with_extension("err"),
+            base.with_extension("code"),
+        );
+        // The command in braces runs in this shell (so `.` and variables carry on); the closing
+        // brace on a line of its own ends here-documents too.
+        write!(
+            self.stdin,
+            "{{\n{command}\n}} >'{}' 2>'{}' </dev/null\necho $? >'{}.tmp' && mv '{}.tmp' '{}'\n",
+            out.display(),
+            err.display(),
+            code.display(),
+            code.display(),
+            code.display()
+        )
+        .and_then(|()| self.stdin.flush())
+        .map_err(|e| format!("the shell stopped: {e}"))?;
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&code) {
+                return Ok(Ran {
+                    code: text.trim().parse().unwrap_or(-1),
+                    stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+                    stderr: std::fs::read_to_string(&err).unwrap_or_default(),
+                });
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "the shell exited ({status}); the guide must not `exit`"
+                ));
+            }
+            if started.elapsed() > STEP_TIMEOUT {
+                return Err(format!("did not finish within {STEP_TIMEOUT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What is wrong with a step's run, if anything.
+fn judge(step: &Step, ran: &Ran) -> Option<String> {
+    let failed = ran.code != 0;
+    if failed != step.fails {
+        return Some(if step.fails {
+            "the guide says it fails, but it succeeded".to_owned()
+        } else {
+            format!("exited with {}", ran.code)
+        });
+    }
+    let shown = step.shows.as_deref()?;
+    let printed = if step.fails {
+        format!("{}{}", ran.stderr, ran.stdout)
+    } else {
+        ran.stdout.clone()
+    };
+    (!script::matches(shown, &printed)).then(|| format!("printed something else than\n  {shown}"))
+}
+
+#[test]
+fn the_guides_run_as_written() {
+    let root = root();
+    let mut steps = Vec::new();
+    for guide in GUIDES {
+        let text = std::fs::read_to_string(root.join(guide)).expect("guide");
+        let (mut own, skipped) = script::parse(guide, &text).unwrap_or_else(|e| panic!("{e}"));
+        for s in skipped {
+            eprintln!("{}: skipped: {}", s.place, s.reason);
+        }
+        steps.append(&mut own);
+    }
+    assert!(steps.len() > 40, "only {} steps found", steps.len());
+
+    // A directory like a clone of the repository, as a reader's working directory: the guide
+    // reads docs/examples/ and writes kubeconfigs where it runs.
+    // Kept when the test fails (the environment's logs are under .kubenova/dev/run/logs).
+    let dir = std::env::temp_dir().join(testenv::unique_name("kubenova-guide"));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    eprintln!("running the guides in {}", dir.display());
+    std::os::unix::fs::symlink(root.join("docs"), dir.join("docs")).expect("docs link");
+    let dev = Dev::start(&dir);
+    let mut shell = Shell::start(&dir);
+    let started = Instant::now();
+    for step in &steps {
+        let at = Instant::now();
+        let ran = shell.run(&step.command).unwrap_or_else(|e| {
+            panic!("{}: {e}\n{}", step.place, step.command.trim_end());
+        });
+        eprintln!(
+            "{} ({} ms, exit {}): {}",
+            step.place,
+            at.elapsed().as_millis(),
+            ran.code,
+            step.command.lines().next().unwrap_or_default()
+        );
+        if let Some(problem) = judge(step, &ran) {
+            panic!(
+                "{}: {problem}\ncommand:\n{}\nstdout:\n{}\nstderr:\n{}",
+                step.place,
+                step.command.trim_end(),
+                ran.stdout.trim_end(),
+                ran.stderr.trim_end()
+            );
+        }
+    }
+    eprintln!(
+        "{} steps of {} guides in {:?}",
+        steps.len(),
+        GUIDES.len(),
+        started.elapsed()
+    );
+    drop(shell);
+    drop(dev);
+    std::fs::remove_dir_all(&dir).expect("removing the scratch dir");
+}
