@@ -209,6 +209,23 @@ fn exec_dir(run_dir: &Path) -> Result<PathBuf> {
         .map_err(|e| Error::io(&dir, e))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| Error::io(&dir, e))?;
+    // `nobody` must be able to reach it, or every `kubectl exec` fails with a bare "permission
+    // denied" from kwok: say so now.
+    for ancestor in dir.ancestors().skip(1) {
+        let mode = std::fs::metadata(ancestor)
+            .map_err(|e| Error::io(ancestor, e))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            return Err(Error::Invalid(format!(
+                "the fake pods' exec directory {} is out of reach of uid {EXEC_UID}: {} has mode {:o}; \
+                 run the environment under a directory others may enter",
+                dir.display(),
+                ancestor.display(),
+                mode & 0o777
+            )));
+        }
+    }
     Ok(dir)
 }
 

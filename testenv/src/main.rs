@@ -216,6 +216,12 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => Some(dev_chart_repo(&env).context("the dev chart repository did not start")?),
         None => None,
     };
+    // `kubectl port-forward` to any fake pod reaches this one port (kwok's ClusterPortForward):
+    // something answers there, as a pod's server would.
+    let forward = tokio::net::TcpListener::bind(("127.0.0.1", env.kwok.forward_port))
+        .await
+        .context("the fake pods' port-forward target")?;
+    tokio::spawn(answer_port_forwards(forward));
     write_pids(&env)?;
     write_env_file(
         &env,
@@ -249,6 +255,32 @@ async fn main() -> anyhow::Result<()> {
     env.shutdown(Duration::from_secs(5));
     eprintln!("stopped; logs are in {}", env.dir().join("logs").display());
     outcome
+}
+
+/// Answers every connection a `kubectl port-forward` to a fake pod makes with one short HTTP
+/// response saying what it is (a fake node runs no container that could answer).
+async fn answer_port_forwards(listener: tokio::net::TcpListener) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const BODY: &str = "KubeNova make dev: a fake pod on a kwok node answered this port-forward\n";
+    while let Ok((mut stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            // Read the request's head (or whatever comes first), then answer and close.
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY}",
+                BODY.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

@@ -1,6 +1,6 @@
 //! The guides run as written. `make dev`'s environment (`kubenova-testenv up`, the real binaries)
-//! starts in a scratch directory, then every ```` ```sh ```` block of docs/index.md and
-//! docs/apps.md runs in order in one bash, command by command, as a reader would paste it. A
+//! starts in a scratch directory, then every ```` ```sh ```` block of docs/index.md,
+//! docs/apps.md and the README's quick start runs in order in one bash, command by command, as a reader would paste it. A
 //! command that fails, or prints something other than what the guide shows, fails the test with
 //! its place in the guide and what it printed. `script.rs` holds the conventions.
 //!
@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use script::Step;
 
-/// The guides, in the order a reader follows them.
-const GUIDES: &[&str] = &["docs/index.md", "docs/apps.md"];
+/// The guides, in the order a reader follows them; the README's quick start last, once the
+/// guide has cleaned up the tenant they both make.
+const GUIDES: &[&str] = &["docs/index.md", "docs/apps.md", "README.md"];
 
 /// The longest one command may take (a chart app coming up on a loaded machine).
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -230,7 +231,9 @@ fn the_guides_run_as_written() {
     // A directory like a clone of the repository, as a reader's working directory: the guide
     // reads docs/examples/ and writes kubeconfigs where it runs.
     // Kept when the test fails (the environment's logs are under .kubenova/dev/run/logs).
-    let dir = std::env::temp_dir().join(testenv::unique_name("kubenova-guide"));
+    // Under target/tmp, not $TMPDIR: the fake pods' `exec` runs as `nobody` in a directory
+    // beside the environment's, so every directory above it must be open to others.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(testenv::unique_name("kubenova-guide"));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     eprintln!("running the guides in {}", dir.display());
     std::os::unix::fs::symlink(root.join("docs"), dir.join("docs")).expect("docs link");
