@@ -26,6 +26,8 @@ macro_rules! suite {
         mod kubectl;
         #[path = "../lifecycle.rs"]
         mod lifecycle;
+        #[path = "../matrix.rs"]
+        mod matrix;
         #[path = "../protocol.rs"]
         mod protocol;
         #[path = "../revocation.rs"]
