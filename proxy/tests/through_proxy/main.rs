@@ -42,3 +42,7 @@ pub(crate) use suite;
 
 mod capsule_proxy;
 mod direct;
+
+/// kwok sends every port-forward to one local port: one test at a time, of either mode, may
+/// listen there (see `streams::Echo`).
+pub(crate) static FORWARD_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());

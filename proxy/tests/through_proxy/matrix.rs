@@ -768,3 +768,93 @@ async fn isolation_matrix() {
         failures.join("\n")
     );
 }
+
+/// Runs `verb` (exec, logs or port-forward) on the matrix's pod in `ns` with the real kubectl:
+/// Ok with what it printed, or Err with its stderr.
+fn kubectl_cell(kubeconfig: &std::path::Path, ns: &str, verb: Verb) -> Result<String, String> {
+    let env = harness().env;
+    match verb {
+        Verb::Exec => super::harness::kubectl(
+            kubeconfig,
+            &["-n", ns, "exec", POD, "--", "echo", "matrix"],
+        ),
+        Verb::Logs => super::harness::kubectl(kubeconfig, &["-n", ns, "logs", POD]),
+        Verb::PortForward => {
+            let mut pf = Background::start(
+                env.kubectl_with(kubeconfig),
+                &["-n", ns, "port-forward", &format!("pod/{POD}"), ":80"],
+            );
+            let line = pf.line_or_exit(|l| l.starts_with("Forwarding from 127.0.0.1:"))?;
+            let port: u16 = line
+                .trim_start_matches("Forwarding from 127.0.0.1:")
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("a port in {line:?}"));
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+            conn.set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            conn.write_all(b"matrix\n").map_err(|e| e.to_string())?;
+            let mut answer = String::new();
+            BufReader::new(conn)
+                .read_line(&mut answer)
+                .map_err(|e| format!("{e}: {}", pf.stderr()))?;
+            Ok(answer)
+        }
+        _ => unreachable!("only exec, logs and port-forward"),
+    }
+}
+
+/// The exec, port-forward and logs cells of the own project and of the other tenant, with the
+/// real kubectl (exec over WebSocket, port-forward as kubectl 1.36 chooses): what succeeds in
+/// the matrix works, what the apiserver refuses says Forbidden without a KN code, what the
+/// proxy refuses says KN-403.
+#[test]
+fn kubectl_agrees_with_the_matrix_on_exec_port_forward_and_logs() {
+    let _port = crate::FORWARD_PORT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let _echo = super::streams::Echo::start();
+    let world = World::set_up();
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for who in WHO {
+        let kc = kubeconfig(&world.claims(who));
+        for at in [At::OwnProject, At::OtherTenant] {
+            let ns = world.namespace(at).expect("namespaced");
+            for verb in [Verb::Exec, Verb::PortForward, Verb::Logs] {
+                count += 1;
+                let cell = Cell {
+                    who,
+                    at,
+                    verb,
+                    kind: Kind::Pod,
+                };
+                let want = expected(cell, MODE);
+                let got = kubectl_cell(&kc, &ns, verb);
+                let ok = match (want, &got) {
+                    (Answer::As(200 | 101), Ok(out)) => match verb {
+                        Verb::Exec => out.trim() == "matrix",
+                        Verb::PortForward => out == "pong:matrix\n",
+                        _ => out.lines().eq(harness().env.kwok.log_lines.iter()),
+                    },
+                    (Answer::As(403), Err(e)) => {
+                        e.to_lowercase().contains("forbidden") && !e.contains("KN-")
+                    }
+                    (Answer::Proxy(403), Err(e)) => e.contains("KN-403"),
+                    _ => false,
+                };
+                if !ok {
+                    failures.push(format!("{cell}: expected {want:?}, got {got:?}"));
+                }
+            }
+        }
+    }
+    world.tear_down();
+    assert!(
+        failures.is_empty(),
+        "{} of {count} kubectl cells failed ({MODE:?}):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
