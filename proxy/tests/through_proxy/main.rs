@@ -28,6 +28,8 @@ macro_rules! suite {
         mod lifecycle;
         #[path = "../matrix.rs"]
         mod matrix;
+        #[path = "../parity.rs"]
+        mod parity;
         #[path = "../protocol.rs"]
         mod protocol;
         #[path = "../revocation.rs"]
