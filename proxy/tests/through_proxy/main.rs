@@ -22,6 +22,8 @@ macro_rules! suite {
         mod harness;
         #[path = "../http.rs"]
         mod http;
+        #[path = "../k9s.rs"]
+        mod k9s;
         #[path = "../kubectl.rs"]
         mod kubectl;
         #[path = "../lifecycle.rs"]
