@@ -1,13 +1,15 @@
 //! A kubectl-style client: HTTP/2 over TLS, `Accept: application/json`, one connection shared
-//! by all concurrent requests, as client-go does.
+//! by all concurrent requests, as client-go does. A server that does not speak HTTP/2
+//! (capsule-proxy) gets HTTP/1.1 over a pool of connections, one per request in flight, as
+//! client-go falls back to.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::{HeaderValue, Request, header};
 use http_body_util::{BodyExt as _, Empty};
-use hyper::client::conn::http2::SendRequest;
+use hyper::client::conn::{http1, http2::SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
@@ -21,7 +23,56 @@ pub const JSON: &str = "application/json";
 pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
 /// One HTTP/2 connection; clones share it.
-pub type Sender = SendRequest<Empty<Bytes>>;
+pub type H2Sender = SendRequest<Empty<Bytes>>;
+
+/// A connection to an endpoint: one HTTP/2 connection, or a pool of HTTP/1.1 connections;
+/// clones share it.
+#[derive(Clone)]
+pub enum Sender {
+    /// Requests multiplexed on one connection.
+    H2(H2Sender),
+    /// Each request on an idle connection of the pool, or on a new one.
+    H1(Arc<H1Pool>),
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sender::H2(_) => f.write_str("Sender::H2"),
+            Sender::H1(_) => f.write_str("Sender::H1"),
+        }
+    }
+}
+
+impl Sender {
+    /// Whether the connection is gone (an HTTP/2 connection the server closed); a pool never
+    /// is (it opens new connections).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Sender::H2(h2) => h2.is_closed(),
+            Sender::H1(_) => false,
+        }
+    }
+}
+
+/// Idle HTTP/1.1 connections to one endpoint.
+pub struct H1Pool {
+    endpoint: Endpoint,
+    idle: Mutex<Vec<http1::SendRequest<Empty<Bytes>>>>,
+}
+
+impl H1Pool {
+    fn take(&self) -> Option<http1::SendRequest<Empty<Bytes>>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn put(&self, connection: http1::SendRequest<Empty<Bytes>>) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(connection);
+    }
+}
 
 /// A server the load generator talks to, with the credential it presents.
 #[derive(Clone)]
@@ -33,6 +84,7 @@ pub struct Endpoint {
     authorization: HeaderValue,
     server_name: ServerName<'static>,
     tls: Arc<ClientConfig>,
+    http1: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -69,19 +121,56 @@ impl Endpoint {
             authorization,
             server_name,
             tls: Arc::new(tls),
+            http1: false,
         })
     }
 
-    /// Opens a new HTTP/2 connection (TLS, ALPN `h2`).
-    pub async fn connect(&self) -> anyhow::Result<Sender> {
+    /// Like [`Endpoint::new`], for a server that speaks only HTTP/1.1 (ALPN `http/1.1`).
+    pub fn new_http1(
+        label: &'static str,
+        url: &str,
+        ca_pem: &str,
+        token: &str,
+    ) -> anyhow::Result<Self> {
+        let mut endpoint = Endpoint::new(label, url, ca_pem, token)?;
+        let mut tls = (*endpoint.tls).clone();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        endpoint.tls = Arc::new(tls);
+        endpoint.http1 = true;
+        Ok(endpoint)
+    }
+
+    async fn tls(&self) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let tcp = TcpStream::connect(&self.authority)
             .await
             .with_context(|| format!("connecting to {}", self.authority))?;
         tcp.set_nodelay(true)?;
-        let tls = TlsConnector::from(self.tls.clone())
+        TlsConnector::from(self.tls.clone())
             .connect(self.server_name.clone(), tcp)
             .await
-            .with_context(|| format!("TLS to {}", self.authority))?;
+            .with_context(|| format!("TLS to {}", self.authority))
+    }
+
+    async fn connect_http1(&self) -> anyhow::Result<http1::SendRequest<Empty<Bytes>>> {
+        let tls = self.tls().await?;
+        let (sender, connection) = http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Opens a new HTTP/2 connection (TLS, ALPN `h2`), or, for an HTTP/1.1 endpoint, a pool
+    /// holding one connection.
+    pub async fn connect(&self) -> anyhow::Result<Sender> {
+        if self.http1 {
+            let first = self.connect_http1().await?;
+            return Ok(Sender::H1(Arc::new(H1Pool {
+                endpoint: self.clone(),
+                idle: Mutex::new(vec![first]),
+            })));
+        }
+        let tls = self.tls().await?;
         if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
             anyhow::bail!("{} did not agree to HTTP/2", self.authority);
         }
@@ -92,7 +181,7 @@ impl Endpoint {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(sender)
+        Ok(Sender::H2(sender))
     }
 
     /// A GET of `path_and_query` with `accept`.
@@ -118,8 +207,47 @@ pub async fn exchange(
     sender: &mut Sender,
     request: Request<Empty<Bytes>>,
 ) -> anyhow::Result<usize> {
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
+    match sender {
+        Sender::H2(h2) => {
+            h2.ready().await?;
+            let response = h2.send_request(request).await?;
+            read(response).await
+        }
+        Sender::H1(pool) => {
+            let mut connection = match pool.take() {
+                Some(c) if !c.is_closed() => c,
+                _ => pool.endpoint.connect_http1().await?,
+            };
+            connection.ready().await?;
+            let response = connection.send_request(origin_form(request)?).await?;
+            let size = read(response).await?;
+            // Read to the end: the connection serves the next request.
+            pool.put(connection);
+            Ok(size)
+        }
+    }
+}
+
+/// An HTTP/1.1 request: the path in the request line and the authority in `Host` (HTTP/2 takes
+/// both from the URI).
+fn origin_form(mut request: Request<Empty<Bytes>>) -> anyhow::Result<Request<Empty<Bytes>>> {
+    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    *request.uri_mut() = path.parse()?;
+    if let Some(authority) = authority {
+        request
+            .headers_mut()
+            .insert(header::HOST, HeaderValue::from_str(&authority)?);
+    }
+    Ok(request)
+}
+
+/// Reads the whole answer; returns the body's size, or an error for a status other than 2xx.
+async fn read(response: http::Response<hyper::body::Incoming>) -> anyhow::Result<usize> {
     let status = response.status();
     let mut body = response.into_body();
     let mut size = 0;

@@ -223,9 +223,12 @@ pub async fn open_watches(
         connections.push(endpoint.connect().await?);
     }
     let opens = (0..count).map(|i| {
-        let mut sender = connections[i / per_connection].clone();
+        let connection = connections[i / per_connection].clone();
         let request = endpoint.get(path, JSON);
         async move {
+            let Sender::H2(mut sender) = connection else {
+                anyhow::bail!("idle watches are held over HTTP/2 only");
+            };
             sender.ready().await?;
             let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
                 .await

@@ -8,14 +8,20 @@ use crate::jwt::JwtTimes;
 use crate::load::Latency;
 
 /// The targets measured, in report order.
-pub const TARGETS: [&str; 3] = [
+pub const TARGETS: [&str; 5] = [
     "(a) kube-apiserver direct",
     "(b) no-op pass-through",
     "(c) kubenova-proxy direct",
+    "(d) kubenova-proxy → capsule-proxy",
+    "(e) capsule-proxy alone (ServiceAccount token)",
 ];
 
-/// Why (d) and (e) have no numbers.
-pub const BLOCKED: &str = "not measured: capsule-proxy cannot be built here (blocked)";
+/// Index of (c) in [`TARGETS`].
+pub const C: usize = 2;
+/// Index of (d) in [`TARGETS`].
+pub const D: usize = 3;
+/// Index of (e) in [`TARGETS`].
+pub const E: usize = 4;
 
 /// The p50 and p99 of one round of one target, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,7 +95,8 @@ pub struct Run {
     pub latency: Latency,
     /// Each round's quantiles, in round order.
     pub rounds: Vec<RoundQuantiles>,
-    /// CPU ticks the proxy process ((b) or (c)) used during the run.
+    /// CPU ticks the target's proxy processes used during the run: (b)'s or (c)'s process,
+    /// kubenova-proxy and capsule-proxy together for (d), capsule-proxy for (e); none for (a).
     pub proxy_ticks: Option<u64>,
     /// CPU ticks kube-apiserver used during the run.
     pub apiserver_ticks: u64,
@@ -106,7 +113,7 @@ pub enum Kind {
     Sequential,
 }
 
-/// One workload against (a), (b) and (c).
+/// One workload against every target.
 #[derive(Debug, Clone)]
 pub struct Workload {
     /// Its name in the table.
@@ -114,7 +121,7 @@ pub struct Workload {
     /// How it was driven.
     pub kind: Kind,
     /// Indexed like [`TARGETS`].
-    pub runs: [Option<Run>; 3],
+    pub runs: [Option<Run>; 5],
 }
 
 /// Idle watches held through (b) and (c).
@@ -123,7 +130,7 @@ pub struct WatchMemory {
     /// How many watches.
     pub count: usize,
     /// `(RSS before, RSS after)` in KiB, indexed like [`TARGETS`] ((a) unused).
-    pub rss: [Option<(u64, u64)>; 3],
+    pub rss: [Option<(u64, u64)>; 5],
 }
 
 impl WatchMemory {
@@ -131,6 +138,40 @@ impl WatchMemory {
     pub fn per_watch(&self, t: usize) -> Option<f64> {
         let (before, after) = self.rss[t]?;
         Some((after as f64 - before as f64) / self.count.max(1) as f64)
+    }
+}
+
+/// One fixed rate against the static upstream: (b) and (c) in front of it.
+#[derive(Debug, Clone)]
+pub struct StaticRow {
+    /// Requests per second.
+    pub rate: u32,
+    /// The no-op pass-through in front of the static upstream.
+    pub b: Run,
+    /// kubenova-proxy in front of the static upstream.
+    pub c: Run,
+}
+
+/// The rows that isolate the proxy from kube-apiserver and etcd.
+#[derive(Debug, Clone, Default)]
+pub struct StaticUpstream {
+    /// One per fixed rate.
+    pub rows: Vec<StaticRow>,
+    /// How the processes were placed on the cores.
+    pub pinned: String,
+}
+
+impl StaticRow {
+    /// What (c) added to quantile `q` over (b), round by round (the same round's (b)).
+    pub fn added_by_round(&self, q: f64) -> Option<Spread> {
+        let added: Vec<f64> = self
+            .b
+            .rounds
+            .iter()
+            .zip(&self.c.rounds)
+            .map(|(b, c)| c.at(q) - b.at(q))
+            .collect();
+        Spread::of(&added)
     }
 }
 
@@ -151,6 +192,8 @@ pub struct Report {
     pub watches: WatchMemory,
     /// JWT verification.
     pub jwt: JwtTimes,
+    /// (b) and (c) in front of a static upstream.
+    pub static_upstream: StaticUpstream,
 }
 
 fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
@@ -229,6 +272,36 @@ impl Report {
         cell
     }
 
+    /// The `(d)/(e)` cell of a workload: what KubeNova in front of capsule-proxy costs over
+    /// capsule-proxy alone.
+    fn d_over_e(&self, w: &Workload) -> String {
+        let (Some(d), Some(e)) = (&w.runs[D], &w.runs[E]) else {
+            return "n/a".into();
+        };
+        let mut cell = format!(
+            "p50 {}, p99 {}",
+            times(ratio(
+                d.latency.quantile_ms(0.5),
+                e.latency.quantile_ms(0.5)
+            )),
+            times(ratio(
+                d.latency.quantile_ms(0.99),
+                e.latency.quantile_ms(0.99)
+            ))
+        );
+        if matches!(w.kind, Kind::Saturation(_)) {
+            let _ = write!(
+                cell,
+                ", req/s {}",
+                times(ratio(d.latency.rate(), e.latency.rate()))
+            );
+        }
+        if let (Some(dc), Some(ec)) = (self.proxy_cpu(d), self.proxy_cpu(e)) {
+            let _ = write!(cell, ", CPU {}", times(ratio(dc, ec)));
+        }
+        cell
+    }
+
     /// Renders the whole report.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
@@ -254,6 +327,7 @@ impl Report {
         let _ = writeln!(out);
         out.push_str(&self.table());
         out.push_str(&self.rounds_table());
+        out.push_str(&self.static_table());
         out.push_str(&self.jwt_table());
         out.push_str(&self.verdicts());
         out.push_str(&self.errors());
@@ -265,7 +339,7 @@ impl Report {
         let _ = writeln!(out, "## Results\n");
         let _ = writeln!(
             out,
-            "| workload | target | p50 ms | p99 ms | +p50 ms vs (a) | +p99 ms vs (a) | req/s | errors | proxy CPU s/1000 req | apiserver CPU s/1000 req | KiB/idle watch | (c)/(b) |"
+            "| workload | target | p50 ms | p99 ms | +p50 ms vs (a) | +p99 ms vs (a) | req/s | errors | proxy CPU s/1000 req | apiserver CPU s/1000 req | KiB/idle watch | (c)/(b), (d)/(e) |"
         );
         let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
         let dash = "—".to_owned();
@@ -295,10 +369,10 @@ impl Report {
                         .map_or(dash.clone(), |c| format!("{c:.3}")),
                     self.cpu_per_1k(run.apiserver_ticks, l.ok)
                         .map_or(dash.clone(), |c| format!("{c:.3}")),
-                    if t == 2 {
-                        self.c_over_b(w)
-                    } else {
-                        dash.clone()
+                    match t {
+                        C => self.c_over_b(w),
+                        D => self.d_over_e(w),
+                        _ => dash.clone(),
                     },
                 );
             }
@@ -323,12 +397,6 @@ impl Report {
                 ratio_cell,
             );
         }
-        for target in [
-            "(d) kubenova-proxy → capsule-proxy",
-            "(e) capsule-proxy alone (ServiceAccount token)",
-        ] {
-            let _ = writeln!(out, "| all | {target} | {BLOCKED} | | | | | | | | | |");
-        }
         let _ = writeln!(out);
         out
     }
@@ -352,7 +420,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "Each round's p50 and p99 of (b) and (c) minus the same round's (a), then the median \
+            "Each round's p50 and p99 of (b) to (e) minus the same round's (a), then the median \
              over the rounds, the interquartile range (IQR) and the extremes. The machine's noise \
              moves whole rounds (see (a)'s own p99 from round to round); the median of the \
              paired differences is what one noisy round cannot move.\n"
@@ -371,7 +439,7 @@ impl Report {
                 || "—".to_owned(),
                 |s| format!("{:.2} .. {:.2}", s.min, s.max),
             );
-            for t in [1, 2] {
+            for (t, target) in TARGETS.iter().enumerate().skip(1) {
                 let (Some(p50), Some(p99)) = (
                     Self::added_by_round(w, t, 0.5),
                     Self::added_by_round(w, t, 0.99),
@@ -382,7 +450,7 @@ impl Report {
                     out,
                     "| {} | {} | {} | {:+.2} | {:+.2} | {:+.2} .. {:+.2} | {:+.2} .. {:+.2} | {} |",
                     w.name,
-                    TARGETS[t],
+                    target,
                     p99.rounds,
                     p50.median,
                     p99.median,
@@ -393,6 +461,58 @@ impl Report {
                     a_range,
                 );
             }
+        }
+        let _ = writeln!(out);
+        out
+    }
+
+    /// (b) and (c) in front of the static upstream: their quantiles, and what (c) added over
+    /// (b) round by round.
+    fn static_table(&self) -> String {
+        let mut out = String::new();
+        let fixed = &self.static_upstream;
+        if fixed.rows.is_empty() {
+            return out;
+        }
+        let _ = writeln!(out, "## Static upstream (the proxy alone)\n");
+        let _ = writeln!(
+            out,
+            "(b) and (c) in front of a server that answers the GET of the 1 KiB ConfigMap from \
+             memory (and relays the proxies' own reads to kube-apiserver), so kube-apiserver \
+             and etcd are out of the measured path; {}. Each round's (c) minus the same \
+             round's (b).\n",
+            fixed.pinned
+        );
+        let _ = writeln!(
+            out,
+            "| rate | (b) p50 ms | (b) p99 ms | (c) p50 ms | (c) p99 ms | median +p50 ms | median +p99 ms | +p99 IQR ms | errors (b), (c) | CPU s/1000 req (b), (c) |"
+        );
+        let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        for row in &fixed.rows {
+            let (Some(p50), Some(p99)) = (row.added_by_round(0.5), row.added_by_round(0.99)) else {
+                continue;
+            };
+            let cpu = |run: &Run| {
+                self.proxy_cpu(run)
+                    .map_or_else(|| "—".to_owned(), |c| format!("{c:.3}"))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:+.3} | {:+.3} | {:+.2} .. {:+.2} | {}, {} | {}, {} |",
+                row.rate,
+                row.b.latency.quantile_ms(0.5),
+                row.b.latency.quantile_ms(0.99),
+                row.c.latency.quantile_ms(0.5),
+                row.c.latency.quantile_ms(0.99),
+                p50.median,
+                p99.median,
+                p99.q1,
+                p99.q3,
+                row.b.latency.errors,
+                row.c.latency.errors,
+                cpu(&row.b),
+                cpu(&row.c),
+            );
         }
         let _ = writeln!(out);
         out
@@ -506,10 +626,81 @@ impl Report {
             }
         );
 
+        // (c) against (e), and (d) against (e), in the saturation run: the same closed loop of
+        // workers on one connection for each, so each target's p99 is shown beside its rate.
+        let saturated = self.saturation().and_then(|w| {
+            Some((
+                w.runs[C].as_ref()?.latency.clone(),
+                w.runs[E].as_ref()?.latency.clone(),
+            ))
+        });
         let _ = writeln!(
             out,
-            "- (c) serves at least 5x the requests/s of (e) at the same p99 bound: NOT MEASURED \
-             (blocked: capsule-proxy cannot be built here, so (e) has no numbers)"
+            "- (c) serves at least 5x the requests/s of (e) (saturation run; p99 of each beside): {}",
+            match saturated {
+                None => "NOT MEASURED".to_owned(),
+                Some((c, e)) => match ratio(c.rate(), e.rate()) {
+                    None => "NOT MEASURED ((e) served nothing)".to_owned(),
+                    Some(r) => format!(
+                        "{} ({r:.2}x: {:.0} vs {:.0} req/s; p99 {:.2} vs {:.2} ms)",
+                        pass(r >= 5.0 && c.errors == 0),
+                        c.rate(),
+                        e.rate(),
+                        c.quantile_ms(0.99),
+                        e.quantile_ms(0.99)
+                    ),
+                },
+            }
+        );
+        let d_cpu = self.saturation().and_then(|w| {
+            let d = self.proxy_cpu(w.runs[D].as_ref()?)?;
+            let e = self.proxy_cpu(w.runs[E].as_ref()?)?;
+            Some((d, e))
+        });
+        let _ = writeln!(
+            out,
+            "- (d) costs at most 1.2x the CPU per request of (e) (kubenova-proxy and capsule-proxy \
+             together against capsule-proxy alone, saturation run): {}",
+            d_cpu.map_or("NOT MEASURED".to_owned(), |(d, e)| {
+                let r = d / e;
+                format!(
+                    "{} ({r:.2}x: {d:.3} vs {e:.3} s per 1000 requests)",
+                    pass(r <= 1.2)
+                )
+            })
+        );
+
+        let isolated = self
+            .static_upstream
+            .rows
+            .iter()
+            .find(|r| r.rate == 1000)
+            .and_then(|r| {
+                Some((
+                    r.added_by_round(0.5)?,
+                    r.added_by_round(0.99)?,
+                    r.b.latency.errors + r.c.latency.errors,
+                ))
+            });
+        let _ = writeln!(
+            out,
+            "- (c) adds at most 0.1 ms p50 and 0.5 ms p99 over (b) at 1,000 req/s in front of a \
+             static upstream (medians over rounds): {}",
+            match isolated {
+                None => "NOT MEASURED (no static-upstream run at 1000 req/s)".to_owned(),
+                Some((p50, p99, errors)) => format!(
+                    "{} (p50 {:+.3} ms, p99 {:+.3} ms over {} rounds{})",
+                    pass(errors == 0 && p50.median <= 0.1 && p99.median <= 0.5),
+                    p50.median,
+                    p99.median,
+                    p99.rounds,
+                    if errors > 0 {
+                        format!("; {errors} errors")
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
         );
 
         let memory = match (self.watches.per_watch(1), self.watches.per_watch(2)) {
@@ -589,6 +780,8 @@ mod tests {
                 Some(run(&[10.0, 30.0, 12.0, 25.0, 11.0])),
                 None,
                 Some(run(&[10.5, 30.5, 32.0, 25.5, 11.5])),
+                None,
+                None,
             ],
         };
         let added = Report::added_by_round(&w, 2, 0.99).expect("rounds");

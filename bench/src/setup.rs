@@ -33,19 +33,27 @@ pub fn list_path() -> String {
     format!("/api/v1/namespaces/{NAMESPACE}/configmaps")
 }
 
-/// Creates the namespace, RBAC and ConfigMaps. Everyone the load reaches the apiserver as has
-/// the `admin` ClusterRole in the namespace and nothing else: the two ServiceAccounts, and the
-/// group kubenova-proxy impersonates for a tenant owner of [`TENANT`].
+/// Creates the Capsule Tenant, its namespace (created as the tenant owner, so Capsule admits it
+/// and labels it), RBAC and ConfigMaps. Everyone the load reaches the apiserver as has the
+/// `admin` ClusterRole in the namespace and nothing else: the two ServiceAccounts, and the
+/// group kubenova-proxy impersonates for a tenant owner of [`TENANT`] (Capsule grants the
+/// owners `admin` too).
 pub async fn create(env: &TestEnv) -> anyhow::Result<()> {
     let owners = kubenova_api::identity::tenant_owner_group(TENANT);
+    env.create_capsule_tenant(TENANT, &owners)?;
+    env.kubectl_run(
+        &[
+            "create",
+            "namespace",
+            NAMESPACE,
+            "--as=kubenova:bench",
+            &format!("--as-group={owners}"),
+            &format!("--as-group={}", kubenova_api::identity::CAPSULE_USER_GROUP),
+        ],
+        None,
+    )?;
     env.apply(&format!(
         r#"apiVersion: v1
-kind: Namespace
-metadata:
-  name: {NAMESPACE}
-  labels: {{capsule.clastix.io/tenant: {TENANT}}}
----
-apiVersion: v1
 kind: ServiceAccount
 metadata: {{name: {CLIENT_ACCOUNT}, namespace: {NAMESPACE}}}
 ---

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::Limited;
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 
 use crate::auth::{Authenticator, CacheUse, Principal};
@@ -249,6 +249,11 @@ impl Proxy {
             .unwrap_or_else(|| "/".into());
         match decision {
             Decision::Deny(reject) => Err(reject),
+            Decision::Forward if self_access_review(target) => {
+                let acting = Acting::As(Impersonation::of(principal.impersonation.as_ref())?);
+                self.self_access_review(request, &path_and_query, acting, target)
+                    .await
+            }
             Decision::Forward => {
                 let acting = Acting::As(Impersonation::of(principal.impersonation.as_ref())?);
                 self.forward(
@@ -393,6 +398,69 @@ impl Proxy {
             )
             .await;
         }
+        self.send(upstream_request, target).await
+    }
+
+    /// A `SelfSubjectAccessReview`: answered by the proxy when it asks about a list the proxy
+    /// serves itself ([`crate::review`]), forwarded (buffered, as the identity) otherwise.
+    async fn self_access_review(
+        &self,
+        request: Request<Incoming>,
+        path_and_query: &str,
+        acting: Acting<'_>,
+        target: &Target,
+    ) -> Result<Response<Body>, Reject> {
+        let (parts, incoming) = request.into_parts();
+        let bytes = Limited::new(incoming, self.max_body_bytes)
+            .collect()
+            .await
+            .map_err(|_| {
+                Reject::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "the request body is larger than {} bytes",
+                        self.max_body_bytes
+                    ),
+                )
+            })?
+            .to_bytes();
+        let accepts_json = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("application/json") || v.contains("*/*"))
+            || !parts.headers.contains_key(header::ACCEPT);
+        if let Some(answer) = accepts_json
+            .then(|| crate::review::namespace_list(&bytes))
+            .flatten()
+        {
+            let mut response = Response::new(body::full(answer));
+            *response.status_mut() = StatusCode::CREATED;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Ok(response);
+        }
+        let upstream_request = forward::upstream_request(
+            &self.upstream,
+            parts,
+            body::full(bytes),
+            path_and_query,
+            acting,
+            None,
+        )?;
+        self.send(upstream_request, target).await
+    }
+
+    /// Sends a request upstream and relays the answer (watches counted while open).
+    async fn send(
+        &self,
+        upstream_request: Request<Body>,
+        target: &Target,
+    ) -> Result<Response<Body>, Reject> {
         let response = self.upstream.send(upstream_request).await.map_err(|e| {
             tracing::warn!(error = %e, "upstream request failed");
             Reject::new(
@@ -411,4 +479,14 @@ impl Proxy {
             response
         })
     }
+}
+
+/// `create` of a `SelfSubjectAccessReview` (`kubectl auth can-i`, k9s before a list).
+fn self_access_review(target: &Target) -> bool {
+    matches!(target, Target::Resource(r)
+        if r.verb == Verb::Create
+            && r.group == "authorization.k8s.io"
+            && r.resource == "selfsubjectaccessreviews"
+            && r.name.is_none()
+            && r.subresource.is_none())
 }

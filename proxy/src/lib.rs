@@ -5,7 +5,8 @@
 //! it; [`extract`] takes the credentials and strips identity headers; [`path`] normalises and
 //! classifies the path; [`auth`] verifies the token (keys from [`keys`], revocations and the
 //! namespace index from [`cluster`]); [`sessions`] ends streams whose token is revoked or
-//! expires; [`scope`] decides; [`forward`], [`rewrite`] and
+//! expires; [`scope`] decides ([`review`] answers the access reviews of what it serves itself);
+//! [`forward`], [`rewrite`] and
 //! [`fanout`] talk to the [`upstream`]; [`metrics`] counts; [`logging`] writes the log
 //! lines off the request path. [`handler`] strings them together.
 
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod path;
+pub mod review;
 pub mod rewrite;
 pub mod run;
 pub mod scope;

@@ -204,6 +204,9 @@ pub struct ProxyOptions {
     pub cluster: Option<String>,
     /// More flags (`--clock-skew=1s`, ...).
     pub extra_args: Vec<String>,
+    /// An `https://` upstream of the caller's own, with a serving certificate from the
+    /// environment's CA, in place of the mode's (the benchmark's static upstream).
+    pub upstream: Option<String>,
 }
 
 impl TestEnv {
@@ -221,6 +224,7 @@ impl TestEnv {
         self.apply(&rbac())?;
         let name = options.name.clone().unwrap_or_else(|| DEFAULT_NAME.into());
         let upstream = match options.mode {
+            _ if options.upstream.is_some() => options.upstream.clone().unwrap_or_default(),
             ProxyMode::Direct => self.server().to_owned(),
             ProxyMode::CapsuleProxy => self
                 .capsule_proxy

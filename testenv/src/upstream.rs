@@ -32,6 +32,8 @@ pub enum Module {
     /// source tree beside the repository, not through the Go module proxy (see
     /// `hack/upstream/capsule-proxy/source`).
     CapsuleProxy,
+    /// k9s, the terminal UI tests drive in tmux (`proxy/tests/through_proxy/k9s.rs`).
+    K9s,
 }
 
 impl Module {
@@ -47,6 +49,7 @@ impl Module {
             Module::FluxCd => "fluxcd",
             Module::Distribution => "distribution",
             Module::CapsuleProxy => "capsule-proxy",
+            Module::K9s => "k9s",
         }
     }
 
@@ -61,6 +64,7 @@ impl Module {
             Module::FluxCd => include_str!("../../hack/upstream/fluxcd/go.mod"),
             Module::Distribution => include_str!("../../hack/upstream/distribution/go.mod"),
             Module::CapsuleProxy => include_str!("../../hack/upstream/capsule-proxy/go.mod"),
+            Module::K9s => include_str!("../../hack/upstream/k9s/go.mod"),
         }
     }
 

@@ -52,6 +52,25 @@ struct Args {
     /// File with the bearer token sent upstream in place of the client's `Authorization`.
     #[arg(long)]
     upstream_token_file: PathBuf,
+    /// Serve as the static upstream of the proxy-isolating rows: a GET of exactly this path (and
+    /// query) is answered with `--static-body-file` (200, JSON) without going upstream.
+    #[arg(long, requires = "static_body_file")]
+    static_path: Option<String>,
+    /// The body answered for `--static-path` (a 1 KiB ConfigMap).
+    #[arg(long)]
+    static_body_file: Option<PathBuf>,
+    /// Forward the client's own `Authorization` instead of replacing it (the static upstream
+    /// relays the proxy's own reads, with the proxy's credential, to kube-apiserver).
+    #[arg(long)]
+    keep_authorization: bool,
+}
+
+/// What a connection needs.
+struct Config {
+    upstream: Upstream,
+    /// `(path and query, body)` answered without going upstream.
+    fixed: Option<(String, bytes::Bytes)>,
+    keep_authorization: bool,
 }
 
 #[tokio::main]
@@ -59,10 +78,21 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let cert = Arc::new(ReloadingCert::load(&args.tls_cert, &args.tls_key)?);
-    let upstream = Arc::new(
-        Upstream::new(&args.upstream, &args.upstream_ca, &args.upstream_token_file)
+    let fixed = match (&args.static_path, &args.static_body_file) {
+        (Some(path), Some(file)) => Some((
+            path.clone(),
+            bytes::Bytes::from(
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+            ),
+        )),
+        _ => None,
+    };
+    let upstream = Arc::new(Config {
+        upstream: Upstream::new(&args.upstream, &args.upstream_ca, &args.upstream_token_file)
             .context("upstream")?,
-    );
+        fixed,
+        keep_authorization: args.keep_authorization,
+    });
 
     // The same server settings as kubenova-proxy's (proxy/src/server.rs), default sizes.
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -102,14 +132,27 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Forwards `request` unchanged but for the credential and the hop-by-hop headers.
-async fn forward(upstream: &Upstream, request: Request<Incoming>) -> Response<Body> {
+/// Forwards `request` unchanged but for the credential (unless told to keep it) and the
+/// hop-by-hop headers; answers the static path itself.
+async fn forward(config: &Config, request: Request<Incoming>) -> Response<Body> {
+    let upstream = &config.upstream;
     let (mut parts, incoming) = request.into_parts();
     let path_and_query = parts
         .uri
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
+    if let Some((path, fixed)) = &config.fixed
+        && parts.method == http::Method::GET
+        && *path == path_and_query
+    {
+        let mut response = Response::new(body::full(fixed.clone()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return response;
+    }
     let Ok(uri) = upstream.uri(&path_and_query) else {
         return status(StatusCode::BAD_REQUEST);
     };
@@ -118,9 +161,11 @@ async fn forward(upstream: &Upstream, request: Request<Incoming>) -> Response<Bo
     strip_hop_by_hop(&mut parts.headers);
     // The pool sets Host from the URI.
     parts.headers.remove(header::HOST);
-    parts
-        .headers
-        .insert(header::AUTHORIZATION, upstream.authorization());
+    if !config.keep_authorization {
+        parts
+            .headers
+            .insert(header::AUTHORIZATION, upstream.authorization());
+    }
     match upstream
         .send(Request::from_parts(parts, body::boxed(incoming)))
         .await

@@ -15,9 +15,20 @@ use kubenova_api::claims::PROXY_AUDIENCE;
 use kubenova_api::{Claims, Role};
 use kubenova_bench::client::{Endpoint, JSON, Sender, TABLE, exchange};
 use kubenova_bench::load::{self, Latency};
-use kubenova_bench::report::{Kind, Report, RoundQuantiles, Run, TARGETS, WatchMemory, Workload};
+use kubenova_bench::report::{
+    Kind, Report, RoundQuantiles, Run, StaticRow, StaticUpstream, TARGETS, WatchMemory, Workload,
+};
 use kubenova_bench::{jwt, procfs, setup};
 use testenv::TestEnv;
+
+/// The name of (d)'s kubenova-proxy (in capsule-proxy mode) in the testenv.
+const PROXY_D: &str = "kubenova-proxy-capsule-proxy";
+/// The static upstream's process name.
+const STATIC: &str = "kubenova-bench-static";
+/// (b) in front of the static upstream.
+const NOOP_STATIC: &str = "kubenova-bench-noop-static";
+/// (c) in front of the static upstream.
+const PROXY_STATIC: &str = "kubenova-proxy-static";
 
 #[derive(Debug, Parser)]
 #[command(about = "KubeNova benchmarks: ratios against baselines taken in the same run")]
@@ -28,7 +39,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
-    /// kube-apiserver direct (a) vs a no-op TLS pass-through (b) vs kubenova-proxy (c).
+    /// kube-apiserver direct (a) vs a no-op TLS pass-through (b) vs kubenova-proxy (c) vs
+    /// kubenova-proxy in front of capsule-proxy (d) vs capsule-proxy alone (e).
     Proxy(ProxyArgs),
 }
 
@@ -106,12 +118,13 @@ fn main() -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(proxy(args, command))
 }
 
-/// The three targets' endpoints and their processes.
+/// The targets' endpoints and their processes, indexed like [`TARGETS`].
 struct Targets {
-    endpoints: [Endpoint; 3],
-    senders: [Sender; 3],
-    /// The proxy process of each target ((a) has none).
-    proxy_pids: [Option<u32>; 3],
+    endpoints: [Endpoint; 5],
+    senders: [Sender; 5],
+    /// The proxy processes of each target: none for (a); kubenova-proxy and capsule-proxy for
+    /// (d).
+    proxy_pids: [Vec<u32>; 5],
     apiserver_pid: u32,
 }
 
@@ -136,16 +149,17 @@ async fn proxy(args: ProxyArgs, command: String) -> anyhow::Result<()> {
         }
     }
     let machine_before = procfs::load_average();
-    eprintln!("starting testenv (no Capsule) ...");
+    eprintln!("starting testenv (Capsule and capsule-proxy) ...");
     let env = TestEnv::start(testenv::Options {
         label: "bench".into(),
-        capsule: false,
+        capsule: true,
+        capsule_proxy: true,
         ..testenv::Options::default()
     })
     .await?;
     let result = run(&env, &args, &noop_binary).await;
     env.shutdown(Duration::from_secs(5));
-    let (workloads, watches, jwt) = result?;
+    let (workloads, watches, jwt, static_upstream) = result?;
 
     let mut machine = vec![
         (
@@ -185,6 +199,7 @@ async fn proxy(args: ProxyArgs, command: String) -> anyhow::Result<()> {
         workloads,
         watches,
         jwt,
+        static_upstream,
     };
     let markdown = report.markdown();
     println!("{markdown}");
@@ -275,18 +290,28 @@ fn parameters(args: &ProxyArgs) -> Vec<(String, String)> {
                 "(a): TokenRequest token of ServiceAccount `{}`; (b): replaces every \
                  Authorization with a TokenRequest token of ServiceAccount `{}`; (c): its own \
                  ServiceAccount plus Impersonate-User/Group for a tenantOwner JWT of tenant \
-                 `{}`; all three end up with the `admin` ClusterRole in the namespace and \
-                 nothing more",
+                 `{}`; (d): the same, to capsule-proxy, which checks the token (TokenReview) \
+                 and the impersonation (SubjectAccessReviews) and forwards with its own token \
+                 plus the impersonation; (e): the client's token of ServiceAccount `{}` to \
+                 capsule-proxy, which checks it (TokenReview) and forwards impersonating it; \
+                 all end up with the `admin` ClusterRole in the namespace and nothing more",
                 setup::CLIENT_ACCOUNT,
                 setup::NOOP_ACCOUNT,
-                setup::TENANT
+                setup::TENANT,
+                setup::CLIENT_ACCOUNT
             ),
         ),
         (
             "processes".into(),
-            "(b) and (c) run as the testenv starts them (release builds); (c) writes its JSON \
-             access log at info, as deployed. The load generator, both proxies and \
-             kube-apiserver share this machine's cores. kube-apiserver's CPU includes its \
+            "(b), (c) and (d)'s kubenova-proxy run as the testenv starts them (release builds), \
+             capsule-proxy v0.14 as the testenv runs it (its chart's flags, caching on); (c) and \
+             (d) write their JSON access log at info, as deployed. (d)'s CPU is kubenova-proxy's \
+             plus capsule-proxy's. capsule-proxy runs with `--client-connection-qps=200` \
+             (burst 400; its chart's default is 20/30) and asks kube-apiserver, per request, a \
+             TokenReview and one SubjectAccessReview per impersonated name (1 + 3 for (d)'s \
+             tenant owner, 1 for (e)), so that limit bounds (d) near 50 req/s and (e) near \
+             200. The load generator, the proxies and kube-apiserver share this machine's \
+             cores. kube-apiserver's CPU includes its \
              background work (controller-manager, kwok and the proxies' own watches), which \
              weighs most in the low-rate rows; (c)'s includes its 1 s reload loop"
                 .into(),
@@ -294,7 +319,7 @@ fn parameters(args: &ProxyArgs) -> Vec<(String, String)> {
     ]
 }
 
-type Results = (Vec<Workload>, WatchMemory, jwt::JwtTimes);
+type Results = (Vec<Workload>, WatchMemory, jwt::JwtTimes, StaticUpstream);
 
 async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Result<Results> {
     eprintln!(
@@ -302,12 +327,30 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
         setup::LIST_COUNT + 1
     );
     setup::create(env).await?;
-    eprintln!("starting kubenova-proxy and the no-op pass-through ...");
+    eprintln!(
+        "starting kubenova-proxy (direct, and in front of capsule-proxy) and the no-op pass-through ..."
+    );
     let proxy = env.start_proxy(&args.proxy_binary).await?;
+    let proxy_d = env
+        .start_proxy_with(
+            &args.proxy_binary,
+            testenv::proxy::ProxyOptions {
+                name: Some(PROXY_D.into()),
+                mode: testenv::proxy::ProxyMode::CapsuleProxy,
+                ..testenv::proxy::ProxyOptions::default()
+            },
+        )
+        .await?;
+    let capsule_proxy_url = env
+        .capsule_proxy
+        .as_ref()
+        .context("the testenv runs no capsule-proxy")?
+        .url
+        .clone();
     let noop_url = start_noop(env, noop_binary).await?;
 
     let now = kubenova_proxy::auth::now();
-    let jwt = proxy.sign(&Claims {
+    let claims = Claims {
         iss: testenv::proxy::ISSUER.into(),
         sub: "bench-user".into(),
         aud: PROXY_AUDIENCE.into(),
@@ -319,7 +362,9 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
         tenant: Some(setup::TENANT.into()),
         project: None,
         cluster: None,
-    })?;
+    };
+    let jwt = proxy.sign(&claims)?;
+    let jwt_d = proxy_d.sign(&claims)?;
     let client_token = setup::token(env, setup::CLIENT_ACCOUNT).await?;
     let ca = env.ca_pem();
     let endpoints = [
@@ -327,6 +372,10 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
         // (b) replaces the Authorization; the client sends what it sends to (c).
         Endpoint::new("(b)", &noop_url, ca, &jwt)?,
         Endpoint::new("(c)", &proxy.url, ca, &jwt)?,
+        Endpoint::new("(d)", &proxy_d.url, ca, &jwt_d)?,
+        // capsule-proxy passes a ServiceAccount (not a Capsule user) through, impersonating it.
+        // capsule-proxy v0.14 serves HTTP/1.1 only (its TLS listener offers no h2).
+        Endpoint::new_http1("(e)", &capsule_proxy_url, ca, &client_token)?,
     ];
     let pid = |name: &str| {
         env.pids()
@@ -339,16 +388,19 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
     for endpoint in &endpoints {
         senders.push(ready(endpoint).await?);
     }
-    let senders: [Sender; 3] = senders
+    let senders: [Sender; 5] = senders
         .try_into()
-        .map_err(|_| anyhow::anyhow!("three connections"))?;
+        .map_err(|_| anyhow::anyhow!("one connection per target"))?;
+    let capsule_proxy = pid("capsule-proxy")?;
     let targets = Targets {
         endpoints,
         senders,
         proxy_pids: [
-            None,
-            Some(pid("kubenova-bench-noop")?),
-            Some(pid("kubenova-proxy")?),
+            vec![],
+            vec![pid("kubenova-bench-noop")?],
+            vec![pid(testenv::proxy::DEFAULT_NAME)?],
+            vec![pid(PROXY_D)?, capsule_proxy],
+            vec![capsule_proxy],
         ],
         apiserver_pid: pid("kube-apiserver")?,
     };
@@ -427,10 +479,139 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
             .await?,
         );
     }
+    let fixed = static_upstream(env, args, noop_binary, &claims).await?;
     eprintln!("JWT verification microbenchmark ...");
     let jwt = jwt::run(args.jwt_tokens, args.jwt_hits).await?;
     env.check_programs()?;
-    Ok((workloads, watches, jwt))
+    Ok((workloads, watches, jwt, fixed))
+}
+
+/// The rows that isolate the proxy: (b) and (c) again, each in front of a static upstream (the
+/// no-op pass-through's code answering the GET of the 1 KiB ConfigMap itself, from memory, and
+/// relaying everything else, the proxy's own reads, to kube-apiserver with the caller's
+/// credential), at the fixed rates, in rounds that alternate the two. The load generator is
+/// pinned to one core and the three servers to the others when there are two or more.
+async fn static_upstream(
+    env: &TestEnv,
+    args: &ProxyArgs,
+    noop_binary: &Path,
+    claims: &Claims,
+) -> anyhow::Result<StaticUpstream> {
+    eprintln!("static upstream: starting it, (b) and (c) in front of it ...");
+    let dir = env.dir().join("kubenova-bench-static");
+    std::fs::create_dir_all(&dir)?;
+    let configmaps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(env.client().await?, setup::NAMESPACE);
+    let object = configmaps.get(setup::CONFIGMAP).await?;
+    let body_file = dir.join("configmap.json");
+    std::fs::write(&body_file, serde_json::to_vec(&object)?)?;
+    let token_file = dir.join("upstream-token");
+    std::fs::write(&token_file, setup::token(env, setup::NOOP_ACCOUNT).await?)?;
+    let get = setup::configmap_path();
+    let static_url = start_noop_as(
+        env,
+        noop_binary,
+        STATIC,
+        env.server(),
+        &token_file,
+        &[
+            format!("--static-path={get}"),
+            format!("--static-body-file={}", body_file.display()),
+            "--keep-authorization".to_owned(),
+        ],
+    )?;
+    let noop_url = start_noop_as(env, noop_binary, NOOP_STATIC, &static_url, &token_file, &[])?;
+    let proxy = env
+        .start_proxy_with(
+            &args.proxy_binary,
+            testenv::proxy::ProxyOptions {
+                name: Some(PROXY_STATIC.into()),
+                upstream: Some(static_url),
+                ..testenv::proxy::ProxyOptions::default()
+            },
+        )
+        .await?;
+    let jwt = proxy.sign(claims)?;
+    let ca = env.ca_pem();
+    let endpoints = [
+        Endpoint::new("(b)", &noop_url, ca, &jwt)?,
+        Endpoint::new("(c)", &proxy.url, ca, &jwt)?,
+    ];
+    let mut senders = Vec::new();
+    for endpoint in &endpoints {
+        senders.push(ready(endpoint).await?);
+    }
+    let pid = |name: &str| {
+        env.pids()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, pid)| pid)
+            .with_context(|| format!("no process {name} in the testenv"))
+    };
+    let pids = [pid(NOOP_STATIC)?, pid(PROXY_STATIC)?];
+    let pinned = pin_apart(&[pid(STATIC)?, pids[0], pids[1]]);
+    let rounds = args.rate_rounds.max(1);
+    let mut rows = Vec::new();
+    for &rate in &args.rates {
+        let duration = Duration::from_secs(args.rate_seconds) / rounds;
+        let mut runs: [Option<Run>; 2] = [None, None];
+        for round in 1..=rounds {
+            let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+            for t in order {
+                eprintln!(
+                    "static upstream, GET 1 KiB @ {rate}/s: {} (round {round}/{rounds}) ...",
+                    endpoints[t].label
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let before = procfs::cpu_ticks(pids[t])?;
+                let latency =
+                    load::fixed_rate(&endpoints[t], &senders[t], &get, rate, duration).await;
+                let ticks = procfs::cpu_ticks(pids[t])? - before;
+                env.check_programs()?;
+                let this_round = RoundQuantiles::of(&latency);
+                match &mut runs[t] {
+                    Some(so_far) => {
+                        so_far.rounds.push(this_round);
+                        so_far.latency.merge(latency);
+                        so_far.proxy_ticks = so_far.proxy_ticks.map(|p| p + ticks);
+                    }
+                    None => {
+                        runs[t] = Some(Run {
+                            latency,
+                            rounds: vec![this_round],
+                            proxy_ticks: Some(ticks),
+                            apiserver_ticks: 0,
+                        })
+                    }
+                }
+            }
+        }
+        if let [Some(b), Some(c)] = runs {
+            rows.push(StaticRow { rate, b, c });
+        }
+    }
+    Ok(StaticUpstream { rows, pinned })
+}
+
+/// Pins this process (the load generator) to the last core and `servers` to the others, when
+/// there are at least two cores and `taskset` exists; says what was done.
+fn pin_apart(servers: &[u32]) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        return "not pinned (one core)".into();
+    }
+    let load = (cores - 1).to_string();
+    let rest = format!("0-{}", cores - 2);
+    let me = std::process::id().to_string();
+    let mut ok = output("taskset", &["-a", "-p", "-c", &load, &me]).is_some();
+    for pid in servers {
+        ok &= output("taskset", &["-a", "-p", "-c", &rest, &pid.to_string()]).is_some();
+    }
+    if ok {
+        format!("load generator on core {load}; static upstream, (b) and (c) on cores {rest}")
+    } else {
+        "not pinned (`taskset` failed or is missing)".into()
+    }
 }
 
 /// Starts `kubenova-bench-noop` in front of kube-apiserver, with a serving certificate from the
@@ -440,18 +621,37 @@ async fn start_noop(env: &TestEnv, binary: &Path) -> anyhow::Result<String> {
     std::fs::create_dir_all(&dir)?;
     let token_file = dir.join("upstream-token");
     std::fs::write(&token_file, setup::token(env, setup::NOOP_ACCOUNT).await?)?;
-    let serving = env
-        .pki()
-        .serving("kubenova-bench-noop", &["127.0.0.1", "localhost"])?;
+    start_noop_as(
+        env,
+        binary,
+        "kubenova-bench-noop",
+        env.server(),
+        &token_file,
+        &[],
+    )
+}
+
+/// Starts `kubenova-bench-noop` as process `name` in front of `upstream` (serving certificate
+/// from the testenv CA), with `extra` flags; returns its URL.
+fn start_noop_as(
+    env: &TestEnv,
+    binary: &Path,
+    name: &str,
+    upstream: &str,
+    token_file: &Path,
+    extra: &[String],
+) -> anyhow::Result<String> {
+    let serving = env.pki().serving(name, &["127.0.0.1", "localhost"])?;
     let port = testenv::free_port()?;
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--listen=127.0.0.1:{port}"))
         .arg(format!("--tls-cert={}", serving.cert_path.display()))
         .arg(format!("--tls-key={}", serving.key_path.display()))
-        .arg(format!("--upstream={}", env.server()))
+        .arg(format!("--upstream={upstream}"))
         .arg(format!("--upstream-ca={}", env.ca_path().display()))
-        .arg(format!("--upstream-token-file={}", token_file.display()));
-    env.spawn("kubenova-bench-noop", cmd)?;
+        .arg(format!("--upstream-token-file={}", token_file.display()))
+        .args(extra);
+    env.spawn(name, cmd)?;
     Ok(format!("https://127.0.0.1:{port}"))
 }
 
@@ -476,7 +676,7 @@ async fn ready(endpoint: &Endpoint) -> anyhow::Result<Sender> {
     }
 }
 
-/// Runs `workload` against (a), (b) and (c) in turn (every other round in reverse order),
+/// Runs `workload` against every target in turn (every other round in reverse order),
 /// `rounds` times, with CPU time around each run. Each round's p50 and p99 are kept besides the
 /// merged latencies.
 async fn measure<F, Fut>(
@@ -491,19 +691,32 @@ where
     F: Fn(Endpoint, Sender) -> Fut,
     Fut: Future<Output = Latency>,
 {
-    let mut runs: [Option<Run>; 3] = [None, None, None];
+    let mut runs: [Option<Run>; 5] = Default::default();
     for round in 1..=rounds {
-        let order = if round % 2 == 1 { [0, 1, 2] } else { [2, 1, 0] };
+        let mut order: Vec<usize> = (0..TARGETS.len()).collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
         for t in order {
             let run = &mut runs[t];
             eprintln!("{name}: {} (round {round}/{rounds}) ...", TARGETS[t]);
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let proxy_before = targets.proxy_pids[t].map(procfs::cpu_ticks).transpose()?;
+            let proxy_before = cpu_ticks(&targets.proxy_pids[t])?;
             let apiserver_before = procfs::cpu_ticks(targets.apiserver_pid)?;
-            let latency = workload(targets.endpoints[t].clone(), targets.senders[t].clone()).await;
+            // A connection the server closed (after a run that overloaded it) is opened anew,
+            // so one failed run does not fail every later one; the report counts the errors.
+            let sender = if targets.senders[t].is_closed() {
+                eprintln!("  {}: the connection was closed; reconnecting", TARGETS[t]);
+                ready(&targets.endpoints[t])
+                    .await
+                    .unwrap_or_else(|_| targets.senders[t].clone())
+            } else {
+                targets.senders[t].clone()
+            };
+            let latency = workload(targets.endpoints[t].clone(), sender).await;
             let apiserver_ticks = procfs::cpu_ticks(targets.apiserver_pid)? - apiserver_before;
-            let proxy_ticks = match (targets.proxy_pids[t], proxy_before) {
-                (Some(pid), Some(before)) => Some(procfs::cpu_ticks(pid)? - before),
+            let proxy_ticks = match (cpu_ticks(&targets.proxy_pids[t])?, proxy_before) {
+                (Some(after), Some(before)) => Some(after - before),
                 _ => None,
             };
             env.check_programs()?;
@@ -529,6 +742,18 @@ where
     Ok(Workload { name, kind, runs })
 }
 
+/// CPU ticks of `pids` together so far; `None` for no process.
+fn cpu_ticks(pids: &[u32]) -> anyhow::Result<Option<u64>> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    let mut total = 0;
+    for &pid in pids {
+        total += procfs::cpu_ticks(pid)?;
+    }
+    Ok(Some(total))
+}
+
 /// Opens the idle watches through (b), then through (c), reading each proxy's RSS before and
 /// after.
 async fn idle_watches(
@@ -546,7 +771,7 @@ async fn idle_watches(
         ..WatchMemory::default()
     };
     for t in [1, 2] {
-        let Some(pid) = targets.proxy_pids[t] else {
+        let Some(&pid) = targets.proxy_pids[t].first() else {
             continue;
         };
         eprintln!("{} idle watches: {} ...", args.watches, TARGETS[t]);

@@ -503,6 +503,15 @@ async fn what_capsule_proxy_trusts_never_reaches_it_from_a_client() {
             format!("{path}\r\n{auth}\r\nImpersonate-Group: system:masters\r\nImpersonate-User: admin"),
             403,
         ),
+        (format!("{path}\r\n{auth}\r\nImpersonate-Uid: {capsule_proxy_user}"), 403),
+        (
+            format!("{path}\r\n{auth}\r\nImpersonate-Extra-Authentication.kubernetes.io%2fcredential-id: x"),
+            403,
+        ),
+        (
+            format!("{path}\r\n{auth}\r\nConnection: Impersonate-Extra-Scopes\r\nImpersonate-Extra-Scopes: all"),
+            403,
+        ),
         (format!("{path}\r\n{auth}\r\nX-Remote-User: {capsule_proxy_user}"), 403),
         // capsule-proxy's own token, as the bearer token or in a WebSocket subprotocol.
         (format!("{path}\r\nAuthorization: Bearer {sa_token}"), 401),
@@ -511,12 +520,19 @@ async fn what_capsule_proxy_trusts_never_reaches_it_from_a_client() {
     ];
     // The name capsule-proxy is configured with matters where capsule-proxy reads it; in direct
     // mode kube-apiserver ignores it and the request is answered as the token's identity.
-    let custom_case = format!("{path}\r\n{auth}\r\n{custom}: {masters}");
-    match MODE {
-        testenv::proxy::ProxyMode::CapsuleProxy => cases.push((custom_case, 403)),
-        testenv::proxy::ProxyMode::Direct => {
-            let (status, body) = raw(&custom_case).await;
-            assert_eq!(status, 200, "{custom} in direct mode: {body}");
+    let custom_cases = [
+        format!("{path}\r\n{auth}\r\n{custom}: {masters}"),
+        format!("{path}\r\n{auth}\r\n{}: {masters}", custom.to_lowercase()),
+        format!("{path}\r\n{auth}\r\n{}: {masters}", custom.to_uppercase()),
+        format!("{path}\r\n{auth}\r\n{custom}: {masters}\r\n{custom}: {masters}"),
+    ];
+    for custom_case in custom_cases {
+        match MODE {
+            testenv::proxy::ProxyMode::CapsuleProxy => cases.push((custom_case, 403)),
+            testenv::proxy::ProxyMode::Direct => {
+                let (status, body) = raw(&custom_case).await;
+                assert_eq!(status, 200, "{custom} in direct mode: {body}");
+            }
         }
     }
     for (head, status) in cases {
@@ -524,5 +540,67 @@ async fn what_capsule_proxy_trusts_never_reaches_it_from_a_client() {
         let what = head.lines().last().unwrap_or_default().chars().take(60).collect::<String>();
         assert_eq!(got, status, "{what}: {body}");
         assert!(body.contains(refused(status)), "{what}: {body}");
+    }
+}
+
+/// A forwarded certificate that the proxy does not refuse outright never acts either: one named
+/// in `Connection` (a hop-by-hop header, which the proxy drops) and capsule-proxy's configured
+/// header over HTTP/2 in direct mode (which kube-apiserver ignores). The oracle is a request
+/// the certificate's identity (system:masters) may make and the token's identity (a project
+/// developer, `edit`) may not: reading Roles in its own namespace stays a 403 from RBAC (no KN
+/// code), as the developer. Over HTTP/2 the headers the proxy refuses are refused too.
+#[tokio::test]
+async fn a_forwarded_certificate_the_proxy_drops_or_passes_never_acts() {
+    use http::{Request, Version};
+
+    let t = unique();
+    tenant_with_projects(&t, &["web"]);
+    let ns = format!("{t}-web");
+    let dev = harness()
+        .proxy
+        .sign(&claims("mallory", &[Role::ProjectDev], Some(&t), Some("web")))
+        .expect("token");
+    let auth = format!("Authorization: Bearer {dev}");
+    let masters = forwarded_cert("admin", &["system:masters"]);
+    let custom = testenv::capsule_proxy::XFCC_HEADER;
+    let roles = format!("GET /apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles HTTP/1.1");
+
+    let (status, body) = raw(&format!("{roles}\r\n{auth}")).await;
+    assert_eq!(status, 403, "a developer may not read Roles: {body}");
+    assert!(!body.contains("KN-"), "RBAC refuses it, not the proxy: {body}");
+
+    let dropped = format!("{roles}\r\n{auth}\r\nConnection: {custom}\r\n{custom}: {masters}");
+    let (status, body) = raw(&dropped).await;
+    assert_eq!(status, 403, "Connection: {custom}: {body}");
+    assert!(
+        !body.contains("KN-") && body.contains("kubenova:mallory"),
+        "answered by RBAC, for the developer: {body}"
+    );
+
+    // Over HTTP/2: the standard header and Impersonate-* are refused in both modes, the
+    // configured one in capsule-proxy mode; in direct mode it reaches kube-apiserver, which
+    // ignores it.
+    let mut conn = super::http::Conn::open(Version::HTTP_2).await;
+    let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles");
+    let custom_status = match MODE {
+        testenv::proxy::ProxyMode::CapsuleProxy => "KN-403",
+        testenv::proxy::ProxyMode::Direct => "kubenova:mallory",
+    };
+    for (header, value, expect) in [
+        ("x-forwarded-client-cert", masters.as_str(), "KN-403"),
+        ("impersonate-user", "admin", "KN-403"),
+        ("impersonate-uid", "0", "KN-403"),
+        (custom, masters.as_str(), custom_status),
+    ] {
+        let request = Request::get(&path)
+            .header("authorization", format!("Bearer {dev}"))
+            .header(header.to_lowercase(), value)
+            .body(super::http::Body::default())
+            .expect("request");
+        let response = conn.send(request).await;
+        let status = response.status();
+        let body = super::http::text(response).await;
+        assert_eq!(status, 403, "{header} over HTTP/2: {body}");
+        assert!(body.contains(expect), "{header} over HTTP/2: {body}");
     }
 }

@@ -374,6 +374,36 @@ impl Background {
         }
     }
 
+    /// Like [`Background::line`], but the program ending first is an `Err` with its stderr.
+    pub(crate) fn line_or_exit(&mut self, matches: impl Fn(&str) -> bool) -> Result<String, String> {
+        if let Some(line) = self.seen.iter().find(|l| matches(l)) {
+            return Ok(line.clone());
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return Ok(line);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.wait();
+                    // The stderr reader may still be draining the pipe.
+                    std::thread::sleep(Duration::from_millis(200));
+                    return Err(self.stderr());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "neither such a line nor an exit within 30 s; stdout so far:\n{}\nstderr:\n{}",
+                    self.seen.join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
     /// Every stdout line read so far.
     pub(crate) fn seen(&self) -> &[String] {
         &self.seen

@@ -355,3 +355,35 @@ async fn cluster_scoped_reads_are_answered_by_capsule_proxy_in_its_mode_only() {
         assert!(err.contains("KN-403"), "{args:?}: {err}");
     }
 }
+
+/// `kubectl auth can-i list namespaces` says yes for every token in both modes: the proxy
+/// serves that list (filtered to the token's namespaces) and answers the review itself, as k9s
+/// asks before showing its namespaces view (without this, k9s fell back to its contexts view in
+/// direct mode, and for project tokens in both modes). Other reviews are RBAC's answer for the
+/// token's identity.
+#[tokio::test]
+async fn can_i_list_namespaces_is_yes_because_the_proxy_serves_that_list() {
+    let t = unique_name("cani");
+    tenant_with_projects(&t, &["web"]);
+    let owner = kubeconfig(&claims("cora", &[Role::TenantOwner], Some(&t), None));
+    let dev = kubeconfig(&claims("dan", &[Role::ProjectDev], Some(&t), Some("web")));
+    let reader = kubeconfig(&claims("rita", &[Role::ReadOnly], Some(&t), Some("web")));
+    let can_i = |kc: &std::path::PathBuf, args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend(args);
+        // `can-i` exits 1 for "no", with "no" on stdout.
+        let (_, out, _) = super::harness::output(harness().env.kubectl_with(kc), &all);
+        out.trim().to_owned()
+    };
+    for (who, kc) in [("owner", &owner), ("dev", &dev), ("reader", &reader)] {
+        for verb in ["list", "watch"] {
+            assert_eq!(can_i(kc, &[verb, "namespaces"]), "yes", "{who}: {verb} namespaces");
+        }
+        assert_eq!(can_i(kc, &["delete", "namespaces"]), "no", "{who}: delete");
+        assert_eq!(can_i(kc, &["create", "clusterroles"]), "no", "{who}: clusterroles");
+    }
+    let ns = format!("{t}-web");
+    assert_eq!(can_i(&dev, &["-n", &ns, "create", "configmaps"]), "yes");
+    assert_eq!(can_i(&reader, &["-n", &ns, "create", "configmaps"]), "no");
+}
+

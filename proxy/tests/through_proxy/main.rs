@@ -22,10 +22,16 @@ macro_rules! suite {
         mod harness;
         #[path = "../http.rs"]
         mod http;
+        #[path = "../k9s.rs"]
+        mod k9s;
         #[path = "../kubectl.rs"]
         mod kubectl;
         #[path = "../lifecycle.rs"]
         mod lifecycle;
+        #[path = "../matrix.rs"]
+        mod matrix;
+        #[path = "../parity.rs"]
+        mod parity;
         #[path = "../protocol.rs"]
         mod protocol;
         #[path = "../revocation.rs"]
@@ -40,3 +46,7 @@ pub(crate) use suite;
 
 mod capsule_proxy;
 mod direct;
+
+/// kwok sends every port-forward to one local port: one test at a time, of either mode, may
+/// listen there (see `streams::Echo`).
+pub(crate) static FORWARD_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());

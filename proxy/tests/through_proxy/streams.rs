@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -243,17 +243,15 @@ fn logs_follow_streams_the_container_log() {
     assert!(logs.running(), "kubectl keeps following: {}", logs.stderr());
 }
 
-/// kwok sends every port-forward to one local port: one test at a time may listen there.
-static FORWARD_PORT: Mutex<()> = Mutex::new(());
 
 /// Answers `pong:<line>` to each line on kwok's port-forward target until dropped.
-struct Echo {
+pub(crate) struct Echo {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Echo {
-    fn start() -> Echo {
+    pub(crate) fn start() -> Echo {
         let port = harness().env.kwok.forward_port;
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("the forward port is free");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -302,7 +300,7 @@ impl Drop for Echo {
 }
 
 fn port_forward(websocket: bool) {
-    let _port = FORWARD_PORT.lock().unwrap_or_else(|p| p.into_inner());
+    let _port = crate::FORWARD_PORT.lock().unwrap_or_else(|p| p.into_inner());
     let t = unique_name(if websocket { "pfw" } else { "pfs" });
     tenant_with_projects(&t, &["web"]);
     let ns = format!("{t}-web");
