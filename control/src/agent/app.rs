@@ -10,10 +10,9 @@
 //! An App in a namespace that is not a KubeNova project namespace gets nothing but a condition
 //! saying so. Without KubeVela in the cluster the controller waits for its CRDs.
 
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
@@ -26,6 +25,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Cached, FIELD_MANAGER, Trigger};
+use super::frame::{self, Reconciler};
 use super::project::names::DEPLOYER;
 use super::{Error, Shared, managed_selector};
 use crate::apps::render::{self, APP_LABEL, Placement};
@@ -98,12 +98,12 @@ pub(crate) async fn run(
         &stop,
     );
     let concurrency = shared.config.concurrency;
-    let ctx = Arc::new(Ctx {
+    let ctx = Ctx {
         shared,
         applications,
         config_maps,
         namespaces,
-    });
+    };
     let controller = Controller::for_stream(app_trigger, apps.store())
         .with_config(controller::Config::default().concurrency(concurrency));
     let apps = apps.store();
@@ -115,20 +115,41 @@ pub(crate) async fn run(
             .map(|a| ObjectRef::from_obj(&**a))
             .collect()
     };
-    controller
+    let controller = controller
         .watches_stream_with(app_stream, |o: DynamicObject| app_of(&o), ar)
         .watches_stream(cm_stream, |o: ConfigMap| app_of(&o))
-        .watches_stream(ns_stream, in_namespace)
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| std::future::ready(()))
-        .await;
+        .watches_stream(ns_stream, in_namespace);
+    frame::run(controller, ctx, stop).await;
 }
 
-fn error_policy(app: Arc<App>, error: &Error, ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(app = %app.name_any(), namespace = ?app.namespace(), error = %error, "app reconcile failed");
-    ctx.shared.metrics.error(CONTROLLER, error.kind());
-    Action::requeue(Duration::from_secs(2))
+impl Reconciler for Ctx {
+    type Object = App;
+    const CONTROLLER: &'static str = CONTROLLER;
+    /// No finalizer: owner references let the garbage collector remove what was made.
+    const FINALIZER: bool = false;
+
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn api(&self, app: &App) -> Api<App> {
+        Api::namespaced(
+            self.shared.client.clone(),
+            &app.namespace().unwrap_or_default(),
+        )
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        Ctx::ready(self)
+    }
+
+    fn apply(&self, app: &App) -> impl Future<Output = Result<Action, Error>> + Send {
+        apply_app(app, self)
+    }
+
+    fn cleanup(&self, _: &App) -> impl Future<Output = Result<Action, Error>> + Send {
+        std::future::ready(Ok(Action::await_change()))
+    }
 }
 
 fn now() -> String {
@@ -145,15 +166,6 @@ fn owner(app: &App) -> Value {
         "controller": true,
         "blockOwnerDeletion": true,
     }])
-}
-
-async fn reconcile(app: Arc<App>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    // Every cache is complete before a reconcile starts (as in `project`).
-    ctx.ready().await;
-    let timer = ctx.shared.metrics.start(CONTROLLER);
-    let result = apply_app(&app, &ctx).await;
-    timer.finish(if result.is_ok() { "ok" } else { "error" });
-    result
 }
 
 async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {

@@ -20,16 +20,14 @@
 //! in a tenant namespace without it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt as _};
@@ -44,8 +42,9 @@ use tokio_util::sync::CancellationToken;
 use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::cluster::{DEPLOYER_ROLE, PROJECT_DEV_ROLE};
 use super::conditions::{condition, finish, was_ready};
+use super::frame::{self, Reconciler};
 use super::tenant::capsule_tenant_resource;
-use super::{Error, FINALIZER, Shared, managed_labels, managed_selector, owner_client};
+use super::{Error, Shared, managed_labels, managed_selector, owner_client};
 
 const CONTROLLER: &str = "project";
 
@@ -152,7 +151,7 @@ pub(crate) async fn run(
         &stop,
     );
     let concurrency = shared.config.concurrency;
-    let ctx = Arc::new(Ctx {
+    let ctx = Ctx {
         shared,
         tenants,
         capsule_tenants,
@@ -162,7 +161,7 @@ pub(crate) async fn run(
         policies,
         bindings,
         accounts,
-    });
+    };
     let controller = Controller::for_stream(project_stream, projects.store())
         .with_config(controller::Config::default().concurrency(concurrency));
     let projects = projects.store();
@@ -182,7 +181,7 @@ pub(crate) async fn run(
         ctx.namespaces.clone(),
         ctx.namespaces.clone(),
     );
-    controller
+    let controller = controller
         .watches_stream(tenant_stream, move |t: Tenant| of_tenant(&t.name_any()))
         .watches_stream_with(
             ct_stream,
@@ -204,50 +203,34 @@ pub(crate) async fn run(
         })
         .watches_stream(sa_stream, move |o: ServiceAccount| {
             project_in_namespace(&ns_sa, &o)
-        })
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| std::future::ready(()))
-        .await;
+        });
+    frame::run(controller, ctx, stop).await;
 }
 
-fn error_policy(project: Arc<Project>, error: &Error, ctx: Arc<Ctx>) -> Action {
-    if !error.is_waiting() {
-        tracing::warn!(project = %project.name_any(), error = %error, "project reconcile failed");
-    }
-    if error.is_waiting() {
-        tracing::debug!(%error, "cleanup not finished yet");
-        return Action::requeue(Duration::from_secs(1));
-    }
-    ctx.shared.metrics.error(CONTROLLER, error.kind());
-    Action::requeue(Duration::from_secs(2))
-}
+impl Reconciler for Ctx {
+    type Object = Project;
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: bool = true;
 
-async fn reconcile(project: Arc<Project>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    // Every cache is complete before a reconcile starts, so "absent" really means absent. The
-    // controller runs (and drains its triggers) from the start rather than after this wait, so
-    // the objects of the first lists never queue up in the triggers.
-    ctx.ready().await;
-    let timer = ctx.shared.metrics.start(CONTROLLER);
-    let api: Api<Project> = Api::all(ctx.shared.client.clone());
-    let result = finalizer(&api, FINALIZER, project, |event| async {
-        match event {
-            Finalizer::Apply(p) => apply_project(&p, &ctx).await,
-            Finalizer::Cleanup(p) => cleanup(&p, &ctx).await,
-        }
-    })
-    .await;
-    let result = match result {
-        // Removed already (a second cleanup on a stale copy): nothing left to do.
-        Err(kube::runtime::finalizer::Error::RemoveFinalizer(kube::Error::Api(s)))
-            if s.code == 404 =>
-        {
-            Ok(Action::await_change())
-        }
-        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
-    };
-    timer.finish(if result.is_ok() { "ok" } else { "error" });
-    result
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn api(&self, _: &Project) -> Api<Project> {
+        Api::all(self.shared.client.clone())
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        Ctx::ready(self)
+    }
+
+    fn apply(&self, project: &Project) -> impl Future<Output = Result<Action, Error>> + Send {
+        apply_project(project, self)
+    }
+
+    fn cleanup(&self, project: &Project) -> impl Future<Output = Result<Action, Error>> + Send {
+        cleanup(project, self)
+    }
 }
 
 /// The quota a project gets: its own, else the tenant plan's (without the namespace count).

@@ -27,15 +27,14 @@
 //! Capsule counts; usage from the GlobalResourceQuota.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt as _};
@@ -46,10 +45,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::conditions::{condition, finish, was_ready};
+use super::frame::{self, Reconciler};
 use super::project::{has_baseline, isolation_spec, limit_item, names, pod_security_labels};
-use super::{
-    Error, FINALIZER, Shared, capsule_owner, managed_labels, managed_selector, owner_client,
-};
+use super::{Error, Shared, capsule_owner, managed_labels, managed_selector, owner_client};
 
 const CONTROLLER: &str = "tenant";
 
@@ -181,7 +179,7 @@ pub(crate) async fn run(
         &stop,
     );
     let concurrency = shared.config.concurrency;
-    let ctx = Arc::new(Ctx {
+    let ctx = Ctx {
         shared,
         tenants: tenants.store(),
         capsule_tenants,
@@ -190,9 +188,9 @@ pub(crate) async fn run(
         namespaces: namespaces.clone(),
         limits,
         policies,
-    });
+    };
     let (for_lr, for_np) = (namespaces.clone(), namespaces);
-    Controller::for_stream(tenant_trigger, tenants.store())
+    let controller = Controller::for_stream(tenant_trigger, tenants.store())
         .with_config(controller::Config::default().concurrency(concurrency))
         .watches_stream_with(
             ct_trigger,
@@ -211,49 +209,34 @@ pub(crate) async fn run(
         })
         .watches_stream(np_stream, move |o: NetworkPolicy| {
             tenant_in_namespace(&for_np, &o)
-        })
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| std::future::ready(()))
-        .await;
+        });
+    frame::run(controller, ctx, stop).await;
 }
 
-fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Ctx>) -> Action {
-    if !error.is_waiting() {
-        tracing::warn!(tenant = %tenant.name_any(), error = %error, "tenant reconcile failed");
-    }
-    if error.is_waiting() {
-        tracing::debug!(%error, "cleanup not finished yet");
-        return Action::requeue(Duration::from_secs(1));
-    }
-    ctx.shared.metrics.error(CONTROLLER, error.kind());
-    Action::requeue(Duration::from_secs(2))
-}
+impl Reconciler for Ctx {
+    type Object = Tenant;
+    const CONTROLLER: &'static str = CONTROLLER;
+    const FINALIZER: bool = true;
 
-async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    // Every cache is complete before a reconcile starts, so "absent" really means absent (the
-    // controller drains its triggers meanwhile, as in `project`).
-    ctx.ready().await;
-    let timer = ctx.shared.metrics.start(CONTROLLER);
-    let api: Api<Tenant> = Api::all(ctx.shared.client.clone());
-    let result = finalizer(&api, FINALIZER, tenant, |event| async {
-        match event {
-            Finalizer::Apply(t) => apply_tenant(&t, &ctx).await,
-            Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
-        }
-    })
-    .await;
-    let result = match result {
-        // Removed already (a second cleanup on a stale copy): nothing left to do.
-        Err(kube::runtime::finalizer::Error::RemoveFinalizer(kube::Error::Api(s)))
-            if s.code == 404 =>
-        {
-            Ok(Action::await_change())
-        }
-        other => other.map_err(|e| Error::Finalizer(Box::new(e))),
-    };
-    timer.finish(if result.is_ok() { "ok" } else { "error" });
-    result
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn api(&self, _: &Tenant) -> Api<Tenant> {
+        Api::all(self.shared.client.clone())
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        Ctx::ready(self)
+    }
+
+    fn apply(&self, tenant: &Tenant) -> impl Future<Output = Result<Action, Error>> + Send {
+        apply_tenant(tenant, self)
+    }
+
+    fn cleanup(&self, tenant: &Tenant) -> impl Future<Output = Result<Action, Error>> + Send {
+        cleanup(tenant, self)
+    }
 }
 
 fn quota_hard(tenant: &Tenant) -> BTreeMap<String, String> {
