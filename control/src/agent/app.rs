@@ -14,17 +14,19 @@ use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt as _};
+use kubenova_api::clock::rfc3339_now;
+use kubenova_api::conditions::{self, ConditionType, Reason};
 use kubenova_api::crd::{App, AppStatus, Condition};
 use kubenova_api::labels;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{self, Cached, FIELD_MANAGER, Trigger};
+use super::apply::{self, Cached, Trigger};
 use super::frame::{self, Reconciler};
 use super::project::names::DEPLOYER;
 use super::{Error, Shared, managed_selector};
@@ -152,10 +154,6 @@ impl Reconciler for Ctx {
     }
 }
 
-fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
-}
-
 /// The owner reference everything made for `app` carries.
 fn owner(app: &App) -> Value {
     json!([{
@@ -189,7 +187,7 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
         let status = refused(
             app,
             &previous,
-            "NotInProject",
+            Reason::NotInProject,
             format!(
                 "{namespace} is not a KubeNova project namespace; apps live in project namespaces"
             ),
@@ -205,7 +203,7 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
     let mut application = match render::application(app, at) {
         Ok(v) => v,
         Err(e) => {
-            let status = refused(app, &previous, "Invalid", e.to_string());
+            let status = refused(app, &previous, Reason::Invalid, e.to_string());
             write_status(ctx, app, &previous, status).await?;
             return Ok(Action::await_change());
         }
@@ -228,12 +226,9 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
         app.meta().generation,
         live.as_ref(),
         Some(&previous),
-        &now(),
+        &rfc3339_now(),
     );
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = conditions::holds(&status.conditions, ConditionType::Ready);
     write_status(ctx, app, &previous, status).await?;
     Ok(if ready {
         Action::requeue(ctx.shared.config.resync)
@@ -244,11 +239,11 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
 }
 
 /// A status that says why nothing was made.
-fn refused(app: &App, previous: &AppStatus, reason: &str, message: String) -> AppStatus {
-    let was = previous.conditions.iter().find(|c| c.type_ == "Ready");
+fn refused(app: &App, previous: &AppStatus, reason: Reason, message: String) -> AppStatus {
+    let was = conditions::find(&previous.conditions, ConditionType::Ready);
     let last_transition_time = match was {
-        Some(c) if c.status == "False" && c.reason == reason => c.last_transition_time.clone(),
-        _ => Some(now()),
+        Some(c) if !c.holds() && c.has_reason(reason) => c.last_transition_time.clone(),
+        _ => Some(rfc3339_now()),
     };
     AppStatus {
         kind: Some(
@@ -262,12 +257,14 @@ fn refused(app: &App, previous: &AppStatus, reason: &str, message: String) -> Ap
         phase: Some("refused".into()),
         last_error: Some(message.clone()),
         conditions: vec![Condition {
-            type_: "Ready".into(),
-            status: "False".into(),
-            reason: reason.into(),
-            message,
             last_transition_time,
-            observed_generation: app.meta().generation,
+            ..Condition::new(
+                ConditionType::Ready,
+                false,
+                reason,
+                message,
+                app.meta().generation,
+            )
         }],
         observed_generation: app.meta().generation,
         ..AppStatus::default()
@@ -280,23 +277,7 @@ async fn write_status(
     previous: &AppStatus,
     status: AppStatus,
 ) -> Result<(), Error> {
-    if *previous == status {
-        return Ok(());
-    }
-    let api: Api<App> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &app.namespace().unwrap_or_default(),
-    );
-    api.patch_status(
-        &app.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(json!({
-            "apiVersion": App::api_version(&()),
-            "kind": App::kind(&()),
-            "status": status,
-        })),
-    )
-    .await?;
-    ctx.shared.metrics.write("status", "App");
-    Ok(())
+    ctx.shared
+        .write_status(&ctx.api(app), app, previous, status)
+        .await
 }

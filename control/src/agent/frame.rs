@@ -65,6 +65,25 @@ pub(crate) trait Reconciler: Send + Sync + 'static {
     fn cleanup(&self, object: &Self::Object) -> impl Future<Output = Result<Action, Error>> + Send;
 }
 
+/// When a reconciled object is looked at again (besides its watches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Requeue {
+    /// Converged: at the safety-net resync ([`super::Config::resync`]).
+    Resync,
+    /// Not converged: after this long (the watches usually come first).
+    After(Duration),
+}
+
+impl Requeue {
+    /// The kube-runtime action, given the configured resync.
+    pub(crate) fn action(self, resync: Duration) -> Action {
+        Action::requeue(match self {
+            Requeue::Resync => resync,
+            Requeue::After(delay) => delay,
+        })
+    }
+}
+
 /// A reconciler and its per-object retry state.
 struct Frame<R> {
     reconciler: R,

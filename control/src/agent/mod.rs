@@ -314,6 +314,65 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Writes `status` as the status of `object` (server-side apply, our field manager), unless
+    /// it equals `previous`, the stored one: an unchanged world writes nothing.
+    pub(crate) async fn write_status<K, S>(
+        &self,
+        api: &kube::Api<K>,
+        object: &K,
+        previous: &S,
+        status: S,
+    ) -> Result<(), Error>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        S: serde::Serialize + PartialEq,
+    {
+        if *previous == status {
+            return Ok(());
+        }
+        use kube::ResourceExt as _;
+        api.patch_status(
+            &object.name_any(),
+            &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+            &kube::api::Patch::Apply(serde_json::json!({
+                "apiVersion": K::api_version(&()),
+                "kind": K::kind(&()),
+                "status": status,
+            })),
+        )
+        .await?;
+        self.metrics.write("status", &K::kind(&()));
+        Ok(())
+    }
+
+    /// Reports a heal of `related` (a `kind`, shown as `shown`) made for `owner`: a log line,
+    /// the heals metric and a Normal `Healed` Event on the owner.
+    pub(crate) async fn healed(
+        &self,
+        controller: &'static str,
+        owner: &k8s_openapi::api::core::v1::ObjectReference,
+        applied: apply::Applied,
+        (kind, shown): (&str, &str),
+        related: k8s_openapi::api::core::v1::ObjectReference,
+    ) {
+        let what = if applied == apply::Applied::Created {
+            "recreated (it had been deleted)"
+        } else {
+            "restored (it had been changed)"
+        };
+        tracing::info!(owner = ?owner.name, kind, object = shown, what, "healed drift");
+        self.metrics.heal(controller, kind);
+        self.event(
+            owner,
+            false,
+            "Healed",
+            "Heal",
+            format!("{kind} {shown} {what}"),
+            Some(related),
+        )
+        .await;
+    }
+
     /// Publishes a Kubernetes Event about `object`; failures are logged, never fatal.
     pub(crate) async fn event(
         &self,
