@@ -2,7 +2,7 @@
 //! status when a condition's status did not change, so an unchanged world gives an identical
 //! status (and no write). Types and reasons are [`kubenova_api::conditions`]'.
 
-use k8s_openapi::jiff::Timestamp;
+use kubenova_api::clock::rfc3339_now;
 use kubenova_api::conditions::{self, ConditionType, Reason};
 use kubenova_api::crd::Condition;
 
@@ -44,7 +44,7 @@ pub(crate) fn finish(
         },
     };
     conditions.push(ready);
-    let now = Timestamp::now().to_string();
+    let now = rfc3339_now();
     for c in &mut conditions {
         let before = previous.iter().find(|p| p.type_ == c.type_);
         c.last_transition_time = match before {

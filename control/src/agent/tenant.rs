@@ -316,12 +316,12 @@ async fn steps(tenant: &Tenant, ctx: &Ctx, healing: bool) -> Result<Observed, Er
         Some(uid) if capsule_ok => Some(ensure_baselines(tenant, &uid, ctx).await?),
         _ => None,
     };
-    Ok(Observed::Made(Made {
+    Ok(Observed::Made(Box::new(Made {
         capsule,
         owner: ctx.owners.get(None, &tenant_owner_name(&name)).is_some(),
         quota: ctx.quotas.get(None, &format!("{name}-{QUOTA_RULE}")),
         baselines,
-    }))
+    })))
 }
 
 async fn cleanup(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {

@@ -252,10 +252,19 @@ mod tests {
         (t.into(), s.into(), r.into())
     }
 
+    /// A case: its name, the observation, the conditions wanted, ready, the requeue.
+    type Row = (
+        &'static str,
+        Observed,
+        Vec<(String, String, String)>,
+        bool,
+        Requeue,
+    );
+
     #[test]
     fn each_observation_gives_its_conditions_readiness_and_requeue() {
         let conflict = "namespace acme-web already exists and belongs to someone".to_owned();
-        let table: Vec<(&str, Observed, Vec<(String, String, String)>, bool, Requeue)> = vec![
+        let table: Vec<Row> = vec![
             (
                 "tenant not ready",
                 Observed::TenantNotReady,
