@@ -65,7 +65,7 @@ pub(crate) mod names {
     /// The readers' RoleBinding.
     pub const VIEW_BINDING: &str = "kubenova-view";
     /// The deployer ServiceAccount and its RoleBinding.
-    pub const DEPLOYER: &str = "kubenova-deployer";
+    pub use kubenova_api::names::DEPLOYER;
 }
 
 struct Ctx {
