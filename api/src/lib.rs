@@ -8,11 +8,16 @@
 //!
 //! It also holds the custom resources ([`crd`]) the API writes and the agent reconciles.
 //!
-//! This crate does no I/O: time is passed in, keys are passed in.
+//! This crate does no I/O: time is passed in (read once in [`clock`]), keys are passed in.
+//! [`conditions`] types the conditions and reasons the agent writes and everyone reads;
+//! [`duration`] is the one parser of durations in flags and settings.
 
 pub mod cidr;
 pub mod claims;
+pub mod clock;
+pub mod conditions;
 pub mod crd;
+pub mod duration;
 pub mod identity;
 pub mod labels;
 pub mod names;

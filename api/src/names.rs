@@ -81,6 +81,10 @@ pub fn validate_dns1123_label(field: &str, value: &str) -> Result<(), NameError>
     Ok(())
 }
 
+/// The ServiceAccount (and its RoleBinding) in every project namespace that apps are delivered
+/// as: the agent makes it, the API names it in the Applications it renders.
+pub const DEPLOYER: &str = "kubenova-deployer";
+
 /// The namespace of a project: `<tenant>-<project>`.
 pub fn project_namespace(tenant: &str, project: &str) -> String {
     format!("{tenant}-{project}")

@@ -20,12 +20,7 @@ use serde_json::json;
 /// The revocation ConfigMap's name in each proxy namespace.
 pub const REVOCATIONS_CONFIGMAP: &str = "kubenova-revocations";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use kubenova_api::clock::unix_now as now;
 
 /// The records in `all` selected by `root`, plus every record issued (directly or not) by one
 /// of them; only those not revoked yet.

@@ -211,25 +211,8 @@ pub enum KeysAction {
     List,
 }
 
-/// Parses `90s`, `15m`, `8h`, `30d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 30s, 15m, 8h or 30d"))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
-    };
-    Ok(Duration::from_secs(secs))
-}
+/// Parses `90s`, `15m`, `8h`, `30d` (the workspace's one duration parser).
+pub use kubenova_api::duration::parse as parse_duration;
 
 /// Checks `serve`'s arguments and reports every problem at once.
 pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {

@@ -6,7 +6,7 @@
 //! cache so a retired key stops working at once.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use kubenova_api::{Claims, Identity, KeySet, Scope, TokenError, Verifier};
@@ -48,13 +48,8 @@ impl Expiry<[u8; 32], Arc<Principal>> for UntilExp {
     }
 }
 
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// Seconds since the epoch (the workspace's one clock).
+pub use kubenova_api::clock::unix_now as now;
 
 /// Verifies tokens.
 pub struct Authenticator {

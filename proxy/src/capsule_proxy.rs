@@ -93,7 +93,8 @@ impl CapsuleProxyMode {
             // The namespace list or watch: capsule-proxy lists the tenant's namespaces.
             Decision::NamespaceList { .. } => Decision::Forward,
             Decision::Deny(reject)
-                if reject.reason == "cluster_scoped" && filtered_read(request) =>
+                if reject.reason == crate::scope::deny::CLUSTER_SCOPED
+                    && filtered_read(request) =>
             {
                 Decision::Forward
             }

@@ -105,21 +105,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
-/// Parses `500ms`, `30s`, `5m`, `1h` or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: use e.g. 500ms, 30s, 5m, 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{s}` has an unknown unit: use ms, s, m or h")),
-    }
-}
+/// Parses `500ms`, `30s`, `5m`, `1h` or a plain number of seconds (the workspace's one
+/// duration parser).
+pub use kubenova_api::duration::parse as parse_duration;
 
 impl Config {
     /// Every problem with the configuration, in one list (empty when it is usable).

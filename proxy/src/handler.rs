@@ -231,7 +231,7 @@ impl Proxy {
     ) -> Result<Response<Body>, Reject> {
         let mut decision = scope::decide(&principal.scope, target, &self.view);
         if let (Decision::Deny(reject), Target::Resource(r)) = (&decision, target) {
-            decision = if reject.reason == "unknown_resource" {
+            decision = if reject.reason == scope::deny::UNKNOWN_RESOURCE {
                 self.recheck_new_resource(principal, target, arrived, decision)
                     .await
             } else {

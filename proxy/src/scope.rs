@@ -144,20 +144,29 @@ pub fn decide(scope: &Scope, target: &Target, view: &dyn View) -> Decision {
             ),
         )),
         (Some(false), _) => Decision::Deny(Reject::forbidden(
-            "cluster_scoped",
+            deny::CLUSTER_SCOPED,
             format!(
                 "{} is cluster-scoped; KubeNova tokens reach only their own namespaces",
                 resource_name(request)
             ),
         )),
         (None, _) => Decision::Deny(Reject::forbidden(
-            "unknown_resource",
+            deny::UNKNOWN_RESOURCE,
             format!(
                 "{} is not a resource this cluster serves",
                 resource_name(request)
             ),
         )),
     }
+}
+
+/// Reasons of [`decide`]'s refusals that other modules act on (the handler re-checks an unknown
+/// resource, capsule-proxy mode hands some cluster-scoped reads over): one spelling for both.
+pub mod deny {
+    /// The cluster does not serve the resource (as far as the proxy's view knows).
+    pub const UNKNOWN_RESOURCE: &str = "unknown_resource";
+    /// The resource is cluster-scoped.
+    pub const CLUSTER_SCOPED: &str = "cluster_scoped";
 }
 
 fn resource_name(r: &ResourceRequest) -> String {

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Revoked;
 use crate::body::{Body, BoxError};
+use kubenova_api::clock::unix_now;
 
 /// Why a stream was ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,14 +72,6 @@ impl std::fmt::Debug for Sessions {
             .field("tokens", &self.live.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Seconds since the epoch.
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl Sessions {

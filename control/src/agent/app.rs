@@ -10,22 +10,24 @@
 //! An App in a namespace that is not a KubeNova project namespace gets nothing but a condition
 //! saying so. Without KubeVela in the cluster the controller waits for its CRDs.
 
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt as _};
+use kubenova_api::clock::rfc3339_now;
+use kubenova_api::conditions::{self, ConditionType, Reason};
 use kubenova_api::crd::{App, AppStatus, Condition};
 use kubenova_api::labels;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{self, Cached, FIELD_MANAGER, Trigger};
+use super::apply::{self, Cached, Trigger};
+use super::frame::{self, Reconciler};
 use super::project::names::DEPLOYER;
 use super::{Error, Shared, managed_selector};
 use crate::apps::render::{self, APP_LABEL, Placement};
@@ -98,12 +100,12 @@ pub(crate) async fn run(
         &stop,
     );
     let concurrency = shared.config.concurrency;
-    let ctx = Arc::new(Ctx {
+    let ctx = Ctx {
         shared,
         applications,
         config_maps,
         namespaces,
-    });
+    };
     let controller = Controller::for_stream(app_trigger, apps.store())
         .with_config(controller::Config::default().concurrency(concurrency));
     let apps = apps.store();
@@ -115,24 +117,41 @@ pub(crate) async fn run(
             .map(|a| ObjectRef::from_obj(&**a))
             .collect()
     };
-    controller
+    let controller = controller
         .watches_stream_with(app_stream, |o: DynamicObject| app_of(&o), ar)
         .watches_stream(cm_stream, |o: ConfigMap| app_of(&o))
-        .watches_stream(ns_stream, in_namespace)
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| std::future::ready(()))
-        .await;
+        .watches_stream(ns_stream, in_namespace);
+    frame::run(controller, ctx, stop).await;
 }
 
-fn error_policy(app: Arc<App>, error: &Error, ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(app = %app.name_any(), namespace = ?app.namespace(), error = %error, "app reconcile failed");
-    ctx.shared.metrics.error(CONTROLLER, error.kind());
-    Action::requeue(Duration::from_secs(2))
-}
+impl Reconciler for Ctx {
+    type Object = App;
+    const CONTROLLER: &'static str = CONTROLLER;
+    /// No finalizer: owner references let the garbage collector remove what was made.
+    const FINALIZER: bool = false;
 
-fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn api(&self, app: &App) -> Api<App> {
+        Api::namespaced(
+            self.shared.client.clone(),
+            &app.namespace().unwrap_or_default(),
+        )
+    }
+
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        Ctx::ready(self)
+    }
+
+    fn apply(&self, app: &App) -> impl Future<Output = Result<Action, Error>> + Send {
+        apply_app(app, self)
+    }
+
+    fn cleanup(&self, _: &App) -> impl Future<Output = Result<Action, Error>> + Send {
+        std::future::ready(Ok(Action::await_change()))
+    }
 }
 
 /// The owner reference everything made for `app` carries.
@@ -145,15 +164,6 @@ fn owner(app: &App) -> Value {
         "controller": true,
         "blockOwnerDeletion": true,
     }])
-}
-
-async fn reconcile(app: Arc<App>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    // Every cache is complete before a reconcile starts (as in `project`).
-    ctx.ready().await;
-    let timer = ctx.shared.metrics.start(CONTROLLER);
-    let result = apply_app(&app, &ctx).await;
-    timer.finish(if result.is_ok() { "ok" } else { "error" });
-    result
 }
 
 async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
@@ -177,7 +187,7 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
         let status = refused(
             app,
             &previous,
-            "NotInProject",
+            Reason::NotInProject,
             format!(
                 "{namespace} is not a KubeNova project namespace; apps live in project namespaces"
             ),
@@ -193,7 +203,7 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
     let mut application = match render::application(app, at) {
         Ok(v) => v,
         Err(e) => {
-            let status = refused(app, &previous, "Invalid", e.to_string());
+            let status = refused(app, &previous, Reason::Invalid, e.to_string());
             write_status(ctx, app, &previous, status).await?;
             return Ok(Action::await_change());
         }
@@ -216,12 +226,9 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
         app.meta().generation,
         live.as_ref(),
         Some(&previous),
-        &now(),
+        &rfc3339_now(),
     );
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let ready = conditions::holds(&status.conditions, ConditionType::Ready);
     write_status(ctx, app, &previous, status).await?;
     Ok(if ready {
         Action::requeue(ctx.shared.config.resync)
@@ -232,11 +239,11 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
 }
 
 /// A status that says why nothing was made.
-fn refused(app: &App, previous: &AppStatus, reason: &str, message: String) -> AppStatus {
-    let was = previous.conditions.iter().find(|c| c.type_ == "Ready");
+fn refused(app: &App, previous: &AppStatus, reason: Reason, message: String) -> AppStatus {
+    let was = conditions::find(&previous.conditions, ConditionType::Ready);
     let last_transition_time = match was {
-        Some(c) if c.status == "False" && c.reason == reason => c.last_transition_time.clone(),
-        _ => Some(now()),
+        Some(c) if !c.holds() && c.has_reason(reason) => c.last_transition_time.clone(),
+        _ => Some(rfc3339_now()),
     };
     AppStatus {
         kind: Some(
@@ -250,12 +257,14 @@ fn refused(app: &App, previous: &AppStatus, reason: &str, message: String) -> Ap
         phase: Some("refused".into()),
         last_error: Some(message.clone()),
         conditions: vec![Condition {
-            type_: "Ready".into(),
-            status: "False".into(),
-            reason: reason.into(),
-            message,
             last_transition_time,
-            observed_generation: app.meta().generation,
+            ..Condition::new(
+                ConditionType::Ready,
+                false,
+                reason,
+                message,
+                app.meta().generation,
+            )
         }],
         observed_generation: app.meta().generation,
         ..AppStatus::default()
@@ -268,23 +277,7 @@ async fn write_status(
     previous: &AppStatus,
     status: AppStatus,
 ) -> Result<(), Error> {
-    if *previous == status {
-        return Ok(());
-    }
-    let api: Api<App> = Api::namespaced(
-        ctx.shared.client.clone(),
-        &app.namespace().unwrap_or_default(),
-    );
-    api.patch_status(
-        &app.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(json!({
-            "apiVersion": App::api_version(&()),
-            "kind": App::kind(&()),
-            "status": status,
-        })),
-    )
-    .await?;
-    ctx.shared.metrics.write("status", "App");
-    Ok(())
+    ctx.shared
+        .write_status(&ctx.api(app), app, previous, status)
+        .await
 }

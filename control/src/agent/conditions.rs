@@ -1,29 +1,20 @@
 //! Conditions: built fresh on every reconcile, with `lastTransitionTime` kept from the previous
 //! status when a condition's status did not change, so an unchanged world gives an identical
-//! status (and no write).
+//! status (and no write). Types and reasons are [`kubenova_api::conditions`]'.
 
-use k8s_openapi::jiff::Timestamp;
+use kubenova_api::clock::rfc3339_now;
+use kubenova_api::conditions::{self, ConditionType, Reason};
 use kubenova_api::crd::Condition;
-
-/// The condition every resource has: all the specific ones are true.
-pub(crate) const READY: &str = "Ready";
 
 /// One condition, not yet timed.
 pub(crate) fn condition(
-    type_: &str,
+    type_: ConditionType,
     ok: bool,
-    reason: &str,
+    reason: Reason,
     message: impl Into<String>,
     generation: Option<i64>,
 ) -> Condition {
-    Condition {
-        type_: type_.into(),
-        status: if ok { "True" } else { "False" }.into(),
-        reason: reason.into(),
-        message: message.into(),
-        last_transition_time: None,
-        observed_generation: generation,
-    }
+    Condition::new(type_, ok, reason, message, generation)
 }
 
 /// Appends `Ready` (true when every other condition is) and sets transition times.
@@ -32,25 +23,28 @@ pub(crate) fn finish(
     previous: &[Condition],
     generation: Option<i64>,
 ) -> Vec<Condition> {
-    let failing: Vec<&Condition> = conditions.iter().filter(|c| c.status != "True").collect();
-    let ready = match failing.first() {
+    let ready = match conditions.iter().find(|c| !c.holds()) {
         None => condition(
-            READY,
+            ConditionType::Ready,
             true,
-            "Reconciled",
+            Reason::Reconciled,
             "all objects are in place",
             generation,
         ),
-        Some(first) => condition(
-            READY,
-            false,
-            &first.reason,
-            format!("{}: {}", first.type_, first.message),
-            generation,
-        ),
+        // Ready says why not with the first failing condition's reason.
+        Some(first) => Condition {
+            reason: first.reason.clone(),
+            ..condition(
+                ConditionType::Ready,
+                false,
+                Reason::Pending,
+                format!("{}: {}", first.type_, first.message),
+                generation,
+            )
+        },
     };
     conditions.push(ready);
-    let now = Timestamp::now().to_string();
+    let now = rfc3339_now();
     for c in &mut conditions {
         let before = previous.iter().find(|p| p.type_ == c.type_);
         c.last_transition_time = match before {
@@ -63,9 +57,8 @@ pub(crate) fn finish(
 
 /// Whether `Ready` is true for `generation` in `conditions`.
 pub(crate) fn was_ready(conditions: &[Condition], generation: Option<i64>) -> bool {
-    conditions
-        .iter()
-        .any(|c| c.type_ == READY && c.status == "True" && c.observed_generation == generation)
+    conditions::find(conditions, ConditionType::Ready)
+        .is_some_and(|c| c.holds() && c.observed_generation == generation)
 }
 
 #[cfg(test)]
@@ -76,20 +69,33 @@ mod tests {
     fn ready_follows_the_first_failing_condition_and_times_are_kept() {
         let first = finish(
             vec![
-                condition("A", true, "Fine", "", Some(1)),
-                condition("B", false, "Missing", "no b", Some(1)),
+                condition(ConditionType::TenantReady, true, Reason::Ready, "", Some(1)),
+                condition(
+                    ConditionType::NamespaceReady,
+                    false,
+                    Reason::Missing,
+                    "no b",
+                    Some(1),
+                ),
             ],
             &[],
             Some(1),
         );
-        let ready = first.iter().find(|c| c.type_ == READY).expect("ready");
+        let ready = conditions::find(&first, ConditionType::Ready).expect("ready");
         assert_eq!(ready.status, "False");
         assert_eq!(ready.reason, "Missing");
         assert!(ready.message.contains("no b"));
+        assert!(ready.message.starts_with("NamespaceReady: "));
         let again = finish(
             vec![
-                condition("A", true, "Fine", "", Some(1)),
-                condition("B", false, "Missing", "no b", Some(1)),
+                condition(ConditionType::TenantReady, true, Reason::Ready, "", Some(1)),
+                condition(
+                    ConditionType::NamespaceReady,
+                    false,
+                    Reason::Missing,
+                    "no b",
+                    Some(1),
+                ),
             ],
             &first,
             Some(1),

@@ -2,6 +2,7 @@
 //! revision, when it was last deployed, the last error and each component's health. Pure: the
 //! reconciler passes the Application it read and writes the result only when it changed.
 
+use kubenova_api::conditions::{self, ConditionType, Reason};
 use kubenova_api::crd::{AppSpec, AppStatus, ComponentHealth, Condition};
 use serde_json::Value;
 
@@ -31,8 +32,8 @@ pub fn derive(
                 ..AppStatus::default()
             },
             (
-                "False",
-                "Pending",
+                false,
+                Reason::Pending,
                 "the KubeVela Application is not created yet".into(),
             ),
             previous,
@@ -107,15 +108,19 @@ pub fn derive(
     let healthy = components.iter().all(|c| c.healthy) && !components.is_empty();
     let ready = if !caught_up {
         (
-            "False",
-            "Progressing",
+            false,
+            Reason::Progressing,
             "KubeVela has not processed the latest change yet".to_owned(),
         )
     } else if vela_phase == "running" && healthy {
-        ("True", "Running", "every component is healthy".to_owned())
+        (
+            true,
+            Reason::Running,
+            "every component is healthy".to_owned(),
+        )
     } else {
         (
-            "False",
+            false,
             reason_for(vela_phase),
             last_error
                 .clone()
@@ -144,34 +149,36 @@ pub fn derive(
     )
 }
 
-fn reason_for(vela_phase: &str) -> &'static str {
+fn reason_for(vela_phase: &str) -> Reason {
     match vela_phase {
-        "workflowFailed" | "workflowTerminated" => "DeliveryFailed",
-        "unhealthy" => "Unhealthy",
-        "workflowSuspending" | "suspending" => "Suspended",
-        "deleting" => "Deleting",
-        _ => "Progressing",
+        "workflowFailed" | "workflowTerminated" => Reason::DeliveryFailed,
+        "unhealthy" => Reason::Unhealthy,
+        "workflowSuspending" | "suspending" => Reason::Suspended,
+        "deleting" => Reason::Deleting,
+        _ => Reason::Progressing,
     }
 }
 
 fn with_ready(
     mut status: AppStatus,
-    (value, reason, message): (&str, &str, String),
+    (ready, reason, message): (bool, Reason, String),
     previous: Option<&AppStatus>,
     now: &str,
 ) -> AppStatus {
-    let before = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == "Ready"));
+    let before = previous.and_then(|p| conditions::find(&p.conditions, ConditionType::Ready));
     let last_transition_time = match before {
-        Some(c) if c.status == value => c.last_transition_time.clone(),
+        Some(c) if c.holds() == ready => c.last_transition_time.clone(),
         _ => Some(now.to_owned()),
     };
     status.conditions = vec![Condition {
-        type_: "Ready".into(),
-        status: value.into(),
-        reason: reason.into(),
-        message,
         last_transition_time,
-        observed_generation: status.observed_generation,
+        ..Condition::new(
+            ConditionType::Ready,
+            ready,
+            reason,
+            message,
+            status.observed_generation,
+        )
     }];
     status
 }
