@@ -13,6 +13,7 @@
 pub mod cidr;
 pub mod claims;
 pub mod crd;
+pub mod hosts;
 pub mod identity;
 pub mod labels;
 pub mod names;

@@ -20,6 +20,7 @@ mod apply;
 mod cluster;
 mod conditions;
 mod deployer;
+mod hosts;
 mod leader;
 mod metrics;
 mod project;

@@ -46,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::apply::{self, Applied, Cached, FIELD_MANAGER, Trigger};
 use super::conditions::{condition, finish, was_ready};
+use super::hosts;
 use super::project::{has_baseline, isolation_spec, limit_item, names, pod_security_labels};
 use super::{
     Error, FINALIZER, Shared, capsule_owner, managed_labels, managed_selector, owner_client,
@@ -466,13 +467,19 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
     )
     .await?;
     let ct = capsule_tenant_resource();
+    // The ingress hosts it holds (ADR 0015), decided and written under one lock.
+    let cached = ctx.capsule_tenants.get(None, &name);
+    let (hosts, decision) = hosts::decide(tenant, cached.as_ref(), client, &ct).await?;
+    let mut desired = desired_capsule_tenant(tenant, true);
+    hosts.restrict(&mut desired);
     let capsule = apply::ensure(
         &Api::<DynamicObject>::all_with(client.clone(), &ct),
         &ctx.capsule_tenants,
-        desired_capsule_tenant(tenant, true),
+        desired,
         metrics,
     )
     .await?;
+    drop(decision);
     if healing {
         for (applied, kind, resource, object) in [
             (owner, "TenantOwner", &to, tenant_owner_name(&name)),
@@ -502,6 +509,7 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         Some(uid) if capsule_ok => ensure_baselines(tenant, &uid, ctx).await?,
         _ => (false, "waiting for the Capsule Tenant".to_owned()),
     };
+    let (hosts_ok, hosts_reason, hosts_msg) = hosts.condition();
     let conditions = finish(
         vec![
             condition(
@@ -545,6 +553,7 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
                 baseline_msg,
                 generation,
             ),
+            condition("IngressHostsReady", hosts_ok, hosts_reason, hosts_msg, generation),
         ],
         &previous.conditions,
         generation,
@@ -561,7 +570,7 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
         })
         .unwrap_or_default();
     namespaces.sort();
-    let ready = capsule_ok && owner_ok && quota_ok && baseline_ok;
+    let ready = capsule_ok && owner_ok && quota_ok && baseline_ok && hosts_ok;
     let status = TenantStatus {
         conditions,
         observed_generation: generation,
