@@ -108,10 +108,7 @@ pub fn overlap(a: &str, b: &str) -> bool {
 }
 
 /// The first pair (one of `mine`, the one of `theirs` it overlaps).
-pub fn first_overlap<'a>(
-    mine: &'a [String],
-    theirs: &'a [String],
-) -> Option<(&'a str, &'a str)> {
+pub fn first_overlap<'a>(mine: &'a [String], theirs: &'a [String]) -> Option<(&'a str, &'a str)> {
     mine.iter().find_map(|m| {
         theirs
             .iter()
@@ -211,8 +208,14 @@ mod tests {
         assert!(overlap("*.example.com", "*.example.com"));
         assert!(!overlap("*.example.com", "*.myexample.com"));
         assert!(!overlap("*.shop.example.com", "*.example.org"));
-        let mine = ["x.example.org".to_owned(), "api.shop.example.com".to_owned()];
-        let theirs = ["*.example.org.uk".to_owned(), "*.shop.example.com".to_owned()];
+        let mine = [
+            "x.example.org".to_owned(),
+            "api.shop.example.com".to_owned(),
+        ];
+        let theirs = [
+            "*.example.org.uk".to_owned(),
+            "*.shop.example.com".to_owned(),
+        ];
         assert_eq!(
             first_overlap(&mine, &theirs),
             Some(("api.shop.example.com", "*.shop.example.com"))
