@@ -144,24 +144,27 @@ pub(crate) async fn decide(
         ));
     }
     let guard = LOCK.lock().await;
-    let all = Api::<DynamicObject>::all_with(client.clone(), capsule_tenants)
-        .list(&ListParams::default())
-        .await?;
-    let mut mine: Vec<String> = Vec::new();
-    let mut namespaces: BTreeSet<String> = BTreeSet::new();
+    let api = Api::<DynamicObject>::all_with(client.clone(), capsule_tenants);
+    // Its own record, fresh; the others' only when it asks for a claim it does not hold yet.
+    let own = api.get_opt(&name).await?;
+    let mine: Vec<String> = own.as_ref().map(parse_record).unwrap_or_default();
+    let namespaces: BTreeSet<String> = own
+        .as_ref()
+        .map(|c| {
+            c.data["status"]["namespaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut others: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for capsule in &all.items {
-        if capsule.name_any() == name {
-            mine = parse_record(capsule);
-            namespaces.extend(
-                capsule.data["status"]["namespaces"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|n| n.as_str().map(str::to_owned)),
-            );
-        } else {
-            others.insert(capsule.name_any(), parse_record(capsule));
+    if claims.iter().any(|c| !mine.contains(c)) {
+        for capsule in api.list(&ListParams::default()).await?.items {
+            if capsule.name_any() != name {
+                others.insert(capsule.name_any(), parse_record(&capsule));
+            }
         }
     }
     let mut decided = Hosts::default();
