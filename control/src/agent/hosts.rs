@@ -204,7 +204,7 @@ pub(crate) async fn decide(
         }
     }
     if !decided.refused.is_empty() || !decided.releasing.is_empty() {
-        tracing::info!(
+        tracing::debug!(
             tenant = %name,
             refused = ?decided.refused,
             releasing = ?decided.releasing,
