@@ -68,6 +68,8 @@ named! {
         QuotaReady,
         /// Tenant: every namespace the owners made carries the baseline.
         BaselineReady,
+        /// Tenant: the ingress hosts it claims are its own (ADR 0015).
+        IngressHostsReady,
         /// Project: its tenant exists and Capsule has made it ready.
         TenantReady,
         /// Project: its namespace exists and is the project's.
@@ -112,6 +114,12 @@ named! {
         Refused,
         /// NamespaceReady: a namespace of that name is being deleted.
         Terminating,
+        /// IngressHostsReady: every claimed host is the tenant's.
+        Held,
+        /// IngressHostsReady: another tenant holds a claimed host.
+        HostTaken,
+        /// IngressHostsReady: a host no longer claimed is still used by one of its Ingresses.
+        Releasing,
         /// App: not in a project namespace.
         NotInProject,
         /// App: the spec cannot be rendered.

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod conditions;
 pub mod crd;
 pub mod duration;
+pub mod hosts;
 pub mod identity;
 pub mod labels;
 pub mod names;

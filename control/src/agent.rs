@@ -21,6 +21,7 @@ mod cluster;
 mod conditions;
 mod deployer;
 mod frame;
+mod hosts;
 mod leader;
 mod metrics;
 mod project;

@@ -80,6 +80,32 @@ async fn the_apiserver_enforces_the_crd_rules() {
     )
     .expect_err("no namespaces");
     assert!(err.contains("namespaces must be at least 1"), "{err}");
+    // Ingress host claims (ADR 0015): host names or `*.` wildcards below a domain, each once.
+    for (hosts, message) in [
+        (json!(["Shop.example.com"]), "should match"),
+        (json!(["shop.example.com/admin"]), "should match"),
+        (json!(["a.*.example.com"]), "should match"),
+        (json!(["*.com"]), "a wildcard needs at least two labels"),
+        (json!(["a.example", "a.example"]), "each host once"),
+    ] {
+        let err = apply(
+            env,
+            tenant(
+                &unique_name("bad"),
+                json!({"plan": {"ingressHosts": hosts}}),
+            ),
+        )
+        .expect_err(&format!("refused: {hosts}"));
+        assert!(err.contains(message), "{hosts} -> {err}");
+    }
+    apply(
+        env,
+        tenant(
+            &unique_name("hosts"),
+            json!({"plan": {"ingressHosts": ["shop.example.com", "*.shop.example.com"]}}),
+        ),
+    )
+    .expect("valid claims");
     let long = format!("t{}", "x".repeat(45));
     let err = apply(env, tenant(&long, json!({}))).expect_err("too long for <tenant>-<project>");
     assert!(err.contains("at most 40 characters"), "{err}");

@@ -26,6 +26,21 @@ pub struct Plan {
     /// StorageClasses the tenant may use (empty: any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_classes: Vec<String>,
+    /// The hosts the tenant's Ingresses may use, whatever the path (ADR 0015): exact
+    /// (`shop.example.com`) or a wildcard (`*.shop.example.com`: every name below
+    /// `shop.example.com`). No two tenants of a cluster hold overlapping claims; a tenant with
+    /// none may use no host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 64),
+        inner(
+            length(max = 253),
+            pattern(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        )
+    )]
+    #[x_kube(validation = Rule::new("self.all(h, !h.startsWith('*.') || h.substring(2).contains('.'))").message("ingressHosts: a wildcard needs at least two labels after `*.` (`*.example.com`)"))]
+    #[x_kube(validation = Rule::new("self.all(h, self.exists_one(o, o == h))").message("ingressHosts: each host once"))]
+    pub ingress_hosts: Vec<String>,
 }
 
 /// A tenant.

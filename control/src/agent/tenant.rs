@@ -49,6 +49,7 @@ use self::status::{Made, Observed, older_overlapping};
 use super::apply::{self, Applied, Cached, Trigger};
 use super::conditions::was_ready;
 use super::frame::{self, Reconciler};
+use super::hosts;
 use super::{Error, Shared, capsule_owner, managed_selector, reference};
 
 const CONTROLLER: &str = "tenant";
@@ -262,6 +263,8 @@ async fn apply_tenant(tenant: &Tenant, ctx: &Ctx) -> Result<Action, Error> {
 /// 2. The TenantOwner, then the Capsule Tenant (protected from deletion).
 /// 3. Once Capsule reports its Tenant ready, the baseline of every namespace the owners made.
 ///
+/// The Capsule Tenant allows only the ingress hosts the tenant holds (ADR 0015).
+///
 /// With `healing` (the tenant was Ready for this generation), every object that had to be
 /// written again is reported as a heal.
 async fn steps(tenant: &Tenant, ctx: &Ctx, healing: bool) -> Result<Observed, Error> {
@@ -282,13 +285,19 @@ async fn steps(tenant: &Tenant, ctx: &Ctx, healing: bool) -> Result<Observed, Er
     )
     .await?;
     let ct = capsule_tenant_resource();
+    // The ingress hosts it holds (ADR 0015), decided and written under one lock.
+    let cached = ctx.capsule_tenants.get(None, &name);
+    let (hosts, decision) = hosts::decide(tenant, cached.as_ref(), client, &ct).await?;
+    let mut desired = desired_capsule_tenant(tenant, true);
+    hosts.restrict(&mut desired);
     let capsule = apply::ensure(
         &Api::<DynamicObject>::all_with(client.clone(), &ct),
         &ctx.capsule_tenants,
-        desired_capsule_tenant(tenant, true),
+        desired,
         metrics,
     )
     .await?;
+    drop(decision);
     if healing {
         for (applied, kind, resource, object) in [
             (owner, "TenantOwner", &to, tenant_owner_name(&name)),
@@ -321,6 +330,7 @@ async fn steps(tenant: &Tenant, ctx: &Ctx, healing: bool) -> Result<Observed, Er
         owner: ctx.owners.get(None, &tenant_owner_name(&name)).is_some(),
         quota: ctx.quotas.get(None, &format!("{name}-{QUOTA_RULE}")),
         baselines,
+        hosts,
     })))
 }
 

@@ -81,6 +81,11 @@ pub struct TenantInput {
     /// StorageClasses the tenant may use (empty: any).
     #[serde(default)]
     pub storage_classes: Vec<String>,
+    /// Hosts the tenant's Ingresses may use, whatever the path: `shop.example.com`, or
+    /// `*.shop.example.com` for every name below it. No other tenant of the cluster may claim an
+    /// overlapping host (409). Empty: the tenant's Ingresses may use no host.
+    #[serde(default)]
+    pub ingress_hosts: Vec<String>,
     /// Pod Security level of new projects.
     #[serde(default)]
     pub pod_security: PodSecurity,
@@ -114,6 +119,11 @@ pub struct TenantSettings {
     /// StorageClasses the tenant may use (empty: any).
     #[serde(default)]
     pub storage_classes: Vec<String>,
+    /// Hosts the tenant's Ingresses may use, whatever the path: `shop.example.com`, or
+    /// `*.shop.example.com` for every name below it. No other tenant of the cluster may claim an
+    /// overlapping host (409). Empty: the tenant's Ingresses may use no host.
+    #[serde(default)]
+    pub ingress_hosts: Vec<String>,
     /// Pod Security level of new projects.
     #[serde(default)]
     pub pod_security: PodSecurity,
@@ -154,6 +164,8 @@ pub struct TenantView {
     pub ingress_classes: Vec<String>,
     /// Allowed StorageClasses.
     pub storage_classes: Vec<String>,
+    /// Hosts the tenant's Ingresses may use (its claims; `status` says whether it holds them).
+    pub ingress_hosts: Vec<String>,
     /// Pod Security level.
     pub pod_security: PodSecurity,
     /// Deletion refused while set.

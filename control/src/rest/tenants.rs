@@ -17,7 +17,7 @@ use kube::{Client, ResourceExt};
 use kubenova_api::crd::{
     Access, Limits, NetworkPolicySettings, Plan, Project, ProjectSpec, Quota, Tenant, TenantSpec,
 };
-use kubenova_api::{labels, names};
+use kubenova_api::{hosts, labels, names};
 use serde_json::json;
 
 use super::auth::PathNames;
@@ -122,6 +122,7 @@ fn tenant_view(cluster: &str, t: &Tenant) -> TenantView {
         limits: t.spec.plan.limits.clone(),
         ingress_classes: t.spec.plan.ingress_classes.clone(),
         storage_classes: t.spec.plan.storage_classes.clone(),
+        ingress_hosts: t.spec.plan.ingress_hosts.clone(),
         pod_security: t.spec.pod_security,
         prevent_deletion: t.spec.prevent_deletion,
         network_policy: t.spec.network_policy.clone(),
@@ -152,6 +153,12 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
         return Err(ApiError::invalid("displayName", "at most 256 characters"));
     }
     validate_network_policy("networkPolicy.", &s.network_policy)?;
+    hosts::validate_claims(&s.ingress_hosts).map_err(|(i, why)| {
+        ApiError::invalid(
+            &i.map_or("ingressHosts".to_owned(), |i| format!("ingressHosts[{i}]")),
+            why,
+        )
+    })?;
     Ok(TenantSpec {
         display_name: s.display_name,
         owners: s.owners,
@@ -160,6 +167,7 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
             limits: s.limits,
             ingress_classes: s.ingress_classes,
             storage_classes: s.storage_classes,
+            ingress_hosts: s.ingress_hosts,
         },
         pod_security: s.pod_security,
         prevent_deletion: s.prevent_deletion,
@@ -220,11 +228,13 @@ pub async fn create(
         limits: input.limits,
         ingress_classes: input.ingress_classes,
         storage_classes: input.storage_classes,
+        ingress_hosts: input.ingress_hosts,
         pod_security: input.pod_security,
         prevent_deletion: input.prevent_deletion,
         network_policy: input.network_policy,
     })?;
     let (_, client) = state.cluster(&cluster).await?;
+    hosts_free(&client, &cluster, &tenant, &spec.plan.ingress_hosts).await?;
     // A tenant's namespaces are `<tenant>-<anything>`: tenants `a` and `a-x` could both claim
     // `a-x-web`, so neither name may be another's followed by `-` (ADR 0009). The agent also
     // refuses the younger of two such Tenants made with kubectl.
@@ -295,6 +305,37 @@ pub async fn create(
     }
 }
 
+/// 409 if one of `claims` overlaps a host another tenant of the cluster claims (ADR 0015). The
+/// agent settles two such claims made at the same moment: the first it records keeps the host.
+async fn hosts_free(
+    client: &Client,
+    cluster: &str,
+    tenant: &str,
+    claims: &[String],
+) -> Result<(), ApiError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let others = Api::<Tenant>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(cluster, e))?;
+    for other in others.items.iter().filter(|o| o.name_any() != tenant) {
+        if let Some((mine, theirs)) = hosts::first_overlap(claims, &other.spec.plan.ingress_hosts) {
+            let other = other.name_any();
+            return Err(ApiError::conflict(format!(
+                "ingress host `{mine}` overlaps `{theirs}`, which tenant `{other}` claims; a host belongs to one tenant \
+                 (whatever the path): choose another or have `{other}` give it up first"
+            ))
+            .with_details(json!({
+                "kind": "tenant", "name": tenant, "field": "ingressHosts",
+                "host": mine, "overlaps": { "tenant": other, "host": theirs },
+            })));
+        }
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/clusters/{c}/tenants`.
 pub async fn list(
     State(state): State<AppState>,
@@ -331,9 +372,12 @@ async fn update_spec(
     change: impl FnOnce(&mut TenantSpec) -> Result<(), ApiError>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     let (cluster, tenant) = (name_path(names, "c")?, name_path(names, "t")?);
-    let (_, api, found) = tenant_in(state, &cluster, &tenant).await?;
+    let (client, api, found) = tenant_in(state, &cluster, &tenant).await?;
     let mut spec = found.spec.clone();
     change(&mut spec)?;
+    if spec.plan.ingress_hosts != found.spec.plan.ingress_hosts {
+        hosts_free(&client, &cluster, &tenant, &spec.plan.ingress_hosts).await?;
+    }
     let replaced = super::replace::replace_spec(
         &api,
         &cluster,

@@ -489,29 +489,150 @@ async fn overlapping_tenant_names_and_project_namespaces_taken_by_an_owner_are_r
     delete_tenants(&[&ax, &a]).await;
 }
 
+/// An Ingress for `host` at `path` (`pathType` `kind`) in `ns`.
+fn ingress(ns: &str, name: &str, host: &str, path: &str, kind: &str) -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+           "metadata": {"name": name, "namespace": ns},
+           "spec": {"rules": [{"host": host, "http": {"paths": [{
+               "path": path, "pathType": kind,
+               "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}})
+}
+
+/// Waits until tenant `t`'s `IngressHostsReady` condition is `status` with `reason`.
+async fn hosts_condition(t: &str, status: &str, reason: &str) {
+    let tenants: Api<Tenant> = Api::all(client().await);
+    wait_for(
+        &format!("IngressHostsReady={status} ({reason}) on {t}"),
+        Duration::from_secs(30),
+        || {
+            let tenants = tenants.clone();
+            async move {
+                let found = tenants.get(t).await.ok()?;
+                found
+                    .status?
+                    .conditions
+                    .iter()
+                    .any(|c| {
+                        c.type_ == "IngressHostsReady" && c.status == status && c.reason == reason
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 /// Item 5: a host (and path) one tenant's Ingress uses is refused to another tenant's.
 #[tokio::test]
 async fn a_host_another_tenant_uses_is_refused() {
     let (t1, t2) = (unique_name("host"), unique_name("host"));
-    for t in [&t1, &t2] {
-        apply(tenant(t, json!({})));
+    let host = format!("shop-{t1}.apps.example");
+    for (t, claims) in [(&t1, json!([host])), (&t2, json!([]))] {
+        apply(tenant(t, json!({"plan": {"ingressHosts": claims}})));
         tenant_ready(t).await;
         apply(project(t, "web", json!({})));
         project_ready(&format!("{t}.web")).await;
     }
-    let host = format!("shop-{t1}.apps.example");
-    let ingress = |ns: &str| {
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-               "metadata": {"name": "shop", "namespace": ns},
-               "spec": {"rules": [{"host": host, "http": {"paths": [{
-                   "path": "/", "pathType": "Prefix",
-                   "backend": {"service": {"name": "shop", "port": {"number": 80}}}}]}}]}})
-    };
     let first = owner_kubeconfig(&t1, "alice");
     let second = owner_kubeconfig(&t2, "mallory");
-    create(&first, &ingress(&format!("{t1}-web"))).expect("the first tenant takes the host");
-    let err = create(&second, &ingress(&format!("{t2}-web")))
-        .expect_err("another tenant cannot take the same host");
+    create(
+        &first,
+        &ingress(&format!("{t1}-web"), "shop", &host, "/", "Prefix"),
+    )
+    .expect("the first tenant takes the host");
+    let err = create(
+        &second,
+        &ingress(&format!("{t2}-web"), "shop", &host, "/", "Prefix"),
+    )
+    .expect_err("another tenant cannot take the same host");
     assert!(err.contains(&host), "{err}");
+    delete_tenants(&[&t1, &t2]).await;
+}
+
+/// Item 5, whatever the path (ADR 0015): a host belongs to the one tenant that claims it. Another
+/// tenant is refused it with any path or path type, below the owner's wildcard claim, and with no
+/// host at all; the owner may add paths and names; once the owner gives the host up (its claim,
+/// then its last Ingress on it) the other tenant's claim is granted and it may use the host.
+#[tokio::test]
+async fn a_host_belongs_to_one_tenant_whatever_the_path() {
+    let (t1, t2) = (unique_name("hosts"), unique_name("hosts"));
+    let shop = format!("shop-{t1}.apps.example");
+    let wildcard = format!("*.{t1}.apps.example");
+    let below = format!("api.{t1}.apps.example");
+    for (t, claims) in [(&t1, json!([shop, wildcard])), (&t2, json!([]))] {
+        apply(tenant(t, json!({"plan": {"ingressHosts": claims}})));
+        tenant_ready(t).await;
+        apply(project(t, "web", json!({})));
+        project_ready(&format!("{t}.web")).await;
+    }
+    let (ns1, ns2) = (format!("{t1}-web"), format!("{t2}-web"));
+    let first = owner_kubeconfig(&t1, "alice");
+    let second = owner_kubeconfig(&t2, "mallory");
+    create(&first, &ingress(&ns1, "shop", &shop, "/", "Prefix"))
+        .expect("the first tenant serves its host at /");
+
+    // The other tenant: the same host at another path, with another path type, a name below
+    // the first tenant's wildcard, a rule without a host (a catch-all).
+    for (name, host, path, kind) in [
+        ("admin", shop.as_str(), "/admin", "Prefix"),
+        ("exact", shop.as_str(), "/", "Exact"),
+        ("specific", shop.as_str(), "/", "ImplementationSpecific"),
+        ("below", below.as_str(), "/", "Prefix"),
+    ] {
+        let err = create(&second, &ingress(&ns2, name, host, path, kind)).expect_err(&format!(
+            "{host}{path} ({kind}) is refused to the other tenant"
+        ));
+        assert!(err.contains(host), "{name}: {err}");
+    }
+    let mut catch_all = ingress(&ns2, "all", "x", "/", "Prefix");
+    catch_all["spec"]["rules"][0]
+        .as_object_mut()
+        .expect("rule")
+        .remove("host");
+    create(&second, &catch_all).expect_err("a rule without a host is refused");
+
+    // The owner may add another path on its host and use names below its wildcard.
+    create(
+        &first,
+        &ingress(&ns1, "shop-admin", &shop, "/admin", "Prefix"),
+    )
+    .expect("the owner adds a path on its own host");
+    create(&first, &ingress(&ns1, "api", &below, "/", "Prefix"))
+        .expect("the owner uses a name below its wildcard claim");
+
+    // The platform gives the other tenant a claim on the host (with kubectl; the API would answer
+    // 409): the first tenant holds it, so it is not granted.
+    apply(tenant(&t2, json!({"plan": {"ingressHosts": [shop]}})));
+    hosts_condition(&t2, "False", "HostTaken").await;
+    create(&second, &ingress(&ns2, "admin", &shop, "/admin", "Prefix"))
+        .expect_err("still the first tenant's host");
+
+    // The first tenant's claim goes, but its Ingresses still answer for the host: it stays held.
+    apply(tenant(&t1, json!({"plan": {"ingressHosts": [wildcard]}})));
+    hosts_condition(&t1, "False", "Releasing").await;
+    create(&first, &ingress(&ns1, "more", &shop, "/more", "Prefix"))
+        .expect_err("a host no longer claimed takes no new Ingress");
+    create(&second, &ingress(&ns2, "admin", &shop, "/admin", "Prefix"))
+        .expect_err("a host still in use is not released");
+
+    // Its last Ingresses on the host go: the other tenant gets it.
+    for name in ["shop", "shop-admin"] {
+        kubectl_with(&first, &["-n", &ns1, "delete", "ingress", name], None)
+            .expect("the owner deletes its Ingress");
+    }
+    hosts_condition(&t1, "True", "Held").await;
+    hosts_condition(&t2, "True", "Held").await;
+    wait_for(
+        "the other tenant's Ingress on the released host",
+        Duration::from_secs(15),
+        || {
+            let result = create(&second, &ingress(&ns2, "admin", &shop, "/admin", "Prefix"));
+            std::future::ready(result.ok())
+        },
+    )
+    .await;
+    let err = create(&first, &ingress(&ns1, "back", &shop, "/back", "Prefix"))
+        .expect_err("the host is the other tenant's now");
+    assert!(err.contains(&shop), "{err}");
     delete_tenants(&[&t1, &t2]).await;
 }

@@ -41,9 +41,6 @@ fn wordpress_shows_its_pods_suspends_keeping_its_data_and_resumes() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/wordpress");
     let (_repo, mut body) = wordpress_in(&chart, &["0.1.0"], &dev, &ns);
     body["helm"]["values"]["cache"] = json!({ "enabled": true });
-    // Not the example's host: another test's tenant serves that one, and a host is one
-    // tenant's (Capsule refuses the second Ingress, ADR 0009).
-    body["helm"]["values"]["hostname"] = json!(format!("blog-{ns}.example.com"));
     expect(&call("POST", &base, Some(&body)), 201);
 
     // The chart's pods (which carry none of Vela's labels) are in the status, with the

@@ -114,6 +114,13 @@ fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option
 
 const SETTLE: Duration = Duration::from_secs(180);
 
+/// The host `name.<t>.example.com` for an app of the tenant whose project namespace is `ns`
+/// (`<t>-web`, see [`project`]), which that tenant claims.
+fn app_host(ns: &str, name: &str) -> String {
+    let t = ns.strip_suffix("-web").expect("a project() namespace");
+    format!("{name}.{t}.example.com")
+}
+
 /// A tenant with one project made Ready by the agent, and a projectDev kubeconfig for it
 /// through the proxy. Returns (tenant, project, namespace, kubeconfig path).
 fn project() -> (String, String, String, PathBuf) {
@@ -123,7 +130,10 @@ fn project() -> (String, String, String, PathBuf) {
         &call(
             "POST",
             &format!("/api/v1/clusters/{MAIN}/tenants"),
-            Some(&json!({ "name": t, "owners": ["olivia"] })),
+            // Its apps' Ingresses may use names below `<t>.example.com` (ADR 0015).
+            Some(
+                &json!({ "name": t, "owners": ["olivia"], "ingressHosts": [format!("*.{t}.example.com")] }),
+            ),
         ),
         201,
     );
@@ -216,10 +226,9 @@ fn an_image_app_deploys_updates_rolls_back_suspends_resumes_and_deletes() {
     )
     .expect("the developer creates a Secret");
 
-    let created = expect(
-        &call("POST", &base, Some(&example("grafana-app.json"))),
-        201,
-    );
+    let mut grafana = example("grafana-app.json");
+    grafana["image"]["ingress"]["host"] = json!(app_host(&ns, "grafana"));
+    let created = expect(&call("POST", &base, Some(&grafana)), 201);
     assert!(
         !created.to_string().contains("change-me"),
         "no credentials in answers: {created}"
@@ -247,7 +256,7 @@ fn an_image_app_deploys_updates_rolls_back_suspends_resumes_and_deletes() {
     assert!(env.contains("grafana-admin"), "env from the Secret: {env}");
     let ingress = get(&dev, &ns, &["ingress"]).expect("Ingress list");
     assert!(
-        ingress.to_string().contains("grafana.example.com"),
+        ingress.to_string().contains(&app_host(&ns, "grafana")),
         "{ingress}"
     );
     let registry = get(&dev, &ns, &["secret", "grafana-registry"]).expect("registry Secret");
@@ -468,6 +477,7 @@ fn wordpress_in(
     volume_for(ns, "wordpress-data");
     let mut body = example("wordpress-app.json");
     body["helm"]["repo"] = json!(repo.url());
+    body["helm"]["values"]["hostname"] = json!(app_host(ns, "blog"));
     (repo, body)
 }
 
@@ -518,7 +528,7 @@ fn wordpress_from_an_http_repository_and_from_oci_upgrades_and_rolls_back() {
         });
     }
     let ingress = get(&dev, &ns, &["ingress", "wordpress-wordpress"]).expect("Ingress");
-    assert_eq!(ingress["spec"]["rules"][0]["host"], "blog.example.com");
+    assert_eq!(ingress["spec"]["rules"][0]["host"], app_host(&ns, "blog"));
     assert!(get(&dev, &ns, &["service", "wordpress-mariadb"]).is_some());
     let pvc = get(&dev, &ns, &["pvc", "wordpress-data"]).expect("PVC");
     assert_eq!(pvc["status"]["phase"], "Bound", "{pvc}");
@@ -567,7 +577,7 @@ fn wordpress_from_an_http_repository_and_from_oci_upgrades_and_rolls_back() {
         "helm": {
             "repo": registry.charts_url(), "chart": "wordpress", "version": "0.1.0",
             "insecure": true,
-            "values": { "hostname": "blog2.example.com", "database": { "existingSecret": "wordpress-db" } },
+            "values": { "hostname": app_host(&ns, "blog2"), "database": { "existingSecret": "wordpress-db" } },
             "credentials": { "username": "pusher", "password": "s3cret" },
         },
     });

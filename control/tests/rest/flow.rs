@@ -688,3 +688,136 @@ async fn a_tenant_name_that_overlaps_another_tenants_is_refused() {
         204,
     );
 }
+
+/// A tenant's ingress hosts (ADR 0015): one overlapping another tenant's claim is refused with
+/// 409 (naming both), a malformed one with 422, on create and on update, and nothing is written.
+#[tokio::test]
+async fn ingress_hosts_overlapping_another_tenants_or_malformed_are_refused() {
+    let (t1, t2) = (unique("hosts"), unique("hosts"));
+    let wildcard = format!("*.{t1}.apps.example");
+    let created = expect(
+        &call(
+            "POST",
+            &tenants_path(""),
+            admin(),
+            Some(&json!({ "name": t1, "ingressHosts": [wildcard, format!("shop-{t1}.example")] })),
+        ),
+        201,
+    );
+    assert_eq!(created["ingressHosts"][0], wildcard.as_str());
+
+    let below = format!("api.{t1}.apps.example");
+    for claims in [
+        json!([below]),
+        json!([format!("*.apps.example")]),
+        json!([wildcard]),
+    ] {
+        let v = expect(
+            &call(
+                "POST",
+                &tenants_path(""),
+                admin(),
+                Some(&json!({ "name": t2, "ingressHosts": claims })),
+            ),
+            409,
+        );
+        assert_eq!(v["code"], "KN-409", "{v}");
+        assert_eq!(v["details"]["overlaps"]["tenant"], t1.as_str(), "{v}");
+        assert_eq!(v["details"]["overlaps"]["host"], wildcard.as_str(), "{v}");
+        assert!(
+            v["message"].as_str().unwrap_or_default().contains(&t1),
+            "{v}"
+        );
+        expect(
+            &call("GET", &tenants_path(&format!("/{t2}")), admin(), None),
+            404,
+        );
+    }
+    for (claim, field) in [
+        ("Shop.Example.com", "ingressHosts[0]"),
+        ("*.com", "ingressHosts[0]"),
+        ("shop.example.com/admin", "ingressHosts[0]"),
+        ("a.*.example.com", "ingressHosts[0]"),
+    ] {
+        let v = expect(
+            &call(
+                "POST",
+                &tenants_path(""),
+                admin(),
+                Some(&json!({ "name": t2, "ingressHosts": [claim] })),
+            ),
+            422,
+        );
+        assert_eq!(v["code"], "KN-422", "{v}");
+        assert_eq!(v["details"]["field"], field, "{v}");
+        expect(
+            &call("GET", &tenants_path(&format!("/{t2}")), admin(), None),
+            404,
+        );
+    }
+
+    let own = format!("shop-{t2}.example");
+    expect(
+        &call(
+            "POST",
+            &tenants_path(""),
+            admin(),
+            Some(&json!({ "name": t2, "ingressHosts": [own] })),
+        ),
+        201,
+    );
+    let path = tenants_path(&format!("/{t2}"));
+    let v = expect(
+        &call(
+            "PUT",
+            &path,
+            admin(),
+            Some(&json!({ "ingressHosts": [own, below] })),
+        ),
+        409,
+    );
+    assert_eq!(v["details"]["host"], below.as_str(), "{v}");
+    let v = expect(
+        &call(
+            "PUT",
+            &path,
+            admin(),
+            Some(&json!({ "ingressHosts": ["-bad-.example"] })),
+        ),
+        422,
+    );
+    assert_eq!(v["details"]["field"], "ingressHosts[0]", "{v}");
+    let v = expect(&call("GET", &path, admin(), None), 200);
+    assert_eq!(v["ingressHosts"], json!([own]), "nothing written: {v}");
+    // A tenant's own claims may be rewritten freely.
+    let v = expect(
+        &call(
+            "PUT",
+            &path,
+            admin(),
+            Some(&json!({ "ingressHosts": [format!("*.{t2}.example")] })),
+        ),
+        200,
+    );
+    assert_eq!(v["ingressHosts"], json!([format!("*.{t2}.example")]));
+
+    agent_ready(MAIN, &t1, &[]);
+    let v = expect(
+        &call("GET", &tenants_path(&format!("/{t1}")), admin(), None),
+        200,
+    );
+    let held = v["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "IngressHostsReady")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(held["status"], "True", "{v}");
+    for t in [&t1, &t2] {
+        expect(
+            &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
+            204,
+        );
+    }
+}

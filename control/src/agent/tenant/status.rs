@@ -41,6 +41,8 @@ pub(crate) struct Made {
     /// How many namespaces the owners made were given their baseline; `None` while the
     /// Capsule Tenant is not ready (nothing is looked at then).
     pub(crate) baselines: Option<usize>,
+    /// The ingress hosts it holds, releases and is refused (ADR 0015).
+    pub(crate) hosts: crate::agent::hosts::Hosts,
 }
 
 /// What the reconcile writes and does next.
@@ -195,6 +197,7 @@ pub(crate) fn status(tenant: &Tenant, observed: Observed, previous: &TenantStatu
         ),
         _ => (false, "waiting for the Capsule Tenant".to_owned()),
     };
+    let (hosts_ok, hosts_reason, hosts_msg) = made.hosts.condition();
     let conditions = finished(vec![
         condition(
             ConditionType::NameAvailable,
@@ -249,6 +252,13 @@ pub(crate) fn status(tenant: &Tenant, observed: Observed, previous: &TenantStatu
             baseline_msg,
             generation,
         ),
+        condition(
+            ConditionType::IngressHostsReady,
+            hosts_ok,
+            hosts_reason,
+            hosts_msg,
+            generation,
+        ),
     ]);
     let mut namespaces: Vec<String> = made
         .capsule
@@ -263,7 +273,7 @@ pub(crate) fn status(tenant: &Tenant, observed: Observed, previous: &TenantStatu
         })
         .unwrap_or_default();
     namespaces.sort();
-    let ready = capsule_ok && made.owner && quota_ok && baseline_ok;
+    let ready = capsule_ok && made.owner && quota_ok && baseline_ok && hosts_ok;
     Outcome {
         status: TenantStatus {
             conditions,

@@ -3,6 +3,7 @@ use kubenova_api::crd::{Plan, Quota, TenantSpec};
 use serde_json::json;
 
 use super::*;
+use crate::agent::hosts::Hosts;
 
 fn tenant(quota: Quota) -> Tenant {
     let mut t = Tenant::new(
@@ -55,6 +56,10 @@ fn made() -> Made {
         owner: true,
         quota: grq(json!({ "pods": "10" })),
         baselines: Some(1),
+        hosts: Hosts {
+            granted: vec!["shop.example.com".into()],
+            ..Hosts::default()
+        },
     }
 }
 
@@ -77,15 +82,19 @@ fn each_observation_gives_its_conditions_readiness_and_requeue() {
         pods: Some(10),
         ..Quota::default()
     };
-    let all = |capsule: &str, quota: &str, baseline: &str, ready: &str| {
+    let with_hosts = |capsule: &str, quota: &str, baseline: &str, hosts: &str, ready: &str| {
         vec![
             "NameAvailable=True Unique".to_owned(),
             "TenantOwnerReady=True Applied".to_owned(),
             format!("CapsuleTenantReady={capsule}"),
             format!("QuotaReady={quota}"),
             format!("BaselineReady={baseline}"),
+            format!("IngressHostsReady={hosts}"),
             format!("Ready={ready}"),
         ]
+    };
+    let all = |capsule: &str, quota: &str, baseline: &str, ready: &str| {
+        with_hosts(capsule, quota, baseline, "True Held", ready)
     };
     let table: Vec<Row> = vec![
         (
@@ -177,6 +186,50 @@ fn each_observation_gives_its_conditions_readiness_and_requeue() {
                 "False Pending",
                 "True Applied",
                 "False Pending",
+            ),
+            false,
+            Requeue::After(Duration::from_secs(5)),
+        ),
+        (
+            "a claimed host another tenant holds",
+            pods(),
+            Observed::Made(Box::new(Made {
+                hosts: Hosts {
+                    refused: vec![(
+                        "shop.example.com".into(),
+                        "other".into(),
+                        "*.example.com".into(),
+                    )],
+                    ..Hosts::default()
+                },
+                ..made()
+            })),
+            with_hosts(
+                "True Ready",
+                "True Enforced",
+                "True Applied",
+                "False HostTaken",
+                "False HostTaken",
+            ),
+            false,
+            Requeue::After(Duration::from_secs(5)),
+        ),
+        (
+            "a host no longer claimed that an Ingress still uses",
+            pods(),
+            Observed::Made(Box::new(Made {
+                hosts: Hosts {
+                    releasing: vec![("old.example.com".into(), "acme-web/shop".into())],
+                    ..Hosts::default()
+                },
+                ..made()
+            })),
+            with_hosts(
+                "True Ready",
+                "True Enforced",
+                "True Applied",
+                "False Releasing",
+                "False Releasing",
             ),
             false,
             Requeue::After(Duration::from_secs(5)),
