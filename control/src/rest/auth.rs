@@ -15,10 +15,10 @@ use kubenova_api::claims::API_AUDIENCE;
 use kubenova_api::{Claims, Role, Scope, Verifier};
 use serde_json::json;
 
-use super::audit::{ClientRequestId, Event, rfc3339_now};
 use super::error::ApiError;
-use super::state::{AppState, MANAGEMENT};
 use super::table::{self, Level, Route};
+use crate::services::audit::{ClientRequestId, Event, rfc3339_now};
+use crate::services::state::{AppState, MANAGEMENT};
 
 /// The verified caller.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl Principal {
 
     /// Seconds the token has left.
     pub fn remaining(&self) -> i64 {
-        self.claims.exp - super::keys::time_now()
+        self.claims.exp - crate::services::keys::time_now()
     }
 
     /// The rate-limit bucket: the subject, and who minted the token when that was someone
@@ -181,7 +181,7 @@ pub async fn verify_api_token(state: &AppState, token: &str) -> Result<Principal
     let verifier = Verifier::new(settings.issuer.clone(), API_AUDIENCE)
         .with_leeway(settings.clock_skew.as_secs());
     let claims = verifier
-        .verify(token, &key_set, super::keys::time_now())
+        .verify(token, &key_set, crate::services::keys::time_now())
         .map_err(|e| ApiError::unauthorized(format!("invalid API token: {e}")))?;
     let scope = claims
         .scope()
