@@ -351,7 +351,6 @@ pub async fn authorize(
         );
     }
     req.extensions_mut().insert(principal.clone());
-    req.extensions_mut().insert(names);
     let response = next.run(req).await;
     let status = response.status().as_u16();
     state.count(route.action, status);

@@ -10,7 +10,7 @@ use kubenova_api::crd::{Access, Project, ProjectSpec};
 use kubenova_api::{labels, names};
 
 use super::body::Json;
-use super::dto::{AccessInput, List, ProjectInput, ProjectSettings, ProjectUsage, ProjectView};
+use super::dto::{List, ProjectInput, ProjectSettings, ProjectUsage, ProjectView};
 use super::error::ApiError;
 use super::path::{Path, ProjectPath, TenantPath};
 use super::tenants::{
@@ -163,15 +163,12 @@ pub async fn update(
 pub async fn access(
     State(state): State<AppState>,
     Path(names): Path<ProjectPath>,
-    Json(input): Json<AccessInput>,
+    Json(input): Json<Access>,
 ) -> Result<axum::Json<ProjectView>, ApiError> {
     validate_subjects("developers", &input.developers)?;
     validate_subjects("readers", &input.readers)?;
     change(&state, &names, |s| {
-        s.access = Access {
-            developers: input.developers,
-            readers: input.readers,
-        };
+        s.access = input;
     })
     .await
 }

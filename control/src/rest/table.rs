@@ -278,7 +278,7 @@ pub const ROUTES: &[Route] = &[
     route!(DELETE "/api/v1/clusters/{c}/tenants/{t}/projects/{p}" => projects::delete, "projects.delete", OWNERS, Project, "Delete a project"
         => 204),
     route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/access" => projects::access, "projects.access", OWNERS, Project, "Replace who gets projectDev and readOnly kubeconfigs",
-        body AccessInput ["access.json"] => 200 ProjectView),
+        body kubenova_api::crd::Access ["access.json"] => 200 ProjectView),
     route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/usage" => projects::usage, "projects.usage", TENANT_READERS, Project, "A project's quota use"
         => 200 ProjectUsage),
     // Kubeconfigs.

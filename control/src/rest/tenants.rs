@@ -198,18 +198,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let cluster = c.to_string();
     validate_name("name", &input.name, MAX_TENANT_LEN)?;
-    let tenant = input.name.clone();
-    let spec = settings_spec(TenantSettings {
-        display_name: input.display_name,
-        owners: input.owners,
-        quota: input.quota,
-        limits: input.limits,
-        ingress_classes: input.ingress_classes,
-        storage_classes: input.storage_classes,
-        pod_security: input.pod_security,
-        prevent_deletion: input.prevent_deletion,
-        network_policy: input.network_policy,
-    })?;
+    let (tenant, settings) = input.split();
+    let spec = settings_spec(settings)?;
     let (_, client) = state.cluster(&cluster).await?;
     // A tenant's namespaces are `<tenant>-<anything>`: tenants `a` and `a-x` could both claim
     // `a-x-web`, so neither name may be another's followed by `-` (ADR 0009). The agent also
