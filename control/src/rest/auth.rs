@@ -101,15 +101,16 @@ pub fn scope_label(scope: &Scope) -> String {
 #[derive(Debug, Clone)]
 pub struct AuditTokenId(pub String, pub Option<String>);
 
-/// The path parameters, validated.
+/// The path parameters, validated, for the scope decision (handlers read theirs with the typed
+/// extractors of [`super::path`]).
 #[derive(Debug, Clone, Default)]
-pub struct PathNames {
+struct PathNames {
     params: HashMap<String, String>,
 }
 
 impl PathNames {
     /// The parameter `name` (`c`, `t`, `p`, `a`, `jti`).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 }

@@ -57,77 +57,76 @@ pub struct ClusterKubeconfig {
     pub kubeconfig: String,
 }
 
-/// Declares a request type with the settings of a tenant (everything but its name) after the
-/// given leading fields: one field list for creating ([`TenantInput`]) and replacing
-/// ([`TenantSettings`]) a tenant.
-macro_rules! with_tenant_settings {
-    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
-        $(#[$meta])*
+/// Declares, from one field list, the body that creates an object (`$create`: a `name` and the
+/// settings) and the body that replaces its settings (`$replace`: everything but the name), with
+/// `$create::split` between them.
+macro_rules! create_and_replace {
+    (
+        $(#[$cmeta:meta])* $create:ident { $(#[$nmeta:meta])* name }
+        $(#[$rmeta:meta])* $replace:ident
+        { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }
+    ) => {
+        $(#[$cmeta])*
         #[derive(Debug, Clone, Deserialize, JsonSchema)]
         #[serde(rename_all = "camelCase", deny_unknown_fields)]
-        pub struct $name {
+        pub struct $create {
+            $(#[$nmeta])*
+            pub name: String,
             $($(#[$fmeta])* pub $field: $ty,)*
-            /// A human-readable name.
-            #[serde(default)]
-            pub display_name: Option<String>,
-            /// Token subjects who may get tenantOwner kubeconfigs.
-            #[serde(default)]
-            pub owners: Vec<String>,
-            /// Totals across the tenant's namespaces.
-            #[serde(default)]
-            pub quota: Quota,
-            /// Container defaults.
-            #[serde(default)]
-            pub limits: Limits,
-            /// IngressClasses the tenant may use (empty: any).
-            #[serde(default)]
-            pub ingress_classes: Vec<String>,
-            /// StorageClasses the tenant may use (empty: any).
-            #[serde(default)]
-            pub storage_classes: Vec<String>,
-            /// Pod Security level of new projects.
-            #[serde(default)]
-            pub pod_security: PodSecurity,
-            /// Refuse deletion while set.
-            #[serde(default)]
-            pub prevent_deletion: bool,
-            /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
-            #[serde(default)]
-            pub network_policy: NetworkPolicySettings,
+        }
+
+        $(#[$rmeta])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $replace {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $create {
+            /// The name and the settings.
+            pub fn split(self) -> (String, $replace) {
+                (self.name, $replace { $($field: self.$field,)* })
+            }
         }
     };
 }
 
-with_tenant_settings! {
+create_and_replace! {
     /// Create a tenant.
-    pub struct TenantInput {
+    TenantInput {
         /// The name: a DNS label of at most 40 characters, unique across all clusters.
-        pub name: String,
+        name
     }
-}
-
-with_tenant_settings! {
     /// Replace a tenant's settings (everything but the name).
-    pub struct TenantSettings {}
-}
-
-impl TenantInput {
-    /// The name and the settings.
-    pub fn split(self) -> (String, TenantSettings) {
-        (
-            self.name,
-            TenantSettings {
-                display_name: self.display_name,
-                owners: self.owners,
-                quota: self.quota,
-                limits: self.limits,
-                ingress_classes: self.ingress_classes,
-                storage_classes: self.storage_classes,
-                pod_security: self.pod_security,
-                prevent_deletion: self.prevent_deletion,
-                network_policy: self.network_policy,
-            },
-        )
+    TenantSettings
+    {
+        /// A human-readable name.
+        #[serde(default)]
+        display_name: Option<String>,
+        /// Token subjects who may get tenantOwner kubeconfigs.
+        #[serde(default)]
+        owners: Vec<String>,
+        /// Totals across the tenant's namespaces.
+        #[serde(default)]
+        quota: Quota,
+        /// Container defaults.
+        #[serde(default)]
+        limits: Limits,
+        /// IngressClasses the tenant may use (empty: any).
+        #[serde(default)]
+        ingress_classes: Vec<String>,
+        /// StorageClasses the tenant may use (empty: any).
+        #[serde(default)]
+        storage_classes: Vec<String>,
+        /// Pod Security level of new projects.
+        #[serde(default)]
+        pod_security: PodSecurity,
+        /// Refuse deletion while set.
+        #[serde(default)]
+        prevent_deletion: bool,
+        /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
+        #[serde(default)]
+        network_policy: NetworkPolicySettings,
     }
 }
 
@@ -183,44 +182,28 @@ pub struct ObjectStatus {
     pub namespaces: Vec<String>,
 }
 
-/// Declares a request type with the settings of a project (everything but its name) after the
-/// given leading fields: one field list for creating ([`ProjectInput`]) and replacing
-/// ([`ProjectSettings`]) a project. Its access lists are the CRD's [`Access`], also the body of
-/// `PUT .../access`.
-macro_rules! with_project_settings {
-    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Deserialize, JsonSchema)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields)]
-        pub struct $name {
-            $($(#[$fmeta])* pub $field: $ty,)*
-            /// The project's own quota.
-            #[serde(default)]
-            pub quota: Option<Quota>,
-            /// Container defaults (else the tenant's).
-            #[serde(default)]
-            pub limits: Option<Limits>,
-            /// Pod Security level (else the tenant's).
-            #[serde(default)]
-            pub pod_security: Option<PodSecurity>,
-            /// Who gets projectDev and readOnly kubeconfigs.
-            #[serde(default)]
-            pub access: Access,
-        }
-    };
-}
-
-with_project_settings! {
+create_and_replace! {
     /// Create a project.
-    pub struct ProjectInput {
+    ProjectInput {
         /// The name: a DNS label of at most 22 characters; the namespace is `<tenant>-<name>`.
-        pub name: String,
+        name
     }
-}
-
-with_project_settings! {
     /// Replace a project's settings (everything but the name).
-    pub struct ProjectSettings {}
+    ProjectSettings
+    {
+        /// The project's own quota.
+        #[serde(default)]
+        quota: Option<Quota>,
+        /// Container defaults (else the tenant's).
+        #[serde(default)]
+        limits: Option<Limits>,
+        /// Pod Security level (else the tenant's).
+        #[serde(default)]
+        pod_security: Option<PodSecurity>,
+        /// Who gets projectDev and readOnly kubeconfigs.
+        #[serde(default)]
+        access: Access,
+    }
 }
 
 /// A project as the API shows it.

@@ -170,12 +170,24 @@ fn merge(
     })
 }
 
-fn query_of(
-    query: Result<Query<KubeconfigQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<KubeconfigQuery, ApiError> {
+fn query_of(query: QueryOf) -> Result<KubeconfigQuery, ApiError> {
     query
         .map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(format!("the query string: {}", e.body_text())))
+}
+
+/// The query string of a kubeconfig route.
+type QueryOf = Result<Query<KubeconfigQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The request, from the query and the body (a field in both is refused), and whether the
+/// answer is the kubeconfig file itself (`format=yaml`).
+fn request(
+    query: QueryOf,
+    body: Option<KubeconfigRequest>,
+) -> Result<(KubeconfigRequest, bool), ApiError> {
+    let query = query_of(query)?;
+    let yaml = wants_yaml(&query)?;
+    Ok((merge(query, body)?, yaml))
 }
 
 /// `POST /api/v1/tenants/{t}/kubeconfig`.
@@ -183,23 +195,12 @@ pub async fn tenant_short(
     State(state): State<AppState>,
     Extension(caller): Extension<Principal>,
     Path(TenantRef { t }): Path<TenantRef>,
-    query: Result<Query<KubeconfigQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf,
     OptionalJson(body): OptionalJson<KubeconfigRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = t.to_string();
-    let query = query_of(query)?;
-    let yaml = wants_yaml(&query)?;
-    let cluster = cluster_of(&state, &tenant).await?;
-    kubeconfig_for(
-        &state,
-        &caller,
-        &cluster,
-        &tenant,
-        None,
-        merge(query, body)?,
-        yaml,
-    )
-    .await
+    let (request, yaml) = request(query, body)?;
+    let cluster = cluster_of(&state, &t).await?;
+    kubeconfig_for(&state, &caller, &cluster, &t, None, request, yaml).await
 }
 
 /// `POST /api/v1/clusters/{c}/tenants/{t}/kubeconfig`.
@@ -207,22 +208,11 @@ pub async fn tenant(
     State(state): State<AppState>,
     Extension(caller): Extension<Principal>,
     Path(TenantPath { c, t }): Path<TenantPath>,
-    query: Result<Query<KubeconfigQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf,
     OptionalJson(body): OptionalJson<KubeconfigRequest>,
 ) -> Result<Response, ApiError> {
-    let (cluster, tenant) = (c.to_string(), t.to_string());
-    let query = query_of(query)?;
-    let yaml = wants_yaml(&query)?;
-    kubeconfig_for(
-        &state,
-        &caller,
-        &cluster,
-        &tenant,
-        None,
-        merge(query, body)?,
-        yaml,
-    )
-    .await
+    let (request, yaml) = request(query, body)?;
+    kubeconfig_for(&state, &caller, &c, &t, None, request, yaml).await
 }
 
 /// `GET|POST /api/v1/clusters/{c}/tenants/{t}/projects/{p}/kubeconfig`.
@@ -230,20 +220,9 @@ pub async fn project(
     State(state): State<AppState>,
     Extension(caller): Extension<Principal>,
     Path(ProjectPath { c, t, p }): Path<ProjectPath>,
-    query: Result<Query<KubeconfigQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryOf,
     OptionalJson(body): OptionalJson<KubeconfigRequest>,
 ) -> Result<Response, ApiError> {
-    let (cluster, tenant, project) = (c.to_string(), t.to_string(), p.to_string());
-    let query = query_of(query)?;
-    let yaml = wants_yaml(&query)?;
-    kubeconfig_for(
-        &state,
-        &caller,
-        &cluster,
-        &tenant,
-        Some(&project),
-        merge(query, body)?,
-        yaml,
-    )
-    .await
+    let (request, yaml) = request(query, body)?;
+    kubeconfig_for(&state, &caller, &c, &t, Some(&p), request, yaml).await
 }
