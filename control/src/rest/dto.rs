@@ -282,16 +282,17 @@ pub struct KubeconfigRequest {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeconfigQuery {
-    /// See [`KubeconfigRequest::role`].
+    /// `tenantOwner` or `readOnly` (tenant), `projectDev` or `readOnly` (project); as in the
+    /// body, given once.
     #[serde(default)]
     pub role: Option<Role>,
-    /// See [`KubeconfigRequest::ttl_seconds`].
+    /// Lifetime in seconds, at most the configured maximum; as in the body, given once.
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
-    /// See [`KubeconfigRequest::subject`].
+    /// Who the kubeconfig is for (default: the caller); as in the body, given once.
     #[serde(default)]
     pub subject: Option<String>,
-    /// `yaml`: answer with the kubeconfig file itself (`application/yaml`) instead of JSON.
+    /// `json` (default) or `yaml`: answer with the kubeconfig file itself (`application/yaml`) instead of JSON.
     #[serde(default)]
     pub format: Option<String>,
 }
