@@ -37,6 +37,34 @@ impl Role {
         matches!(self, Role::Admin | Role::Ops)
     }
 
+    /// The ordering of roles by what they may do: admin > ops > tenantOwner > projectDev >
+    /// readOnly. Nothing issued outranks the caller's highest role.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Admin => 4,
+            Role::Ops => 3,
+            Role::TenantOwner => 2,
+            Role::ProjectDev => 1,
+            Role::ReadOnly => 0,
+        }
+    }
+
+    /// The highest rank among `roles` (`None` for no roles).
+    pub fn highest(roles: &[Role]) -> Option<u8> {
+        roles.iter().map(|r| r.rank()).max()
+    }
+
+    /// Who may mint an API token carrying `other`: an admin any role, ops any but admin, a
+    /// tenant owner projectDev and readOnly (in its own tenant), the others none.
+    pub fn may_mint(self, other: Role) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Ops => other != Role::Admin,
+            Role::TenantOwner => matches!(other, Role::ProjectDev | Role::ReadOnly),
+            Role::ProjectDev | Role::ReadOnly => false,
+        }
+    }
+
     /// The name used in JSON, in the `roles` claim and in URLs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,6 +129,41 @@ mod tests {
     fn only_admin_and_ops_are_platform_roles() {
         for (role, name, platform) in NAMES {
             assert_eq!(role.is_platform(), platform, "{name}");
+        }
+    }
+
+    #[test]
+    fn roles_are_ordered_and_mint_only_below_or_beside_themselves() {
+        use Role::{Admin, Ops, ProjectDev, ReadOnly, TenantOwner};
+        let order = [Admin, Ops, TenantOwner, ProjectDev, ReadOnly];
+        for pair in order.windows(2) {
+            assert!(pair[0].rank() > pair[1].rank(), "{} > {}", pair[0], pair[1]);
+        }
+        assert_eq!(
+            Role::highest(&[ReadOnly, TenantOwner]),
+            Some(TenantOwner.rank())
+        );
+        assert_eq!(Role::highest(&[]), None);
+        // (minter, minted, allowed)
+        let table = [
+            (Admin, Admin, true),
+            (Admin, Ops, true),
+            (Ops, Admin, false),
+            (Ops, Ops, true),
+            (Ops, TenantOwner, true),
+            (TenantOwner, Ops, false),
+            (TenantOwner, TenantOwner, false),
+            (TenantOwner, ProjectDev, true),
+            (TenantOwner, ReadOnly, true),
+            (ProjectDev, ProjectDev, false),
+            (ProjectDev, ReadOnly, false),
+            (ReadOnly, ReadOnly, false),
+        ];
+        for (minter, minted, allowed) in table {
+            assert_eq!(minter.may_mint(minted), allowed, "{minter} mints {minted}");
+            if allowed {
+                assert!(minted.rank() <= minter.rank(), "{minter} mints {minted}");
+            }
         }
     }
 

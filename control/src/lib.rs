@@ -7,3 +7,4 @@ pub mod apps;
 pub mod rest;
 pub mod revocation;
 pub mod serve;
+pub mod services;

@@ -18,10 +18,10 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{self, Agent};
-use crate::rest::audit::Audit;
-use crate::rest::keys::{self, Cipher, KeyStore};
-use crate::rest::state::{AppState, Settings};
 use crate::rest::{self, clusters::FIELD_MANAGER};
+use crate::services::audit::Audit;
+use crate::services::keys::{self, Cipher, KeyStore};
+use crate::services::state::{AppState, Settings};
 
 /// The command line.
 #[derive(Debug, Parser)]

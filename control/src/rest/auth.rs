@@ -15,10 +15,10 @@ use kubenova_api::claims::API_AUDIENCE;
 use kubenova_api::{Claims, Role, Scope, Verifier};
 use serde_json::json;
 
-use super::audit::{ClientRequestId, Event, rfc3339_now};
 use super::error::ApiError;
-use super::state::{AppState, MANAGEMENT};
 use super::table::{self, Level, Route};
+use crate::services::audit::{ClientRequestId, Event, rfc3339_now};
+use crate::services::state::{AppState, MANAGEMENT};
 
 /// The verified caller.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl Principal {
 
     /// Seconds the token has left.
     pub fn remaining(&self) -> i64 {
-        self.claims.exp - super::keys::time_now()
+        self.claims.exp - crate::services::keys::time_now()
     }
 
     /// The rate-limit bucket: the subject, and who minted the token when that was someone
@@ -101,15 +101,16 @@ pub fn scope_label(scope: &Scope) -> String {
 #[derive(Debug, Clone)]
 pub struct AuditTokenId(pub String, pub Option<String>);
 
-/// The path parameters, validated.
+/// The path parameters, validated, for the scope decision (handlers read theirs with the typed
+/// extractors of [`super::path`]).
 #[derive(Debug, Clone, Default)]
-pub struct PathNames {
+struct PathNames {
     params: HashMap<String, String>,
 }
 
 impl PathNames {
     /// The parameter `name` (`c`, `t`, `p`, `a`, `jti`).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 }
@@ -181,7 +182,7 @@ pub async fn verify_api_token(state: &AppState, token: &str) -> Result<Principal
     let verifier = Verifier::new(settings.issuer.clone(), API_AUDIENCE)
         .with_leeway(settings.clock_skew.as_secs());
     let claims = verifier
-        .verify(token, &key_set, super::keys::time_now())
+        .verify(token, &key_set, crate::services::keys::time_now())
         .map_err(|e| ApiError::unauthorized(format!("invalid API token: {e}")))?;
     let scope = claims
         .scope()
@@ -351,7 +352,6 @@ pub async fn authorize(
         );
     }
     req.extensions_mut().insert(principal.clone());
-    req.extensions_mut().insert(names);
     let response = next.run(req).await;
     let status = response.status().as_u16();
     state.count(route.action, status);

@@ -20,6 +20,28 @@ pub struct Json<T>(pub T);
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
+/// No body: an empty one (or `{}`) is accepted, anything else is a `KN-422`.
+#[derive(Debug)]
+pub struct NoBody;
+
+impl<S> FromRequest<S> for NoBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match OptionalJson::<serde_json::Value>::from_request(req, state).await? {
+            OptionalJson(None) => Ok(NoBody),
+            OptionalJson(Some(v)) if v.as_object().is_some_and(|o| o.is_empty()) => Ok(NoBody),
+            OptionalJson(Some(_)) => Err(ApiError::invalid(
+                "body",
+                "this operation takes no body; send none",
+            )),
+        }
+    }
+}
+
 impl<S, T> FromRequest<S> for Json<T>
 where
     S: Send + Sync,

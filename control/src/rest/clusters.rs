@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,12 +16,12 @@ use kubenova_api::crd::{App, Cluster, ClusterSpec, ClusterStatus, Condition, Pro
 use kubenova_api::labels;
 use serde_json::json;
 
-use super::audit::rfc3339_now;
-use super::auth::PathNames;
 use super::body::Json;
 use super::dto::{ClusterInput, ClusterKubeconfig, ClusterView, List};
 use super::error::ApiError;
-use super::state::{AppState, MANAGEMENT, client_from_kubeconfig};
+use super::path::{ClusterPath, Path};
+use crate::services::audit::rfc3339_now;
+use crate::services::state::{AppState, MANAGEMENT, client_from_kubeconfig};
 
 /// The field manager of everything control writes.
 pub const FIELD_MANAGER: &str = "kubenova-control";
@@ -39,13 +38,6 @@ fn view(cluster: &Cluster) -> ClusterView {
         kubernetes_version: status.kubernetes_version,
         conditions: status.conditions,
     }
-}
-
-pub(crate) fn name_path(names: &PathNames, key: &str) -> Result<String, ApiError> {
-    names
-        .get(key)
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::internal(format!("the route has no `{key}` parameter")))
 }
 
 fn validate(input: &ClusterInput) -> Result<(), ApiError> {
@@ -252,7 +244,7 @@ async fn probe(
                     .spec
                     .and_then(|s| s.renew_time)
                     .map(|t| t.0.as_second());
-                let fresh = renewed.is_some_and(|t| super::keys::time_now() - t < 60);
+                let fresh = renewed.is_some_and(|t| crate::services::keys::time_now() - t < 60);
                 return Ok(if fresh {
                     (Some(true), "LeaseRenewed", format!("Lease {ns}/{AGENT_LEASE} renewed within the last minute"))
                 } else {
@@ -336,9 +328,9 @@ pub async fn list(
 /// `GET /api/v1/clusters/{c}`: checks the cluster live and records what it found.
 pub async fn get(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(ClusterPath { c }): Path<ClusterPath>,
 ) -> Result<axum::Json<ClusterView>, ApiError> {
-    let name = name_path(&names, "c")?;
+    let name = c.to_string();
     let (record, client) = match state.cluster(&name).await {
         Ok(found) => found,
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
@@ -364,9 +356,9 @@ pub async fn get(
 /// `DELETE /api/v1/clusters/{c}`: refused while tenants live there.
 pub async fn delete(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(ClusterPath { c }): Path<ClusterPath>,
 ) -> Result<StatusCode, ApiError> {
-    let name = name_path(&names, "c")?;
+    let name = c.to_string();
     let record = state
         .cluster_records()
         .get_opt(&name)
@@ -413,9 +405,9 @@ pub async fn delete(
 /// `GET /api/v1/clusters/{c}/kubeconfig` (admin only).
 pub async fn kubeconfig(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(ClusterPath { c }): Path<ClusterPath>,
 ) -> Result<axum::Json<ClusterKubeconfig>, ApiError> {
-    let name = name_path(&names, "c")?;
+    let name = c.to_string();
     let record = state
         .cluster_records()
         .get_opt(&name)

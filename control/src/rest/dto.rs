@@ -57,82 +57,82 @@ pub struct ClusterKubeconfig {
     pub kubeconfig: String,
 }
 
-/// Create a tenant.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TenantInput {
-    /// The name: a DNS label of at most 40 characters, unique across all clusters.
-    pub name: String,
-    /// A human-readable name.
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// Token subjects who may get tenantOwner kubeconfigs.
-    #[serde(default)]
-    pub owners: Vec<String>,
-    /// Totals across the tenant's namespaces.
-    #[serde(default)]
-    pub quota: Quota,
-    /// Container defaults.
-    #[serde(default)]
-    pub limits: Limits,
-    /// IngressClasses the tenant may use (empty: any).
-    #[serde(default)]
-    pub ingress_classes: Vec<String>,
-    /// StorageClasses the tenant may use (empty: any).
-    #[serde(default)]
-    pub storage_classes: Vec<String>,
-    /// Hosts the tenant's Ingresses may use, whatever the path: `shop.example.com`, or
-    /// `*.shop.example.com` for every name below it. No other tenant of the cluster may claim an
-    /// overlapping host (409). Empty: the tenant's Ingresses may use no host.
-    #[serde(default)]
-    pub ingress_hosts: Vec<String>,
-    /// Pod Security level of new projects.
-    #[serde(default)]
-    pub pod_security: PodSecurity,
-    /// Refuse deletion while set.
-    #[serde(default)]
-    pub prevent_deletion: bool,
-    /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
-    #[serde(default)]
-    pub network_policy: NetworkPolicySettings,
+/// Declares, from one field list, the body that creates an object (`$create`: a `name` and the
+/// settings) and the body that replaces its settings (`$replace`: everything but the name), with
+/// `$create::split` between them.
+macro_rules! create_and_replace {
+    (
+        $(#[$cmeta:meta])* $create:ident { $(#[$nmeta:meta])* name }
+        $(#[$rmeta:meta])* $replace:ident
+        { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }
+    ) => {
+        $(#[$cmeta])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $create {
+            $(#[$nmeta])*
+            pub name: String,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        $(#[$rmeta])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $replace {
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl $create {
+            /// The name and the settings.
+            pub fn split(self) -> (String, $replace) {
+                (self.name, $replace { $($field: self.$field,)* })
+            }
+        }
+    };
 }
 
-/// Replace a tenant's settings (everything but the name).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TenantSettings {
-    /// A human-readable name.
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// Token subjects who may get tenantOwner kubeconfigs.
-    #[serde(default)]
-    pub owners: Vec<String>,
-    /// Totals across the tenant's namespaces.
-    #[serde(default)]
-    pub quota: Quota,
-    /// Container defaults.
-    #[serde(default)]
-    pub limits: Limits,
-    /// IngressClasses the tenant may use (empty: any).
-    #[serde(default)]
-    pub ingress_classes: Vec<String>,
-    /// StorageClasses the tenant may use (empty: any).
-    #[serde(default)]
-    pub storage_classes: Vec<String>,
-    /// Hosts the tenant's Ingresses may use, whatever the path: `shop.example.com`, or
-    /// `*.shop.example.com` for every name below it. No other tenant of the cluster may claim an
-    /// overlapping host (409). Empty: the tenant's Ingresses may use no host.
-    #[serde(default)]
-    pub ingress_hosts: Vec<String>,
-    /// Pod Security level of new projects.
-    #[serde(default)]
-    pub pod_security: PodSecurity,
-    /// Refuse deletion while set.
-    #[serde(default)]
-    pub prevent_deletion: bool,
-    /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
-    #[serde(default)]
-    pub network_policy: NetworkPolicySettings,
+create_and_replace! {
+    /// Create a tenant.
+    TenantInput {
+        /// The name: a DNS label of at most 40 characters, unique across all clusters.
+        name
+    }
+    /// Replace a tenant's settings (everything but the name).
+    TenantSettings
+    {
+        /// A human-readable name.
+        #[serde(default)]
+        display_name: Option<String>,
+        /// Token subjects who may get tenantOwner kubeconfigs.
+        #[serde(default)]
+        owners: Vec<String>,
+        /// Totals across the tenant's namespaces.
+        #[serde(default)]
+        quota: Quota,
+        /// Container defaults.
+        #[serde(default)]
+        limits: Limits,
+        /// IngressClasses the tenant may use (empty: any).
+        #[serde(default)]
+        ingress_classes: Vec<String>,
+        /// StorageClasses the tenant may use (empty: any).
+        #[serde(default)]
+        storage_classes: Vec<String>,
+        /// Hosts the tenant's Ingresses may use, whatever the path: `shop.example.com`, or
+        /// `*.shop.example.com` for every name below it. No other tenant of the cluster may claim
+        /// an overlapping host (409). Empty: the tenant's Ingresses may use no host.
+        #[serde(default)]
+        ingress_hosts: Vec<String>,
+        /// Pod Security level of new projects.
+        #[serde(default)]
+        pod_security: PodSecurity,
+        /// Refuse deletion while set.
+        #[serde(default)]
+        prevent_deletion: bool,
+        /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
+        #[serde(default)]
+        network_policy: NetworkPolicySettings,
+    }
 }
 
 /// Replace a tenant's owners.
@@ -189,54 +189,28 @@ pub struct ObjectStatus {
     pub namespaces: Vec<String>,
 }
 
-/// Create a project.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProjectInput {
-    /// The name: a DNS label of at most 22 characters; the namespace is `<tenant>-<name>`.
-    pub name: String,
-    /// The project's own quota.
-    #[serde(default)]
-    pub quota: Option<Quota>,
-    /// Container defaults (else the tenant's).
-    #[serde(default)]
-    pub limits: Option<Limits>,
-    /// Pod Security level (else the tenant's).
-    #[serde(default)]
-    pub pod_security: Option<PodSecurity>,
-    /// Who gets projectDev and readOnly kubeconfigs.
-    #[serde(default)]
-    pub access: Access,
-}
-
-/// Replace a project's settings (everything but the name).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProjectSettings {
-    /// The project's own quota.
-    #[serde(default)]
-    pub quota: Option<Quota>,
-    /// Container defaults (else the tenant's).
-    #[serde(default)]
-    pub limits: Option<Limits>,
-    /// Pod Security level (else the tenant's).
-    #[serde(default)]
-    pub pod_security: Option<PodSecurity>,
-    /// Who gets projectDev and readOnly kubeconfigs.
-    #[serde(default)]
-    pub access: Access,
-}
-
-/// Who gets projectDev and readOnly kubeconfigs (tenantOwner comes from the tenant's owners).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AccessInput {
-    /// May get projectDev (and readOnly) kubeconfigs.
-    #[serde(default)]
-    pub developers: Vec<String>,
-    /// May get readOnly kubeconfigs.
-    #[serde(default)]
-    pub readers: Vec<String>,
+create_and_replace! {
+    /// Create a project.
+    ProjectInput {
+        /// The name: a DNS label of at most 22 characters; the namespace is `<tenant>-<name>`.
+        name
+    }
+    /// Replace a project's settings (everything but the name).
+    ProjectSettings
+    {
+        /// The project's own quota.
+        #[serde(default)]
+        quota: Option<Quota>,
+        /// Container defaults (else the tenant's).
+        #[serde(default)]
+        limits: Option<Limits>,
+        /// Pod Security level (else the tenant's).
+        #[serde(default)]
+        pod_security: Option<PodSecurity>,
+        /// Who gets projectDev and readOnly kubeconfigs.
+        #[serde(default)]
+        access: Access,
+    }
 }
 
 /// A project as the API shows it.
@@ -315,16 +289,17 @@ pub struct KubeconfigRequest {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeconfigQuery {
-    /// See [`KubeconfigRequest::role`].
+    /// `tenantOwner` or `readOnly` (tenant), `projectDev` or `readOnly` (project); as in the
+    /// body, given once.
     #[serde(default)]
     pub role: Option<Role>,
-    /// See [`KubeconfigRequest::ttl_seconds`].
+    /// Lifetime in seconds, at most the configured maximum; as in the body, given once.
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
-    /// See [`KubeconfigRequest::subject`].
+    /// Who the kubeconfig is for (default: the caller); as in the body, given once.
     #[serde(default)]
     pub subject: Option<String>,
-    /// `yaml`: answer with the kubeconfig file itself (`application/yaml`) instead of JSON.
+    /// `json` (default) or `yaml`: answer with the kubeconfig file itself (`application/yaml`) instead of JSON.
     #[serde(default)]
     pub format: Option<String>,
 }

@@ -2,7 +2,7 @@
 //! `{"code":"KN-4xx","message":…,"details":…,"requestId":…}`.
 //!
 //! Handlers and extractors return [`ApiError`]; the response carries the error in its extensions
-//! and the [`envelope`](super::middleware::envelope) middleware renders the body with the request
+//! and the envelope middleware that [`super::router`] installs renders the body with the request
 //! id. Responses that did not come from an `ApiError` (axum's 405, tower-http's 413 and 408) are
 //! turned into the same envelope there.
 

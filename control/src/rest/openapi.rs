@@ -3,15 +3,13 @@
 //! the example payloads of `docs/examples/`. Committed as `docs/openapi/openapi.yaml`;
 //! `make verify` fails when it drifts (`kubenova-control openapi` regenerates it).
 
+use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
-use super::apps::{AppActionInput, AppView, RevisionView};
-use super::dto::*;
 use super::error::Envelope;
-use super::table::{self, Level, ROUTES};
-use crate::apps::request::AppRequest;
+use super::path;
+use super::table::{self, Level, ROUTES, Reply, Route, SchemaFn};
 
 /// The example payloads (file name, content), also used by tests so they cannot rot.
 pub const EXAMPLES: &[(&str, &str)] = &[
@@ -72,154 +70,7 @@ fn example(name: &str) -> Option<Value> {
         .and_then(|(_, text)| serde_json::from_str(text).ok())
 }
 
-type Request = Option<(Value, Option<&'static str>)>;
-
-struct Io {
-    request: Request,
-    status: u16,
-    response: Option<Value>,
-}
-
-fn io(action: &str, g: &mut SchemaGenerator) -> Io {
-    let s = |schema: schemars::Schema| schema.to_value();
-    macro_rules! sch {
-        ($t:ty) => {
-            s(g.subschema_for::<$t>())
-        };
-    }
-    let (request, status, response): (Request, u16, Option<Value>) = match action {
-        "clusters.create" => (
-            Some((sch!(ClusterInput), Some("cluster.json"))),
-            201,
-            Some(sch!(ClusterView)),
-        ),
-        "clusters.list" => (None, 200, Some(sch!(List<ClusterView>))),
-        "clusters.get" => (None, 200, Some(sch!(ClusterView))),
-        "clusters.kubeconfig" => (None, 200, Some(sch!(ClusterKubeconfig))),
-        "tenants.create" => (
-            Some((sch!(TenantInput), Some("tenant.json"))),
-            201,
-            Some(sch!(TenantView)),
-        ),
-        "tenants.list" => (None, 200, Some(sch!(List<TenantView>))),
-        "tenants.get" => (None, 200, Some(sch!(TenantView))),
-        "tenants.update" => (
-            Some((sch!(TenantSettings), None)),
-            200,
-            Some(sch!(TenantView)),
-        ),
-        "tenants.owners" => (
-            Some((sch!(OwnersInput), Some("owners.json"))),
-            200,
-            Some(sch!(TenantView)),
-        ),
-        "tenants.quotas" => (
-            Some((sch!(kubenova_api::crd::Quota), Some("quota.json"))),
-            200,
-            Some(sch!(TenantView)),
-        ),
-        "tenants.limits" => (
-            Some((sch!(kubenova_api::crd::Limits), Some("limits.json"))),
-            200,
-            Some(sch!(TenantView)),
-        ),
-        "tenants.network-policies" => (
-            Some((
-                sch!(kubenova_api::crd::NetworkPolicySettings),
-                Some("network-policies.json"),
-            )),
-            200,
-            Some(sch!(TenantView)),
-        ),
-        "tenants.usage" => (None, 200, Some(sch!(TenantUsage))),
-        "projects.create" => (
-            Some((sch!(ProjectInput), Some("project.json"))),
-            201,
-            Some(sch!(ProjectView)),
-        ),
-        "projects.list" => (None, 200, Some(sch!(List<ProjectView>))),
-        "projects.get" => (None, 200, Some(sch!(ProjectView))),
-        "projects.update" => (
-            Some((sch!(ProjectSettings), None)),
-            200,
-            Some(sch!(ProjectView)),
-        ),
-        "projects.access" => (
-            Some((sch!(AccessInput), Some("access.json"))),
-            200,
-            Some(sch!(ProjectView)),
-        ),
-        "projects.usage" => (None, 200, Some(sch!(ProjectUsage))),
-        "kubeconfigs.tenant" => (
-            Some((sch!(KubeconfigRequest), None)),
-            201,
-            Some(sch!(KubeconfigView)),
-        ),
-        "kubeconfigs.project" => (
-            Some((sch!(KubeconfigRequest), Some("kubeconfig-project.json"))),
-            201,
-            Some(sch!(KubeconfigView)),
-        ),
-        "tokens.list" => (None, 200, Some(sch!(TokenList))),
-        "tokens.create" => (
-            Some((sch!(TokenInput), Some("token.json"))),
-            201,
-            Some(sch!(TokenView)),
-        ),
-        "tokens.revoke" => (None, 200, Some(sch!(TokenRecordView))),
-        "tokens.me" => (None, 200, Some(sch!(Me))),
-        "meta.version" => (None, 200, Some(sch!(VersionView))),
-        "meta.jwks" => (
-            None,
-            200,
-            Some(json!({"type": "object", "description": "JWKS (RFC 7517): {\"keys\": [...]}"})),
-        ),
-        "apps.create" => (
-            Some((sch!(AppRequest), Some("grafana-app.json"))),
-            201,
-            Some(sch!(AppView)),
-        ),
-        "apps.list" => (None, 200, Some(sch!(List<AppView>))),
-        "apps.get" => (None, 200, Some(sch!(AppView))),
-        "apps.update" => (
-            Some((sch!(AppRequest), Some("wordpress-app.json"))),
-            200,
-            Some(sch!(AppView)),
-        ),
-        "apps.traits" | "apps.policies" => (
-            Some((sch!(Vec<kubenova_api::crd::VelaItem>), None)),
-            200,
-            Some(sch!(AppView)),
-        ),
-        "apps.action" => (Some((sch!(AppActionInput), None)), 200, Some(sch!(AppView))),
-        "apps.revisions" => (None, 200, Some(sch!(List<RevisionView>))),
-        "apps.status" => (
-            None,
-            200,
-            Some(
-                json!({"type": "object", "description": "phase, kind, revision, lastDeployed, lastEdit, lastError, suspended, components, conditions, pods"}),
-            ),
-        ),
-        "apps.logs" => (
-            None,
-            200,
-            Some(
-                json!({"type": "string", "description": "text/plain: `[pod] line` per line; streams with follow=true"}),
-            ),
-        ),
-        "clusters.delete" | "tenants.delete" | "projects.delete" | "apps.delete" => {
-            (None, 204, None)
-        }
-        _ => (None, 200, None),
-    };
-    Io {
-        request,
-        status,
-        response,
-    }
-}
-
-fn roles_text(route: &table::Route) -> String {
+fn roles_text(route: &Route) -> String {
     if route.level == Level::Public {
         return "Public: no token.".into();
     }
@@ -234,103 +85,130 @@ fn roles_text(route: &table::Route) -> String {
     format!("Roles: {}. Scope: {scope}.", roles.join(", "))
 }
 
+/// Applies the generator's OpenAPI 3.0 transforms (nullable instead of `type: [.., null]`, ...)
+/// to a schema it returned inline; `take_definitions(true)` does the same for the components.
+fn finish(g: &mut SchemaGenerator, value: Value) -> Value {
+    let Ok(mut schema) = schemars::Schema::try_from(value.clone()) else {
+        return value;
+    };
+    for transform in g.transforms_mut() {
+        transform.transform(&mut schema);
+    }
+    schema.to_value()
+}
+
+/// The query parameters of a query type: one per property of its (inline) schema.
+fn query_params(g: &mut SchemaGenerator, schema: SchemaFn) -> Vec<Value> {
+    let mut settings = g.settings().clone();
+    settings.inline_subschemas = true;
+    let mut inline = settings.into_generator();
+    let schema = schema(&mut inline);
+    let schema = finish(&mut inline, schema);
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    schema["properties"]
+        .as_object()
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, prop)| {
+                    let mut prop = prop.clone();
+                    let description = prop
+                        .as_object_mut()
+                        .and_then(|o| o.remove("description"))
+                        .unwrap_or(Value::Null);
+                    json!({"name": name, "in": "query", "required": required.contains(&name.as_str()),
+                           "description": description, "schema": prop})
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn operation(route: &Route, g: &mut SchemaGenerator, envelope: &Value) -> Value {
+    let mut op = Map::new();
+    op.insert("operationId".into(), json!(route.operation_id));
+    op.insert("summary".into(), json!(route.summary));
+    op.insert("description".into(), json!(roles_text(route)));
+    op.insert(
+        "tags".into(),
+        json!([route.action.split('.').next().unwrap_or("meta")]),
+    );
+    if route.level != Level::Public {
+        op.insert("security".into(), json!([{ "bearer": [] }]));
+    }
+    let mut params: Vec<Value> = table::params(route.path)
+        .map(|name| {
+            let description = if route.action == "apps.action" && name == "a" {
+                "`<app>:<action>`: the app name, a colon, and deploy, suspend, resume, rollback, image-update or delete"
+            } else {
+                path::describe(name)
+            };
+            json!({"name": name, "in": "path", "required": true,
+                   "description": description, "schema": {"type": "string"}})
+        })
+        .collect();
+    if let Some(query) = route.query {
+        params.extend(query_params(g, query));
+    }
+    if !params.is_empty() {
+        op.insert("parameters".into(), Value::Array(params));
+    }
+    if let Some(payload) = route.request {
+        let schema = (payload.schema)(g);
+        let mut media = json!({ "schema": finish(g, schema) });
+        if let Some(value) = payload.example.and_then(example) {
+            media["example"] = value;
+        }
+        op.insert(
+            "requestBody".into(),
+            json!({ "required": payload.required, "content": { "application/json": media } }),
+        );
+    }
+    let mut responses = Map::new();
+    let ok = match route.reply {
+        Reply::Json(schema) => {
+            let schema = schema(g);
+            json!({"description": "success", "content": {"application/json": {"schema": finish(g, schema)}}})
+        }
+        Reply::Text(content_type, what) => json!({"description": what,
+            "content": {content_type: {"schema": {"type": "string"}}}}),
+        Reply::Empty => json!({"description": "success, no content"}),
+    };
+    responses.insert(route.status.to_string(), ok);
+    let mut errors = vec![("default", "an error, as the KN envelope")];
+    if route.level != Level::Public {
+        errors.push(("401", "no valid API token"));
+        errors.push(("403", "the token's roles or scope do not allow this"));
+    }
+    for (code, description) in errors {
+        let mut media = json!({ "schema": envelope.clone() });
+        if code == "403" {
+            media["example"] = json!({"code": "KN-403", "message": "tenant other is outside this token's scope (tenant:acme)",
+                "details": {"action": route.action, "scope": "tenant:acme"}, "requestId": "5f0c6c1e-8d1c-4f7e-9a51-1f3a2b7c9d10"});
+        }
+        responses.insert(
+            code.into(),
+            json!({"description": description, "content": {"application/json": media}}),
+        );
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    Value::Object(op)
+}
+
 /// The OpenAPI 3.0 document.
 pub fn document() -> Value {
     let mut g = SchemaSettings::openapi3().into_generator();
     let envelope = g.subschema_for::<Envelope>().to_value();
     let mut paths = Map::new();
     for route in ROUTES {
-        let io = io(route.action, &mut g);
-        let mut op = Map::new();
-        op.insert(
-            "operationId".into(),
-            json!(format!(
-                "{}.{}",
-                route.action,
-                route.method.as_str().to_lowercase()
-            )),
-        );
-        op.insert("summary".into(), json!(route.summary));
-        op.insert("description".into(), json!(roles_text(route)));
-        op.insert(
-            "tags".into(),
-            json!([route.action.split('.').next().unwrap_or("meta")]),
-        );
-        if route.level != Level::Public {
-            op.insert("security".into(), json!([{ "bearer": [] }]));
-        }
-        let params: Vec<Value> = route
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| {
-                json!({"name": name, "in": "path", "required": true,
-                       "description": param_doc(name), "schema": {"type": "string"}})
-            })
-            .collect();
-        let mut params = params;
-        if route.action.starts_with("kubeconfigs.") {
-            for (name, doc) in [
-                (
-                    "role",
-                    "tenantOwner|readOnly (tenant) or projectDev|readOnly (project)",
-                ),
-                (
-                    "ttlSeconds",
-                    "lifetime in seconds, at most the configured maximum",
-                ),
-                ("subject", "who the kubeconfig is for (default: the caller)"),
-                (
-                    "format",
-                    "json (default) or yaml (the kubeconfig file itself)",
-                ),
-            ] {
-                params.push(json!({"name": name, "in": "query", "required": false, "description": doc, "schema": {"type": "string"}}));
-            }
-        }
-        if !params.is_empty() {
-            op.insert("parameters".into(), Value::Array(params));
-        }
-        if let Some((schema, ex)) = io.request {
-            let mut media = json!({ "schema": schema });
-            if let Some(value) = ex.and_then(example) {
-                media["example"] = value;
-            }
-            op.insert(
-                "requestBody".into(),
-                json!({ "required": route.method != axum::http::Method::POST || !route.action.starts_with("kubeconfigs."),
-                        "content": { "application/json": media } }),
-            );
-        }
-        let mut responses = Map::new();
-        let ok = match io.response {
-            Some(schema) => {
-                json!({"description": "success", "content": {"application/json": {"schema": schema}}})
-            }
-            None => json!({"description": "success"}),
-        };
-        responses.insert(io.status.to_string(), ok);
-        let mut errors = vec![("default", "an error, as the KN envelope")];
-        if route.level != Level::Public {
-            errors.push(("401", "no valid API token"));
-            errors.push(("403", "the token's roles or scope do not allow this"));
-        }
-        for (code, description) in errors {
-            let mut media = json!({ "schema": envelope.clone() });
-            if code == "403" {
-                media["example"] = json!({"code": "KN-403", "message": "tenant other is outside this token's scope (tenant:acme)",
-                    "details": {"action": route.action, "scope": "tenant:acme"}, "requestId": "5f0c6c1e-8d1c-4f7e-9a51-1f3a2b7c9d10"});
-            }
-            responses.insert(
-                code.into(),
-                json!({"description": description, "content": {"application/json": media}}),
-            );
-        }
-        op.insert("responses".into(), Value::Object(responses));
+        let op = operation(route, &mut g, &envelope);
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
-        entry[route.method.as_str().to_lowercase()] = Value::Object(op);
+        entry[route.method.as_str().to_lowercase()] = op;
     }
     let schemas = g.take_definitions(true);
     json!({
@@ -349,17 +227,6 @@ pub fn document() -> Value {
     })
 }
 
-fn param_doc(name: &str) -> &'static str {
-    match name {
-        "c" => "cluster name",
-        "t" => "tenant name",
-        "p" => "project name",
-        "a" => "app name (or `<app>:<action>` for actions)",
-        "jti" => "token id",
-        _ => "",
-    }
-}
-
 /// The document as YAML, as committed in `docs/openapi/openapi.yaml`.
 pub fn yaml() -> anyhow::Result<String> {
     Ok(format!(
@@ -368,33 +235,25 @@ pub fn yaml() -> anyhow::Result<String> {
     ))
 }
 
-/// Checks an example file parses as the request type it documents (used by tests).
+/// Checks an example file parses as the request body of the routes it documents (used by
+/// tests); an example no route documents is an error.
 pub fn check_example(name: &str, text: &str) -> Result<(), super::error::ApiError> {
-    use super::body::parse;
-    let bytes = text.as_bytes();
-    match name {
-        "cluster.json" => parse::<ClusterInput>(bytes).map(drop),
-        "tenant.json" => parse::<TenantInput>(bytes).map(drop),
-        "owners.json" => parse::<OwnersInput>(bytes).map(drop),
-        "quota.json" => parse::<kubenova_api::crd::Quota>(bytes).map(drop),
-        "limits.json" => parse::<kubenova_api::crd::Limits>(bytes).map(drop),
-        "network-policies.json" => {
-            parse::<kubenova_api::crd::NetworkPolicySettings>(bytes).map(drop)
+    let mut checked = false;
+    for payload in ROUTES.iter().filter_map(|r| r.request) {
+        if payload.example == Some(name) {
+            (payload.check)(text.as_bytes())?;
+            checked = true;
         }
-        "project.json" => parse::<ProjectInput>(bytes).map(drop),
-        "access.json" => parse::<AccessInput>(bytes).map(drop),
-        "kubeconfig-project.json" => parse::<KubeconfigRequest>(bytes).map(drop),
-        "token.json" => parse::<TokenInput>(bytes).map(drop),
-        "grafana-app.json" | "wordpress-app.json" => parse::<AppRequest>(bytes).map(drop),
-        other => Err(super::error::ApiError::invalid(
-            other,
-            "no request type documents this example",
-        )),
+    }
+    if checked {
+        Ok(())
+    } else {
+        Err(super::error::ApiError::invalid(
+            name,
+            "no route documents this example",
+        ))
     }
 }
-
-#[allow(dead_code)]
-fn assert_schema<T: JsonSchema>() {}
 
 #[cfg(test)]
 mod tests {
@@ -408,11 +267,47 @@ mod tests {
     }
 
     #[test]
+    fn every_example_file_is_listed_and_in_the_document() {
+        let listed: Vec<&str> = EXAMPLES.iter().map(|(name, _)| *name).collect();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+        for entry in std::fs::read_dir(&dir).expect("docs/examples") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                listed.contains(&name.as_str()),
+                "docs/examples/{name} is not in EXAMPLES"
+            );
+        }
+        let doc = document();
+        let mut found = Vec::new();
+        for path in doc["paths"].as_object().expect("paths").values() {
+            for op in path.as_object().expect("operation").values() {
+                if let Some(ex) = op.pointer("/requestBody/content/application~1json/example") {
+                    found.push(ex.clone());
+                }
+            }
+        }
+        for (name, text) in EXAMPLES {
+            let value: Value = serde_json::from_str(text).expect("example JSON");
+            assert!(
+                found.contains(&value),
+                "{name} is not in the OpenAPI document"
+            );
+        }
+    }
+
+    #[test]
     fn every_route_is_documented_once_with_its_method() {
         let doc = document();
+        let mut ids = std::collections::BTreeSet::new();
         for route in ROUTES {
             let op = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
             assert!(op.is_object(), "{} {}", route.method, route.path);
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
         }
         let refs = serde_json::to_string(&doc).expect("json");
         for r in refs.split("\"$ref\":\"#/components/schemas/").skip(1) {
@@ -422,5 +317,21 @@ mod tests {
                 "dangling $ref {name}"
             );
         }
+    }
+
+    #[test]
+    fn actions_without_a_body_declare_none() {
+        let doc = document();
+        let app = "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}";
+        for verb in ["deploy", "suspend", "resume"] {
+            let op = &doc["paths"][format!("{app}/{verb}")]["post"];
+            assert!(op.is_object(), "{verb}");
+            assert!(op.get("requestBody").is_none(), "{verb}: {op}");
+        }
+        let rollback = &doc["paths"][format!("{app}/rollback")]["post"];
+        assert_eq!(rollback["requestBody"]["required"], false);
+        let image = &doc["paths"][format!("{app}/image-update")]["post"];
+        assert_eq!(image["requestBody"]["required"], true);
+        assert_eq!(doc["paths"][app]["post"]["requestBody"]["required"], false);
     }
 }

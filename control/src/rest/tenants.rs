@@ -1,4 +1,5 @@
-//! Tenants and projects: Tenant and Project objects in the workload cluster named in the route.
+//! Tenants: Tenant objects in the workload cluster named in the route (projects are in
+//! [`super::projects`]).
 //!
 //! Tenant names are unique across all clusters: each tenant has an index ConfigMap
 //! `kubenova-tenant.<t>` in the management namespace naming its cluster, created atomically
@@ -7,28 +8,25 @@
 
 use std::collections::BTreeMap;
 
-use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Client, ResourceExt};
-use kubenova_api::crd::{
-    Access, Limits, NetworkPolicySettings, Plan, Project, ProjectSpec, Quota, Tenant, TenantSpec,
-};
+use kubenova_api::crd::{Limits, NetworkPolicySettings, Plan, Project, Quota, Tenant, TenantSpec};
 use kubenova_api::{hosts, labels, names};
 use serde_json::json;
 
-use super::auth::PathNames;
 use super::body::Json;
-use super::clusters::{INDEX_CLUSTER_LABEL, name_path};
+use super::clusters::INDEX_CLUSTER_LABEL;
 use super::dto::{
-    AccessInput, List, ObjectStatus, OwnersInput, ProjectInput, ProjectSettings, ProjectUsage,
-    ProjectView, TenantInput, TenantSettings, TenantUsage, TenantView,
+    List, ObjectStatus, OwnersInput, ProjectUsage, TenantInput, TenantSettings, TenantUsage,
+    TenantView,
 };
 use super::error::ApiError;
-use super::state::{AppState, MANAGEMENT};
+use super::path::{ClusterPath, Path, TenantPath, TenantRef};
+use crate::services::state::{AppState, MANAGEMENT};
 
 /// The longest tenant name (room for `-<project>` in namespace names).
 pub const MAX_TENANT_LEN: usize = 40;
@@ -70,14 +68,14 @@ pub fn validate_subject(field: &str, subject: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_subjects(field: &str, subjects: &[String]) -> Result<(), ApiError> {
+pub(crate) fn validate_subjects(field: &str, subjects: &[String]) -> Result<(), ApiError> {
     for (i, s) in subjects.iter().enumerate() {
         validate_subject(&format!("{field}[{i}]"), s)?;
     }
     Ok(())
 }
 
-fn validate_name(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn validate_name(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
     names::validate_dns1123_label(field, value)
         .map_err(|e| ApiError::invalid(field, e.to_string()))?;
     if value.len() > max {
@@ -100,7 +98,10 @@ fn validate_classes(field: &str, classes: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn status_of(conditions: &[kubenova_api::crd::Condition], namespaces: Vec<String>) -> ObjectStatus {
+pub(crate) fn status_of(
+    conditions: &[kubenova_api::crd::Condition],
+    namespaces: Vec<String>,
+) -> ObjectStatus {
     ObjectStatus {
         ready: conditions
             .iter()
@@ -127,21 +128,6 @@ fn tenant_view(cluster: &str, t: &Tenant) -> TenantView {
         prevent_deletion: t.spec.prevent_deletion,
         network_policy: t.spec.network_policy.clone(),
         status: status_of(&status.conditions, status.namespaces),
-    }
-}
-
-fn project_view(cluster: &str, p: &Project) -> ProjectView {
-    let status = p.status.clone().unwrap_or_default();
-    ProjectView {
-        name: p.spec.project.clone(),
-        tenant: p.spec.tenant.clone(),
-        cluster: cluster.to_owned(),
-        namespace: names::project_namespace(&p.spec.tenant, &p.spec.project),
-        quota: p.spec.quota.clone(),
-        limits: p.spec.limits.clone(),
-        pod_security: p.spec.pod_security,
-        access: p.spec.access.clone(),
-        status: status_of(&status.conditions, status.namespace.into_iter().collect()),
     }
 }
 
@@ -202,7 +188,7 @@ pub(crate) async fn tenant_in(
     Ok((client, api, found))
 }
 
-fn managed_labels(tenant: &str) -> BTreeMap<String, String> {
+pub(crate) fn managed_labels(tenant: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (
             labels::MANAGED_BY.to_owned(),
@@ -215,24 +201,13 @@ fn managed_labels(tenant: &str) -> BTreeMap<String, String> {
 /// `POST /api/v1/clusters/{c}/tenants`.
 pub async fn create(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(ClusterPath { c }): Path<ClusterPath>,
     Json(input): Json<TenantInput>,
 ) -> Result<Response, ApiError> {
-    let cluster = name_path(&names, "c")?;
+    let cluster = c.to_string();
     validate_name("name", &input.name, MAX_TENANT_LEN)?;
-    let tenant = input.name.clone();
-    let spec = settings_spec(TenantSettings {
-        display_name: input.display_name,
-        owners: input.owners,
-        quota: input.quota,
-        limits: input.limits,
-        ingress_classes: input.ingress_classes,
-        storage_classes: input.storage_classes,
-        ingress_hosts: input.ingress_hosts,
-        pod_security: input.pod_security,
-        prevent_deletion: input.prevent_deletion,
-        network_policy: input.network_policy,
-    })?;
+    let (tenant, settings) = input.split();
+    let spec = settings_spec(settings)?;
     let (_, client) = state.cluster(&cluster).await?;
     hosts_free(&client, &cluster, &tenant, &spec.plan.ingress_hosts).await?;
     // A tenant's namespaces are `<tenant>-<anything>`: tenants `a` and `a-x` could both claim
@@ -339,9 +314,9 @@ async fn hosts_free(
 /// `GET /api/v1/clusters/{c}/tenants`.
 pub async fn list(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(ClusterPath { c }): Path<ClusterPath>,
 ) -> Result<axum::Json<List<TenantView>>, ApiError> {
-    let cluster = name_path(&names, "c")?;
+    let cluster = c.to_string();
     let (_, client) = state.cluster(&cluster).await?;
     let api: Api<Tenant> = Api::all(client);
     let mut items: Vec<TenantView> = api
@@ -359,19 +334,19 @@ pub async fn list(
 /// `GET /api/v1/clusters/{c}/tenants/{t}`.
 pub async fn get(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
+    let (cluster, tenant) = (names.c.to_string(), names.t.to_string());
     let (_, _, found) = tenant_in(&state, &cluster, &tenant).await?;
     Ok(axum::Json(tenant_view(&cluster, &found)))
 }
 
 async fn update_spec(
     state: &AppState,
-    names: &PathNames,
+    names: &TenantPath,
     change: impl FnOnce(&mut TenantSpec) -> Result<(), ApiError>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
-    let (cluster, tenant) = (name_path(names, "c")?, name_path(names, "t")?);
+    let (cluster, tenant) = (names.c.to_string(), names.t.to_string());
     let (client, api, found) = tenant_in(state, &cluster, &tenant).await?;
     let mut spec = found.spec.clone();
     change(&mut spec)?;
@@ -395,7 +370,7 @@ async fn update_spec(
 /// `PUT /api/v1/clusters/{c}/tenants/{t}`.
 pub async fn update(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
     Json(input): Json<TenantSettings>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     let spec = settings_spec(input)?;
@@ -409,7 +384,7 @@ pub async fn update(
 /// `PUT .../tenants/{t}/owners`.
 pub async fn owners(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
     Json(input): Json<OwnersInput>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     validate_subjects("owners", &input.owners)?;
@@ -423,7 +398,7 @@ pub async fn owners(
 /// `PUT .../tenants/{t}/quotas`.
 pub async fn quotas(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
     Json(input): Json<Quota>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     update_spec(&state, &names, |s| {
@@ -436,7 +411,7 @@ pub async fn quotas(
 /// `PUT .../tenants/{t}/limits`.
 pub async fn limits(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
     Json(input): Json<Limits>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     update_spec(&state, &names, |s| {
@@ -450,7 +425,7 @@ pub async fn limits(
 /// rewrites every project's `kubenova-isolation` NetworkPolicy from it.
 pub async fn network_policies(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
     Json(input): Json<NetworkPolicySettings>,
 ) -> Result<axum::Json<TenantView>, ApiError> {
     validate_network_policy("", &input)?;
@@ -465,9 +440,9 @@ pub async fn network_policies(
 /// `preventDeletion` is set.
 pub async fn delete(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(names): Path<TenantPath>,
 ) -> Result<StatusCode, ApiError> {
-    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
+    let (cluster, tenant) = (names.c.to_string(), names.t.to_string());
     let (client, api, found) = tenant_in(&state, &cluster, &tenant).await?;
     if found.spec.prevent_deletion {
         return Err(ApiError::conflict(format!(
@@ -501,7 +476,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn tenant_projects(
+pub(crate) async fn tenant_projects(
     client: &Client,
     cluster: &str,
     tenant: &str,
@@ -522,9 +497,9 @@ async fn tenant_projects(
 /// `GET /api/v1/tenants/{t}/usage`.
 pub async fn usage(
     State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
+    Path(TenantRef { t }): Path<TenantRef>,
 ) -> Result<axum::Json<TenantUsage>, ApiError> {
-    let tenant = name_path(&names, "t")?;
+    let tenant = t.to_string();
     let cluster = cluster_of(&state, &tenant).await?;
     let (client, _, found) = tenant_in(&state, &cluster, &tenant).await?;
     let projects = tenant_projects(&client, &cluster, &tenant).await?;
@@ -540,183 +515,5 @@ pub async fn usage(
                 usage: p.status.and_then(|s| s.usage),
             })
             .collect(),
-    }))
-}
-
-pub(crate) fn project_object_name(tenant: &str, project: &str) -> String {
-    format!("{tenant}.{project}")
-}
-
-/// `POST .../tenants/{t}/projects`.
-pub async fn create_project(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-    Json(input): Json<ProjectInput>,
-) -> Result<Response, ApiError> {
-    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
-    validate_name("name", &input.name, MAX_PROJECT_LEN)?;
-    validate_subjects("access.developers", &input.access.developers)?;
-    validate_subjects("access.readers", &input.access.readers)?;
-    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
-    let mut object = Project::new(
-        &project_object_name(&tenant, &input.name),
-        ProjectSpec {
-            tenant: tenant.clone(),
-            project: input.name.clone(),
-            quota: input.quota,
-            limits: input.limits,
-            pod_security: input.pod_security,
-            access: input.access,
-        },
-    );
-    let mut l = managed_labels(&tenant);
-    l.insert(labels::PROJECT.to_owned(), input.name.clone());
-    object.metadata.labels = Some(l);
-    let api: Api<Project> = Api::all(client);
-    let created = api
-        .create(&PostParams::default(), &object)
-        .await
-        .map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 409 => ApiError::conflict(format!(
-                "project `{}` already exists in tenant `{tenant}`",
-                input.name
-            )),
-            other => ApiError::from_kube(&cluster, other),
-        })?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(project_view(&cluster, &created)),
-    )
-        .into_response())
-}
-
-/// `GET .../tenants/{t}/projects`.
-pub async fn list_projects(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-) -> Result<axum::Json<List<ProjectView>>, ApiError> {
-    let (cluster, tenant) = (name_path(&names, "c")?, name_path(&names, "t")?);
-    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
-    let items = tenant_projects(&client, &cluster, &tenant)
-        .await?
-        .iter()
-        .map(|p| project_view(&cluster, p))
-        .collect();
-    Ok(axum::Json(List { items }))
-}
-
-pub(crate) async fn project_in(
-    state: &AppState,
-    names: &PathNames,
-) -> Result<(String, Api<Project>, Project), ApiError> {
-    let (cluster, tenant, project) = (
-        name_path(names, "c")?,
-        name_path(names, "t")?,
-        name_path(names, "p")?,
-    );
-    let (client, _, _) = tenant_in(state, &cluster, &tenant).await?;
-    let api: Api<Project> = Api::all(client);
-    let found = api
-        .get_opt(&project_object_name(&tenant, &project))
-        .await
-        .map_err(|e| ApiError::from_kube(&cluster, e))?
-        .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{project}")))?;
-    Ok((cluster, api, found))
-}
-
-/// `GET .../projects/{p}`.
-pub async fn get_project(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-) -> Result<axum::Json<ProjectView>, ApiError> {
-    let (cluster, _, found) = project_in(&state, &names).await?;
-    Ok(axum::Json(project_view(&cluster, &found)))
-}
-
-async fn update_project(
-    state: &AppState,
-    names: &PathNames,
-    change: impl FnOnce(&mut ProjectSpec),
-) -> Result<axum::Json<ProjectView>, ApiError> {
-    let (cluster, api, found) = project_in(state, names).await?;
-    let mut spec = found.spec.clone();
-    change(&mut spec);
-    let replaced = super::replace::replace_spec(
-        &api,
-        &cluster,
-        found,
-        |p: &mut Project| {
-            p.spec = spec.clone();
-            p.status = None;
-        },
-        |a, b| a.spec == b.spec,
-    )
-    .await?;
-    Ok(axum::Json(project_view(&cluster, &replaced)))
-}
-
-/// `PUT .../projects/{p}`.
-pub async fn update_project_settings(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-    Json(input): Json<ProjectSettings>,
-) -> Result<axum::Json<ProjectView>, ApiError> {
-    validate_subjects("access.developers", &input.access.developers)?;
-    validate_subjects("access.readers", &input.access.readers)?;
-    update_project(&state, &names, |s| {
-        s.quota = input.quota;
-        s.limits = input.limits;
-        s.pod_security = input.pod_security;
-        s.access = input.access;
-    })
-    .await
-}
-
-/// `PUT .../projects/{p}/access`.
-pub async fn access(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-    Json(input): Json<AccessInput>,
-) -> Result<axum::Json<ProjectView>, ApiError> {
-    validate_subjects("developers", &input.developers)?;
-    validate_subjects("readers", &input.readers)?;
-    update_project(&state, &names, |s| {
-        s.access = Access {
-            developers: input.developers,
-            readers: input.readers,
-        };
-    })
-    .await
-}
-
-/// `DELETE .../projects/{p}`.
-pub async fn delete_project(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-) -> Result<StatusCode, ApiError> {
-    let (cluster, api, found) = project_in(&state, &names).await?;
-    api.delete(&found.name_any(), &DeleteParams::default())
-        .await
-        .map_err(|e| ApiError::from_kube(&cluster, e))?;
-    super::tokens::revoke_scope(
-        &state,
-        &found.spec.tenant,
-        Some(&found.spec.project),
-        "project deleted",
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET .../projects/{p}/usage`.
-pub async fn project_usage(
-    State(state): State<AppState>,
-    Extension(names): Extension<PathNames>,
-) -> Result<axum::Json<ProjectUsage>, ApiError> {
-    let (_, _, found) = project_in(&state, &names).await?;
-    Ok(axum::Json(ProjectUsage {
-        namespace: names::project_namespace(&found.spec.tenant, &found.spec.project),
-        project: found.spec.project,
-        usage: found.status.and_then(|s| s.usage),
     }))
 }

@@ -11,6 +11,7 @@ use testenv::control::{ControlOptions, HttpResponse, RunningControl};
 use testenv::proxy::{ProxyOptions, RunningProxy};
 use testenv::{Options, TestEnv, unique_name};
 
+mod actions;
 mod helm;
 mod isolation;
 mod logs;

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kubenova_api::Role;
 use kubenova_api::crd::TokenKind;
-use kubenova_control::rest::keys::KeyStore;
 use kubenova_control::rest::tokens::{Issue, issue};
+use kubenova_control::services::keys::KeyStore;
 use serde_json::Value;
 use testenv::control::{HttpResponse, http};
 

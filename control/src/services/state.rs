@@ -15,8 +15,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use super::audit::Audit;
-use super::error::ApiError;
 use super::keys::{Cipher, KeyStore};
+use crate::rest::error::ApiError;
 
 /// The name used for the management cluster in errors.
 pub const MANAGEMENT: &str = "management";

@@ -1,0 +1,206 @@
+//! Projects: Project objects of a tenant, in the tenant's workload cluster; each is a namespace
+//! `<tenant>-<project>` made by the agent.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams};
+use kubenova_api::crd::{Access, Project, ProjectSpec};
+use kubenova_api::{labels, names};
+
+use super::body::Json;
+use super::dto::{List, ProjectInput, ProjectSettings, ProjectUsage, ProjectView};
+use super::error::ApiError;
+use super::path::{Path, ProjectPath, TenantPath};
+use super::tenants::{
+    MAX_PROJECT_LEN, managed_labels, status_of, tenant_in, tenant_projects, validate_name,
+    validate_subjects,
+};
+use crate::services::state::AppState;
+
+fn project_view(cluster: &str, p: &Project) -> ProjectView {
+    let status = p.status.clone().unwrap_or_default();
+    ProjectView {
+        name: p.spec.project.clone(),
+        tenant: p.spec.tenant.clone(),
+        cluster: cluster.to_owned(),
+        namespace: names::project_namespace(&p.spec.tenant, &p.spec.project),
+        quota: p.spec.quota.clone(),
+        limits: p.spec.limits.clone(),
+        pod_security: p.spec.pod_security,
+        access: p.spec.access.clone(),
+        status: status_of(&status.conditions, status.namespace.into_iter().collect()),
+    }
+}
+
+pub(crate) fn project_object_name(tenant: &str, project: &str) -> String {
+    format!("{tenant}.{project}")
+}
+
+/// `POST .../tenants/{t}/projects`.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(names): Path<TenantPath>,
+    Json(input): Json<ProjectInput>,
+) -> Result<Response, ApiError> {
+    let (cluster, tenant) = (names.c.to_string(), names.t.to_string());
+    validate_name("name", &input.name, MAX_PROJECT_LEN)?;
+    validate_subjects("access.developers", &input.access.developers)?;
+    validate_subjects("access.readers", &input.access.readers)?;
+    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
+    let mut object = Project::new(
+        &project_object_name(&tenant, &input.name),
+        ProjectSpec {
+            tenant: tenant.clone(),
+            project: input.name.clone(),
+            quota: input.quota,
+            limits: input.limits,
+            pod_security: input.pod_security,
+            access: input.access,
+        },
+    );
+    let mut l = managed_labels(&tenant);
+    l.insert(labels::PROJECT.to_owned(), input.name.clone());
+    object.metadata.labels = Some(l);
+    let api: Api<Project> = Api::all(client);
+    let created = api
+        .create(&PostParams::default(), &object)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 409 => ApiError::conflict(format!(
+                "project `{}` already exists in tenant `{tenant}`",
+                input.name
+            )),
+            other => ApiError::from_kube(&cluster, other),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(project_view(&cluster, &created)),
+    )
+        .into_response())
+}
+
+/// `GET .../tenants/{t}/projects`.
+pub async fn list(
+    State(state): State<AppState>,
+    Path(names): Path<TenantPath>,
+) -> Result<axum::Json<List<ProjectView>>, ApiError> {
+    let (cluster, tenant) = (names.c.to_string(), names.t.to_string());
+    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
+    let items = tenant_projects(&client, &cluster, &tenant)
+        .await?
+        .iter()
+        .map(|p| project_view(&cluster, p))
+        .collect();
+    Ok(axum::Json(List { items }))
+}
+
+pub(crate) async fn project_in(
+    state: &AppState,
+    names: &ProjectPath,
+) -> Result<(String, Api<Project>, Project), ApiError> {
+    let (cluster, tenant, project) = (names.c.as_str(), names.t.as_str(), names.p.as_str());
+    let (client, _, _) = tenant_in(state, cluster, tenant).await?;
+    let api: Api<Project> = Api::all(client);
+    let found = api
+        .get_opt(&project_object_name(tenant, project))
+        .await
+        .map_err(|e| ApiError::from_kube(cluster, e))?
+        .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{project}")))?;
+    Ok((cluster.to_owned(), api, found))
+}
+
+/// `GET .../projects/{p}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(names): Path<ProjectPath>,
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    let (cluster, _, found) = project_in(&state, &names).await?;
+    Ok(axum::Json(project_view(&cluster, &found)))
+}
+
+async fn change(
+    state: &AppState,
+    names: &ProjectPath,
+    change: impl FnOnce(&mut ProjectSpec),
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    let (cluster, api, found) = project_in(state, names).await?;
+    let mut spec = found.spec.clone();
+    change(&mut spec);
+    let replaced = super::replace::replace_spec(
+        &api,
+        &cluster,
+        found,
+        |p: &mut Project| {
+            p.spec = spec.clone();
+            p.status = None;
+        },
+        |a, b| a.spec == b.spec,
+    )
+    .await?;
+    Ok(axum::Json(project_view(&cluster, &replaced)))
+}
+
+/// `PUT .../projects/{p}`.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(names): Path<ProjectPath>,
+    Json(input): Json<ProjectSettings>,
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    validate_subjects("access.developers", &input.access.developers)?;
+    validate_subjects("access.readers", &input.access.readers)?;
+    change(&state, &names, |s| {
+        s.quota = input.quota;
+        s.limits = input.limits;
+        s.pod_security = input.pod_security;
+        s.access = input.access;
+    })
+    .await
+}
+
+/// `PUT .../projects/{p}/access`.
+pub async fn access(
+    State(state): State<AppState>,
+    Path(names): Path<ProjectPath>,
+    Json(input): Json<Access>,
+) -> Result<axum::Json<ProjectView>, ApiError> {
+    validate_subjects("developers", &input.developers)?;
+    validate_subjects("readers", &input.readers)?;
+    change(&state, &names, |s| {
+        s.access = input;
+    })
+    .await
+}
+
+/// `DELETE .../projects/{p}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(names): Path<ProjectPath>,
+) -> Result<StatusCode, ApiError> {
+    let (cluster, api, found) = project_in(&state, &names).await?;
+    api.delete(&found.name_any(), &DeleteParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+    super::tokens::revoke_scope(
+        &state,
+        &found.spec.tenant,
+        Some(&found.spec.project),
+        "project deleted",
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET .../projects/{p}/usage`.
+pub async fn usage(
+    State(state): State<AppState>,
+    Path(names): Path<ProjectPath>,
+) -> Result<axum::Json<ProjectUsage>, ApiError> {
+    let (_, _, found) = project_in(&state, &names).await?;
+    Ok(axum::Json(ProjectUsage {
+        namespace: names::project_namespace(&found.spec.tenant, &found.spec.project),
+        project: found.spec.project,
+        usage: found.status.and_then(|s| s.usage),
+    }))
+}

@@ -1,0 +1,228 @@
+//! Kubeconfigs: a tenant- or project-scoped token for the proxy, in a kubeconfig that reaches the
+//! tenant's cluster through it.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kubenova_api::Role;
+use kubenova_api::crd::TokenKind;
+
+use super::super::auth::{AuditTokenId, Principal};
+use super::super::body::OptionalJson;
+use super::super::dto::{KubeconfigQuery, KubeconfigRequest, KubeconfigView};
+use super::super::error::ApiError;
+use super::super::path::{Path, ProjectPath, TenantPath, TenantRef};
+use super::super::tenants::{cluster_of, validate_subject};
+use super::issuing::{
+    Issue, confirm_scope, issue, may_issue, render_kubeconfig, scope_objects, ttl,
+};
+use crate::services::audit::rfc3339;
+use crate::services::state::AppState;
+
+async fn kubeconfig_for(
+    state: &AppState,
+    caller: &Principal,
+    cluster: &str,
+    tenant: &str,
+    project: Option<&str>,
+    request: KubeconfigRequest,
+    yaml: bool,
+) -> Result<Response, ApiError> {
+    let role = match (project, request.role) {
+        (None, None) => Role::TenantOwner,
+        (Some(_), None) => Role::ProjectDev,
+        (None, Some(r @ (Role::TenantOwner | Role::ReadOnly))) => r,
+        (Some(_), Some(r @ (Role::ProjectDev | Role::ReadOnly))) => r,
+        (None, Some(r)) => {
+            return Err(ApiError::invalid(
+                "role",
+                format!("a tenant kubeconfig is tenantOwner or readOnly, not {r}"),
+            ));
+        }
+        (Some(_), Some(r)) => {
+            return Err(ApiError::invalid(
+                "role",
+                format!("a project kubeconfig is projectDev or readOnly, not {r}"),
+            ));
+        }
+    };
+    let subject = request.subject.unwrap_or_else(|| caller.sub().to_owned());
+    validate_subject("subject", &subject)?;
+    let ttl_seconds = ttl(
+        request.ttl_seconds,
+        state.settings().kubeconfig_ttl,
+        state.settings().max_kubeconfig_ttl,
+        caller.remaining(),
+    )?;
+    let (record, _) = state.cluster(cluster).await?;
+    let objects = scope_objects(state, cluster, tenant, project).await?;
+    may_issue(
+        caller,
+        &subject,
+        role,
+        &objects.owners,
+        objects.access.as_ref(),
+    )?;
+    let (token, claims) = issue(
+        &state.token_records(),
+        state.keys(),
+        &state.settings().issuer,
+        Issue {
+            kind: TokenKind::Kubeconfig,
+            subject: subject.clone(),
+            roles: vec![role],
+            tenant: Some(tenant.to_owned()),
+            project: project.map(str::to_owned),
+            cluster: Some(cluster.to_owned()),
+            ttl_seconds,
+            issued_by: caller.sub().to_owned(),
+            issued_by_jti: Some(caller.claims.jti.clone()),
+            not_after: Some(caller.claims.exp),
+        },
+    )
+    .await?;
+    confirm_scope(
+        state,
+        cluster,
+        tenant,
+        project,
+        &objects,
+        &claims.jti,
+        caller.sub(),
+    )
+    .await?;
+    let subject_for_audit = subject.clone();
+    let context = match project {
+        Some(p) => format!("{cluster}-{tenant}-{p}"),
+        None => format!("{cluster}-{tenant}"),
+    };
+    let kubeconfig = render_kubeconfig(
+        &context,
+        &record.spec.proxy_url,
+        &record.spec.proxy_ca,
+        &token,
+    );
+    let mut response = if yaml {
+        let mut r = kubeconfig.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/yaml"),
+        );
+        r
+    } else {
+        axum::Json(KubeconfigView {
+            kubeconfig,
+            jti: claims.jti.clone(),
+            subject: subject.clone(),
+            role,
+            expires_at: rfc3339(claims.exp),
+        })
+        .into_response()
+    };
+    *response.status_mut() = StatusCode::CREATED;
+    response
+        .extensions_mut()
+        .insert(AuditTokenId(claims.jti, Some(subject_for_audit)));
+    Ok(response)
+}
+
+fn wants_yaml(query: &KubeconfigQuery) -> Result<bool, ApiError> {
+    match query.format.as_deref() {
+        None | Some("json") => Ok(false),
+        Some("yaml") => Ok(true),
+        Some(other) => Err(ApiError::invalid(
+            "format",
+            format!(
+                "`{}` is not a format; use json or yaml",
+                other.escape_default()
+            ),
+        )),
+    }
+}
+
+fn merge(
+    query: KubeconfigQuery,
+    body: Option<KubeconfigRequest>,
+) -> Result<KubeconfigRequest, ApiError> {
+    let body = body.unwrap_or_default();
+    let pick = |field: &str, a: bool, b: bool| {
+        if a && b {
+            Err(ApiError::invalid(
+                field,
+                "given both in the query and in the body; give it once",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    pick("role", query.role.is_some(), body.role.is_some())?;
+    pick(
+        "ttlSeconds",
+        query.ttl_seconds.is_some(),
+        body.ttl_seconds.is_some(),
+    )?;
+    pick("subject", query.subject.is_some(), body.subject.is_some())?;
+    Ok(KubeconfigRequest {
+        role: query.role.or(body.role),
+        ttl_seconds: query.ttl_seconds.or(body.ttl_seconds),
+        subject: query.subject.or(body.subject),
+    })
+}
+
+fn query_of(query: QueryOf) -> Result<KubeconfigQuery, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("the query string: {}", e.body_text())))
+}
+
+/// The query string of a kubeconfig route.
+type QueryOf = Result<Query<KubeconfigQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The request, from the query and the body (a field in both is refused), and whether the
+/// answer is the kubeconfig file itself (`format=yaml`).
+fn request(
+    query: QueryOf,
+    body: Option<KubeconfigRequest>,
+) -> Result<(KubeconfigRequest, bool), ApiError> {
+    let query = query_of(query)?;
+    let yaml = wants_yaml(&query)?;
+    Ok((merge(query, body)?, yaml))
+}
+
+/// `POST /api/v1/tenants/{t}/kubeconfig`.
+pub async fn tenant_short(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(TenantRef { t }): Path<TenantRef>,
+    query: QueryOf,
+    OptionalJson(body): OptionalJson<KubeconfigRequest>,
+) -> Result<Response, ApiError> {
+    let (request, yaml) = request(query, body)?;
+    let cluster = cluster_of(&state, &t).await?;
+    kubeconfig_for(&state, &caller, &cluster, &t, None, request, yaml).await
+}
+
+/// `POST /api/v1/clusters/{c}/tenants/{t}/kubeconfig`.
+pub async fn tenant(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(TenantPath { c, t }): Path<TenantPath>,
+    query: QueryOf,
+    OptionalJson(body): OptionalJson<KubeconfigRequest>,
+) -> Result<Response, ApiError> {
+    let (request, yaml) = request(query, body)?;
+    kubeconfig_for(&state, &caller, &c, &t, None, request, yaml).await
+}
+
+/// `GET|POST /api/v1/clusters/{c}/tenants/{t}/projects/{p}/kubeconfig`.
+pub async fn project(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(ProjectPath { c, t, p }): Path<ProjectPath>,
+    query: QueryOf,
+    OptionalJson(body): OptionalJson<KubeconfigRequest>,
+) -> Result<Response, ApiError> {
+    let (request, yaml) = request(query, body)?;
+    kubeconfig_for(&state, &caller, &c, &t, Some(&p), request, yaml).await
+}
