@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Client, ResourceExt};
 use kubenova_api::crd::{Limits, NetworkPolicySettings, Plan, Project, Quota, Tenant, TenantSpec};
-use kubenova_api::{hosts, labels, names};
+use kubenova_api::{labels, names};
 use serde_json::json;
 
 use super::body::Json;
@@ -27,6 +27,9 @@ use super::dto::{
 use super::error::ApiError;
 use super::path::{ClusterPath, Path, TenantPath, TenantRef};
 use crate::services::state::{AppState, MANAGEMENT};
+
+mod hosts;
+use hosts::hosts_free;
 
 /// The longest tenant name (room for `-<project>` in namespace names).
 pub const MAX_TENANT_LEN: usize = 40;
@@ -139,7 +142,7 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
         return Err(ApiError::invalid("displayName", "at most 256 characters"));
     }
     validate_network_policy("networkPolicy.", &s.network_policy)?;
-    hosts::validate_claims(&s.ingress_hosts).map_err(|(i, why)| {
+    kubenova_api::hosts::validate_claims(&s.ingress_hosts).map_err(|(i, why)| {
         ApiError::invalid(
             &i.map_or("ingressHosts".to_owned(), |i| format!("ingressHosts[{i}]")),
             why,
@@ -278,37 +281,6 @@ pub async fn create(
             })
         }
     }
-}
-
-/// 409 if one of `claims` overlaps a host another tenant of the cluster claims (ADR 0015). The
-/// agent settles two such claims made at the same moment: the first it records keeps the host.
-async fn hosts_free(
-    client: &Client,
-    cluster: &str,
-    tenant: &str,
-    claims: &[String],
-) -> Result<(), ApiError> {
-    if claims.is_empty() {
-        return Ok(());
-    }
-    let others = Api::<Tenant>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ApiError::from_kube(cluster, e))?;
-    for other in others.items.iter().filter(|o| o.name_any() != tenant) {
-        if let Some((mine, theirs)) = hosts::first_overlap(claims, &other.spec.plan.ingress_hosts) {
-            let other = other.name_any();
-            return Err(ApiError::conflict(format!(
-                "ingress host `{mine}` overlaps `{theirs}`, which tenant `{other}` claims; a host belongs to one tenant \
-                 (whatever the path): choose another or have `{other}` give it up first"
-            ))
-            .with_details(json!({
-                "kind": "tenant", "name": tenant, "field": "ingressHosts",
-                "host": mine, "overlaps": { "tenant": other, "host": theirs },
-            })));
-        }
-    }
-    Ok(())
 }
 
 /// `GET /api/v1/clusters/{c}/tenants`.
