@@ -342,3 +342,29 @@ fn node(port: u16) -> Result<Node> {
     });
     serde_json::from_value(node).map_err(|e| Error::Invalid(format!("node: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_directory_nobody_cannot_reach_is_refused_with_the_directory_in_the_way() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tmp")
+            .join(crate::unique_name("exec-dir"));
+        let closed = root.join("closed");
+        std::fs::create_dir_all(&closed).expect("dirs");
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).expect("mode");
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).expect("mode");
+        let refused = exec_dir(&closed.join("run")).expect_err("out of nobody's reach");
+        let message = refused.to_string();
+        assert!(
+            message.contains(&closed.display().to_string()) && message.contains("700"),
+            "{message}"
+        );
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).expect("mode");
+        let dir = exec_dir(&closed.join("run")).expect("reachable now");
+        assert_eq!(dir, closed.join("run-exec"));
+        std::fs::remove_dir_all(&root).expect("clean up");
+    }
+}
