@@ -134,7 +134,7 @@ named! {
         Unhealthy,
         /// App: suspended.
         Suspended,
-        /// App: being deleted.
+        /// App or project: being deleted (the message says what it waits for).
         Deleting,
     }
 }

@@ -21,6 +21,7 @@ pub mod duration;
 pub mod hosts;
 pub mod identity;
 pub mod labels;
+pub mod metadata;
 pub mod names;
 pub mod quantity;
 pub mod role;

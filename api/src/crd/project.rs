@@ -4,6 +4,8 @@
 // `unreachable_pub` lint reports; the public types themselves are re-exported by `crd`.
 #![allow(unreachable_pub)]
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,13 @@ pub struct ProjectSpec {
     /// Who may get which kubeconfig.
     #[serde(default)]
     pub access: Access,
+    /// Labels for the project's namespace (the tenant's own win on the same key); keys as
+    /// Kubernetes allows, none under a reserved prefix ([`crate::metadata::RESERVED_PREFIXES`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations for the project's namespace, as `labels`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What the agent observed.

@@ -4,6 +4,8 @@
 // `unreachable_pub` lint reports; the public types themselves are re-exported by `crd`.
 #![allow(unreachable_pub)]
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,14 @@ pub struct TenantSpec {
     /// How the tenant's project namespaces are isolated on the network.
     #[serde(default)]
     pub network_policy: NetworkPolicySettings,
+    /// Labels for every namespace of the tenant (Capsule writes them, also on namespaces its
+    /// owners make with kubectl); keys as Kubernetes allows, none under a reserved prefix
+    /// ([`crate::metadata::RESERVED_PREFIXES`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations for every namespace of the tenant, as `labels`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Who may talk to whom: what the agent writes into each project's `kubenova-isolation`

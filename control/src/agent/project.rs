@@ -19,6 +19,7 @@
 //! Once the objects above are in place the namespace gets [`labels::BASELINE`]; pods are refused
 //! in a tenant namespace without it.
 
+mod deletion;
 mod namespace;
 mod plan;
 mod status;
@@ -443,6 +444,7 @@ async fn heal(
         .await;
 }
 
+/// A project's deletion, in the order [`deletion`] explains: tokens, apps, namespace.
 async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
     let (t, p) = (&project.spec.tenant, &project.spec.project);
     let name = project_namespace(t, p);
@@ -465,6 +467,26 @@ async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         && namespace_is_ours(&ns, t, p, uid.as_deref())
     {
         if ns.meta().deletion_timestamp.is_none() {
+            let left =
+                deletion::remove_apps(&ctx.shared.client, &name, &ctx.shared.metrics).await?;
+            if !left.is_empty() {
+                if !deletion::grace_over(project) {
+                    let message = deletion::waiting_message(&name, &left, false);
+                    return waiting(project, ctx, message).await;
+                }
+                let message = deletion::waiting_message(&name, &left, true);
+                tracing::warn!(project = %project.name_any(), %message, "apps not gone in time");
+                ctx.shared
+                    .event(
+                        &project.object_ref(&()),
+                        true,
+                        Reason::Deleting.as_str(),
+                        "Delete",
+                        message,
+                        None,
+                    )
+                    .await;
+            }
             apply::delete(
                 &api,
                 Some(&ctx.namespaces),
@@ -477,7 +499,7 @@ async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         }
         // Wait until the namespace (and so everything in it) is gone.
         if api.get_opt(&name).await?.is_some() {
-            return Err(Error::Waiting(format!("namespace {name} is being deleted")));
+            return waiting(project, ctx, deletion::waiting_message(&name, &[], false)).await;
         }
     }
     ctx.shared
@@ -485,4 +507,15 @@ async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
         .converged(CONTROLLER, &project.name_any(), true);
     tracing::info!(project = %project.name_any(), "project cleaned up");
     Ok(Action::await_change())
+}
+
+/// A deletion that waits: the project's status says for what, and the frame looks again soon.
+async fn waiting(project: &Project, ctx: &Ctx, message: String) -> Result<Action, Error> {
+    let previous = project.status.clone().unwrap_or_default();
+    let status = deletion::deleting(&previous, message.clone(), project.meta().generation);
+    let api: Api<Project> = Api::all(ctx.shared.client.clone());
+    ctx.shared
+        .write_status(&api, project, &previous, status)
+        .await?;
+    Err(Error::Waiting(message))
 }

@@ -162,11 +162,66 @@ fn classify(path: &str, err: &serde_json::Error) -> ApiError {
             let text = err.to_string();
             let why = text
                 .rsplit_once(" at line ")
-                .map_or(text.as_str(), |(head, _)| head)
-                .to_owned();
-            ApiError::invalid(field, why)
+                .map_or(text.as_str(), |(head, _)| head);
+            ApiError::invalid(field, in_json_words(why))
         }
     }
+}
+
+/// serde's words for types (`i32`, `a sequence`, `struct Quota`) in JSON's, which are the
+/// user's: "expected i32" becomes "expected an integer".
+fn in_json_words(message: &str) -> String {
+    const WORDS: &[(&str, &str)] = &[
+        ("expected i8", "expected an integer"),
+        ("expected i16", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected i64", "expected an integer"),
+        ("expected u8", "expected an integer of 0 or more"),
+        ("expected u16", "expected an integer of 0 or more"),
+        ("expected u32", "expected an integer of 0 or more"),
+        ("expected u64", "expected an integer of 0 or more"),
+        ("expected usize", "expected an integer of 0 or more"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected an object"),
+        ("invalid type: sequence", "invalid type: array"),
+        ("invalid type: map", "invalid type: object"),
+        ("invalid type: floating point", "invalid type: number"),
+        ("invalid value: floating point", "invalid value: number"),
+    ];
+    let mut out = message.to_owned();
+    for (from, to) in WORDS {
+        // Whole words only: `expected u8` must not rewrite `expected u80...`.
+        let mut rewritten = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(from) {
+            let after = &rest[at + from.len()..];
+            rewritten.push_str(&rest[..at]);
+            if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                rewritten.push_str(from);
+            } else {
+                rewritten.push_str(to);
+            }
+            rest = after;
+        }
+        rewritten.push_str(rest);
+        out = rewritten;
+    }
+    // `expected struct Quota` / `expected enum Role`: the shape, not our type's name.
+    for (prefix, shape) in [
+        ("expected struct ", "an object"),
+        ("expected enum ", "one of the documented values"),
+    ] {
+        if let Some(at) = out.find(prefix) {
+            let tail = &out[at + prefix.len()..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out = format!("{}expected {shape}{}", &out[..at], &tail[end..]);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -192,6 +247,57 @@ mod tests {
 
     fn err(body: &str) -> ApiError {
         parse::<Sample>(body.as_bytes()).expect_err(body)
+    }
+
+    #[test]
+    fn type_errors_speak_json_not_rust() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Typed {
+            count: Option<i32>,
+            size: Option<u32>,
+            ratio: Option<f64>,
+            list: Option<Vec<String>>,
+            inner: Option<Inner>,
+        }
+        let cases = [
+            (
+                r#"{"count": "x"}"#,
+                r#"invalid type: string "x", expected an integer"#,
+            ),
+            (
+                r#"{"count": 1.5}"#,
+                "invalid type: number `1.5`, expected an integer",
+            ),
+            (
+                r#"{"size": -1}"#,
+                "invalid value: integer `-1`, expected an integer of 0 or more",
+            ),
+            (
+                r#"{"ratio": "x"}"#,
+                r#"invalid type: string "x", expected a number"#,
+            ),
+            (
+                r#"{"list": "x"}"#,
+                r#"invalid type: string "x", expected an array"#,
+            ),
+            (
+                r#"{"inner": 5}"#,
+                "invalid type: integer `5`, expected an object",
+            ),
+            (r#"{"list": {}}"#, "invalid type: object, expected an array"),
+        ];
+        for (body, message) in cases {
+            let e = parse::<Typed>(body.as_bytes()).expect_err(body);
+            assert_eq!(e.status.as_u16(), 422, "{body}");
+            let why = e.details["reason"].as_str().unwrap_or_default().to_owned();
+            assert_eq!(why, message, "{body}: {e}");
+        }
+        assert_eq!(in_json_words("expected u80"), "expected u80");
+        assert_eq!(
+            in_json_words("expected i32 or null"),
+            "expected an integer or null"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Request and response bodies. Requests refuse unknown fields; every type has a JSON Schema
 //! for the OpenAPI document.
 
+use std::collections::BTreeMap;
+
 use kubenova_api::Role;
 use kubenova_api::crd::{
     Access, Condition, Limits, NetworkPolicySettings, PodSecurity, Quota, TokenKind, Usage,
@@ -132,6 +134,14 @@ create_and_replace! {
         /// Network isolation of the tenant's projects (default: traffic inside the tenant and DNS).
         #[serde(default)]
         network_policy: NetworkPolicySettings,
+        /// Labels for every namespace of the tenant, as Kubernetes allows them; none under
+        /// `kubernetes.io`, `k8s.io`, `kubenova.io`, `capsule.clastix.io`, `projectcapsule.dev`
+        /// or their subdomains.
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        /// Annotations for every namespace of the tenant, as `labels`.
+        #[serde(default)]
+        annotations: BTreeMap<String, String>,
     }
 }
 
@@ -172,6 +182,10 @@ pub struct TenantView {
     pub prevent_deletion: bool,
     /// Network isolation of the tenant's projects.
     pub network_policy: NetworkPolicySettings,
+    /// Labels of every namespace of the tenant.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations of every namespace of the tenant.
+    pub annotations: BTreeMap<String, String>,
     /// What the agent reported.
     pub status: ObjectStatus,
 }
@@ -187,6 +201,11 @@ pub struct ObjectStatus {
     pub conditions: Vec<Condition>,
     /// The namespaces (tenant) or namespace (project).
     pub namespaces: Vec<String>,
+    /// Set while it is being deleted: when the deletion began (RFC 3339). Deletion is
+    /// asynchronous: the agent revokes its tokens, removes its apps, then its namespaces; `GET`
+    /// answers 404 once it is gone. Until then `Ready` is false and says what it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleting_since: Option<String>,
 }
 
 create_and_replace! {
@@ -210,6 +229,13 @@ create_and_replace! {
         /// Who gets projectDev and readOnly kubeconfigs.
         #[serde(default)]
         access: Access,
+        /// Labels for the project's namespace, as the tenant's (a key the tenant sets is
+        /// refused: the tenant's apply to all its namespaces).
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        /// Annotations for the project's namespace, as `labels`.
+        #[serde(default)]
+        annotations: BTreeMap<String, String>,
     }
 }
 
@@ -236,6 +262,10 @@ pub struct ProjectView {
     pub pod_security: Option<PodSecurity>,
     /// Access.
     pub access: Access,
+    /// Labels of the project's namespace.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations of the project's namespace.
+    pub annotations: BTreeMap<String, String>,
     /// What the agent reported.
     pub status: ObjectStatus,
 }
@@ -408,6 +438,28 @@ pub struct Me {
     pub jti: String,
     /// When the token expires (RFC 3339).
     pub expires_at: String,
+}
+
+/// Every tenant of every registered cluster, and the clusters that did not answer.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AllTenants {
+    /// The tenants of the clusters that answered, by name.
+    pub items: Vec<TenantView>,
+    /// Clusters whose tenants are missing from `items` because they did not answer (absent when
+    /// every cluster answered).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<ClusterProblem>,
+}
+
+/// A cluster that could not be read, and why.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterProblem {
+    /// The cluster.
+    pub cluster: String,
+    /// What went wrong (the error's message).
+    pub message: String,
 }
 
 /// A list of objects.

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
-use kubenova_api::crd::{Access, Project, ProjectSpec};
+use std::collections::BTreeMap;
+
+use kubenova_api::crd::{Access, Project, ProjectSpec, Tenant};
 use kubenova_api::{labels, names};
 
 use super::body::Json;
@@ -14,8 +16,8 @@ use super::dto::{List, ProjectInput, ProjectSettings, ProjectUsage, ProjectView}
 use super::error::ApiError;
 use super::path::{Path, ProjectPath, TenantPath};
 use super::tenants::{
-    MAX_PROJECT_LEN, managed_labels, status_of, tenant_in, tenant_projects, validate_name,
-    validate_subjects,
+    MAX_PROJECT_LEN, managed_labels, status_of, tenant_in, tenant_projects, validate_metadata,
+    validate_name, validate_subjects,
 };
 use crate::services::state::AppState;
 
@@ -30,7 +32,13 @@ fn project_view(cluster: &str, p: &Project) -> ProjectView {
         limits: p.spec.limits.clone(),
         pod_security: p.spec.pod_security,
         access: p.spec.access.clone(),
-        status: status_of(&status.conditions, status.namespace.into_iter().collect()),
+        labels: p.spec.labels.clone(),
+        annotations: p.spec.annotations.clone(),
+        status: status_of(
+            &p.metadata,
+            &status.conditions,
+            status.namespace.into_iter().collect(),
+        ),
     }
 }
 
@@ -48,7 +56,9 @@ pub async fn create(
     validate_name("name", &input.name, MAX_PROJECT_LEN)?;
     validate_subjects("access.developers", &input.access.developers)?;
     validate_subjects("access.readers", &input.access.readers)?;
-    let (client, _, _) = tenant_in(&state, &cluster, &tenant).await?;
+    validate_metadata(&input.labels, &input.annotations)?;
+    let (client, _, found) = tenant_in(&state, &cluster, &tenant).await?;
+    not_the_tenants(&found, &input.labels, &input.annotations)?;
     let mut object = Project::new(
         &project_object_name(&tenant, &input.name),
         ProjectSpec {
@@ -58,6 +68,8 @@ pub async fn create(
             limits: input.limits,
             pod_security: input.pod_security,
             access: input.access,
+            labels: input.labels,
+            annotations: input.annotations,
         },
     );
     let mut l = managed_labels(&tenant);
@@ -150,13 +162,42 @@ pub async fn update(
 ) -> Result<axum::Json<ProjectView>, ApiError> {
     validate_subjects("access.developers", &input.access.developers)?;
     validate_subjects("access.readers", &input.access.readers)?;
+    validate_metadata(&input.labels, &input.annotations)?;
+    let (_, _, tenant) = tenant_in(&state, names.c.as_str(), names.t.as_str()).await?;
+    not_the_tenants(&tenant, &input.labels, &input.annotations)?;
     change(&state, &names, |s| {
         s.quota = input.quota;
         s.limits = input.limits;
         s.pod_security = input.pod_security;
         s.access = input.access;
+        s.labels = input.labels;
+        s.annotations = input.annotations;
     })
     .await
+}
+
+/// A project may not set a label or annotation its tenant sets: the tenant's apply to every
+/// namespace of the tenant, and win (the agent leaves such a key to the tenant's value).
+fn not_the_tenants(
+    tenant: &Tenant,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    for (field, own, tenants) in [
+        ("labels", labels, &tenant.spec.labels),
+        ("annotations", annotations, &tenant.spec.annotations),
+    ] {
+        if let Some(key) = own.keys().find(|k| tenants.contains_key(*k)) {
+            return Err(ApiError::invalid(
+                &format!("{field}[{key:?}]"),
+                format!(
+                    "tenant `{}` sets this key for all its namespaces; leave it out or use another key",
+                    tenant.name_any()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `PUT .../projects/{p}/access`.
@@ -173,15 +214,21 @@ pub async fn access(
     .await
 }
 
-/// `DELETE .../projects/{p}`.
+/// `DELETE .../projects/{p}`: 202 with the project being deleted (`status.deletingSince`); the
+/// agent removes its apps, then its namespace, and `GET` answers 404 once it is gone.
 pub async fn delete(
     State(state): State<AppState>,
     Path(names): Path<ProjectPath>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let (cluster, api, found) = project_in(&state, &names).await?;
-    api.delete(&found.name_any(), &DeleteParams::default())
+    let deleting = api
+        .delete(&found.name_any(), &DeleteParams::default())
         .await
-        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+        .map_err(|e| ApiError::from_kube(&cluster, e))?
+        .left_or_else(|_| {
+            // Gone at once (no finalizer: the agent has never seen it); shown as it was.
+            found.clone()
+        });
     super::tokens::revoke_scope(
         &state,
         &found.spec.tenant,
@@ -189,7 +236,11 @@ pub async fn delete(
         "project deleted",
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(project_view(&cluster, &deleting)),
+    )
+        .into_response())
 }
 
 /// `GET .../projects/{p}/usage`.

@@ -21,8 +21,8 @@ use serde_json::json;
 use super::body::Json;
 use super::clusters::INDEX_CLUSTER_LABEL;
 use super::dto::{
-    List, ObjectStatus, OwnersInput, ProjectUsage, TenantInput, TenantSettings, TenantUsage,
-    TenantView,
+    AllTenants, ClusterProblem, List, ObjectStatus, OwnersInput, ProjectUsage, TenantInput,
+    TenantSettings, TenantUsage, TenantView,
 };
 use super::error::ApiError;
 use super::path::{ClusterPath, Path, TenantPath, TenantRef};
@@ -102,10 +102,12 @@ fn validate_classes(field: &str, classes: &[String]) -> Result<(), ApiError> {
 }
 
 pub(crate) fn status_of(
+    meta: &ObjectMeta,
     conditions: &[kubenova_api::crd::Condition],
     namespaces: Vec<String>,
 ) -> ObjectStatus {
     ObjectStatus {
+        deleting_since: meta.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
         ready: conditions
             .iter()
             .find(|c| c.type_ == "Ready")
@@ -130,7 +132,9 @@ fn tenant_view(cluster: &str, t: &Tenant) -> TenantView {
         pod_security: t.spec.pod_security,
         prevent_deletion: t.spec.prevent_deletion,
         network_policy: t.spec.network_policy.clone(),
-        status: status_of(&status.conditions, status.namespaces),
+        labels: t.spec.labels.clone(),
+        annotations: t.spec.annotations.clone(),
+        status: status_of(&t.metadata, &status.conditions, status.namespaces),
     }
 }
 
@@ -142,6 +146,7 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
         return Err(ApiError::invalid("displayName", "at most 256 characters"));
     }
     validate_network_policy("networkPolicy.", &s.network_policy)?;
+    validate_metadata(&s.labels, &s.annotations)?;
     kubenova_api::hosts::validate_claims(&s.ingress_hosts).map_err(|(i, why)| {
         ApiError::invalid(
             &i.map_or("ingressHosts".to_owned(), |i| format!("ingressHosts[{i}]")),
@@ -161,7 +166,20 @@ fn settings_spec(s: TenantSettings) -> Result<TenantSpec, ApiError> {
         pod_security: s.pod_security,
         prevent_deletion: s.prevent_deletion,
         network_policy: s.network_policy,
+        labels: s.labels,
+        annotations: s.annotations,
     })
+}
+
+/// Labels and annotations of a tenant or project, as Kubernetes checks them and off the
+/// reserved prefixes (ADR 0019).
+pub(crate) fn validate_metadata(
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    kubenova_api::metadata::validate_labels("labels", labels)
+        .and_then(|()| kubenova_api::metadata::validate_annotations("annotations", annotations))
+        .map_err(|e| ApiError::invalid(&e.field, e.why))
 }
 
 fn validate_network_policy(prefix: &str, settings: &NetworkPolicySettings) -> Result<(), ApiError> {
@@ -303,6 +321,54 @@ pub async fn list(
     Ok(axum::Json(List { items }))
 }
 
+/// `GET /api/v1/tenants`: every tenant of every registered cluster, by name (tenant names are
+/// unique across clusters). A cluster that does not answer is named in `unreachable` rather than
+/// failing the whole list or silently missing from it.
+pub async fn list_all(State(state): State<AppState>) -> Result<axum::Json<AllTenants>, ApiError> {
+    let clusters = state
+        .cluster_records()
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
+    let mut all = AllTenants {
+        items: Vec::new(),
+        unreachable: Vec::new(),
+    };
+    for record in &clusters.items {
+        let cluster = record.name_any();
+        let listed = match state.cluster(&cluster).await {
+            Ok((_, client)) => Api::<Tenant>::all(client)
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| ApiError::from_kube(&cluster, e)),
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(tenants) => all
+                .items
+                .extend(tenants.items.iter().map(|t| tenant_view(&cluster, t))),
+            Err(e) => all.unreachable.push(ClusterProblem {
+                cluster,
+                message: e.message,
+            }),
+        }
+    }
+    all.items
+        .sort_by(|a, b| a.name.cmp(&b.name).then(a.cluster.cmp(&b.cluster)));
+    Ok(axum::Json(all))
+}
+
+/// `GET /api/v1/tenants/{t}`: a tenant by its name alone (its cluster is looked up).
+pub async fn get_by_name(
+    State(state): State<AppState>,
+    Path(TenantRef { t }): Path<TenantRef>,
+) -> Result<axum::Json<TenantView>, ApiError> {
+    let tenant = t.to_string();
+    let cluster = cluster_of(&state, &tenant).await?;
+    let (_, _, found) = tenant_in(&state, &cluster, &tenant).await?;
+    Ok(axum::Json(tenant_view(&cluster, &found)))
+}
+
 /// `GET /api/v1/clusters/{c}/tenants/{t}`.
 pub async fn get(
     State(state): State<AppState>,
@@ -408,12 +474,14 @@ pub async fn network_policies(
     .await
 }
 
-/// `DELETE /api/v1/clusters/{c}/tenants/{t}`: refused while it has projects or
-/// `preventDeletion` is set.
+/// `DELETE /api/v1/clusters/{c}/tenants/{t}`: refused while it has projects (also those being
+/// deleted, named in `details.deleting`) or `preventDeletion` is set; else 202 with the tenant
+/// being deleted (`status.deletingSince`). Its name leaves the API at once; the agent removes
+/// its namespaces and Capsule Tenant behind.
 pub async fn delete(
     State(state): State<AppState>,
     Path(names): Path<TenantPath>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let (cluster, tenant) = (names.c.to_string(), names.t.to_string());
     let (client, api, found) = tenant_in(&state, &cluster, &tenant).await?;
     if found.spec.prevent_deletion {
@@ -423,16 +491,13 @@ pub async fn delete(
     }
     let projects = tenant_projects(&client, &cluster, &tenant).await?;
     if !projects.is_empty() {
-        let list: Vec<String> = projects.iter().map(|p| p.spec.project.clone()).collect();
-        return Err(ApiError::conflict(format!(
-            "tenant `{tenant}` still has projects ({}); delete them first",
-            list.join(", ")
-        ))
-        .with_details(json!({ "projects": list })));
+        return Err(still_has_projects(&tenant, &projects));
     }
-    api.delete(&tenant, &DeleteParams::default())
+    let deleting = api
+        .delete(&tenant, &DeleteParams::default())
         .await
-        .map_err(|e| ApiError::from_kube(&cluster, e))?;
+        .map_err(|e| ApiError::from_kube(&cluster, e))?
+        .left_or_else(|_| found.clone());
     // Its tokens stop working now (the agent does the same before the finalizer goes, for
     // deletions with kubectl). After the delete: a token issued meanwhile is caught by the
     // issuer's own check (ADR 0010).
@@ -445,7 +510,43 @@ pub async fn delete(
         Err(kube::Error::Api(s)) if s.code == 404 => {}
         Err(e) => return Err(ApiError::from_kube(MANAGEMENT, e)),
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(tenant_view(&cluster, &deleting)),
+    )
+        .into_response())
+}
+
+/// The 409 for a tenant that still has `projects`: which, and which of them are on their way.
+fn still_has_projects(tenant: &str, projects: &[Project]) -> ApiError {
+    let list: Vec<String> = projects.iter().map(|p| p.spec.project.clone()).collect();
+    let deleting: Vec<String> = projects
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+        .map(|p| p.spec.project.clone())
+        .collect();
+    let message = if deleting.len() == list.len() {
+        format!(
+            "tenant `{tenant}` still has projects being deleted ({}); try again once they are gone (their GET answers 404)",
+            list.join(", ")
+        )
+    } else {
+        let shown: Vec<String> = list
+            .iter()
+            .map(|p| {
+                if deleting.contains(p) {
+                    format!("{p}: being deleted")
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
+        format!(
+            "tenant `{tenant}` still has projects ({}); delete them first",
+            shown.join(", ")
+        )
+    };
+    ApiError::conflict(message).with_details(json!({ "projects": list, "deleting": deleting }))
 }
 
 pub(crate) async fn tenant_projects(

@@ -5,6 +5,7 @@
 mod common;
 mod drift;
 mod isolation;
+mod metadata;
 mod project;
 mod quota;
 mod tenant;

@@ -12,6 +12,7 @@ use testenv::proxy::{ProxyOptions, RunningProxy};
 use testenv::{Options, TestEnv, unique_name};
 
 mod actions;
+mod deletion;
 mod helm;
 mod isolation;
 mod logs;

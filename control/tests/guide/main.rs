@@ -214,6 +214,39 @@ fn judge(step: &Step, ran: &Ran) -> Option<String> {
     (!script::matches(shown, &printed)).then(|| format!("printed something else than\n  {shown}"))
 }
 
+/// What the cluster looked like when a step failed, as the platform's admin sees it: KubeNova's
+/// objects that are not Ready and why, namespaces being deleted and what holds them, and the
+/// objects with finalizers in them. CI shows only the test's output, so it has to be here.
+const DIAGNOSE: &str = r#"
+. .kubenova/dev/env
+echo "--- KubeNova objects not Ready"
+kubectl get tenants.kubenova.io,projects.kubenova.io,apps.kubenova.io -A -o json | jq -r '.items[]
+  | select(([.status.conditions[]? | select(.type=="Ready" and .status=="True")] | length) == 0)
+  | "\(.kind) \(.metadata.namespace // "")/\(.metadata.name) deleting=\(.metadata.deletionTimestamp // "no"): \([.status.conditions[]? | select(.status!="True") | "\(.type)=\(.reason): \(.message)"] | join("; "))"'
+echo "--- namespaces being deleted"
+for ns in $(kubectl get ns -o json | jq -r '.items[] | select(.metadata.deletionTimestamp) | .metadata.name'); do
+  kubectl get ns "$ns" -o json | jq -r '"\(.metadata.name): \([.status.conditions[]? | select(.status=="True") | "\(.reason): \(.message)"] | join("; "))"'
+  kubectl get applications.core.oam.dev,helmreleases.helm.toolkit.fluxcd.io,pods,persistentvolumeclaims -n "$ns" -o json |
+    jq -r '.items[] | "  \(.kind)/\(.metadata.name) finalizers=\(.metadata.finalizers // []) deleting=\(.metadata.deletionTimestamp // "no") \([.status.conditions[]? | select(.type=="Ready") | .message] | join(""))"'
+done
+"#;
+
+fn diagnose(dir: &Path) -> String {
+    match Command::new("bash")
+        .arg("-c")
+        .arg(DIAGNOSE)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => format!(
+            "the cluster then:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => format!("no diagnosis: {e}"),
+    }
+}
+
 #[test]
 fn the_guides_run_as_written() {
     let root = root();
@@ -243,7 +276,12 @@ fn the_guides_run_as_written() {
     for step in &steps {
         let at = Instant::now();
         let ran = shell.run(&step.command).unwrap_or_else(|e| {
-            panic!("{}: {e}\n{}", step.place, step.command.trim_end());
+            panic!(
+                "{}: {e}\n{}\n{}",
+                step.place,
+                step.command.trim_end(),
+                diagnose(&dir)
+            );
         });
         eprintln!(
             "{} ({} ms, exit {}): {}",
@@ -254,11 +292,12 @@ fn the_guides_run_as_written() {
         );
         if let Some(problem) = judge(step, &ran) {
             panic!(
-                "{}: {problem}\ncommand:\n{}\nstdout:\n{}\nstderr:\n{}",
+                "{}: {problem}\ncommand:\n{}\nstdout:\n{}\nstderr:\n{}\n{}",
                 step.place,
                 step.command.trim_end(),
                 ran.stdout.trim_end(),
-                ran.stderr.trim_end()
+                ran.stderr.trim_end(),
+                diagnose(&dir)
             );
         }
     }

@@ -63,6 +63,96 @@ async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
     );
     assert_eq!(expect(&again, 409)["code"], "KN-409");
 
+    // By its name alone (tenant names are unique across clusters), and in the list of all.
+    let long = expect(
+        &call("GET", &tenants_path(&format!("/{t}")), admin(), None),
+        200,
+    );
+    let short = expect(
+        &call("GET", &format!("/api/v1/tenants/{t}"), admin(), None),
+        200,
+    );
+    assert_eq!(
+        (&short["name"], &short["cluster"]),
+        (&json!(t), &json!(MAIN))
+    );
+    assert_eq!(short["owners"], long["owners"]);
+    let all = expect(&call("GET", "/api/v1/tenants", admin(), None), 200);
+    assert!(
+        all["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|v| v["name"] == json!(t) && v["cluster"] == MAIN),
+        "{all}"
+    );
+    let missing = call("GET", "/api/v1/tenants/no-such-tenant", admin(), None);
+    assert_eq!(expect(&missing, 404)["code"], "KN-404");
+
+    // Labels and annotations (ADR 0019): checked as Kubernetes checks them, off the reserved
+    // prefixes, and a project may not set a key its tenant sets.
+    for (body, field, says) in [
+        (
+            json!({"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}),
+            "labels[\"pod-security.kubernetes.io/enforce\"]",
+            "is reserved",
+        ),
+        (
+            json!({"labels": {"team": "has space"}}),
+            "labels[\"team\"]",
+            "the value `has space`",
+        ),
+        (
+            json!({"annotations": {"Bad/key": "x"}}),
+            "annotations[\"Bad/key\"]",
+            "the prefix `Bad`",
+        ),
+    ] {
+        let bad = call("PUT", &tenants_path(&format!("/{t}")), admin(), Some(&body));
+        let v = expect(&bad, 422);
+        assert_eq!(v["details"]["field"], field, "{v}");
+        assert!(
+            v["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{v}"
+        );
+    }
+    let v = expect(
+        &call(
+            "PUT",
+            &tenants_path(&format!("/{t}")),
+            admin(),
+            Some(&json!({"owners": ["alice"], "labels": {"team": "payments"},
+                         "annotations": {"example.com/contact": "pay@example.com"}})),
+        ),
+        200,
+    );
+    assert_eq!(v["labels"], json!({"team": "payments"}));
+    assert_eq!(
+        v["annotations"],
+        json!({"example.com/contact": "pay@example.com"})
+    );
+    let clash = call(
+        "PUT",
+        &tenants_path(&format!("/{t}/projects/web")),
+        admin(),
+        Some(&json!({"labels": {"team": "mine"}})),
+    );
+    let v = expect(&clash, 422);
+    assert_eq!(v["details"]["field"], "labels[\"team\"]", "{v}");
+    let v = expect(
+        &call(
+            "PUT",
+            &tenants_path(&format!("/{t}/projects/web")),
+            admin(),
+            Some(
+                &json!({"access": {"developers": ["bob"], "readers": ["carol"]},
+                         "labels": {"tier": "web"}}),
+            ),
+        ),
+        200,
+    );
+    assert_eq!(v["labels"], json!({"tier": "web"}));
+
     // Sub-resources replace exactly their part.
     let v = expect(
         &call(
@@ -95,6 +185,21 @@ async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
         200,
     );
     assert_eq!(v["limits"], json!({"defaultCpuRequest": "100m"}));
+    // A wrong type is said in JSON's words, not Rust's ("an integer", not "i32").
+    let bad = call(
+        "PUT",
+        &tenants_path(&format!("/{t}/quotas")),
+        admin(),
+        Some(&json!({"pods": "ten"})),
+    );
+    let v = expect(&bad, 422);
+    assert_eq!(v["details"]["field"], "pods", "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("expected an integer")),
+        "{v}"
+    );
     // The apiserver's own validation (CEL on the CRD) comes back as 422 naming the field.
     let bad = call(
         "PUT",
@@ -134,16 +239,43 @@ async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
     assert_eq!(v["project"], "web");
     // Delete: a tenant with projects is refused, then project and tenant go.
     let refused = call("DELETE", &tenants_path(&format!("/{t}")), admin(), None);
-    assert_eq!(expect(&refused, 409)["code"], "KN-409");
-    expect(
+    let refused = expect(&refused, 409);
+    assert_eq!(refused["code"], "KN-409");
+    assert_eq!(refused["details"]["projects"], json!(["web"]));
+    assert_eq!(refused["details"]["deleting"], json!([]));
+    // Deletion is asynchronous (ADR 0018): 202 with the project on its way.
+    let deleting = expect(
         &call(
             "DELETE",
             &tenants_path(&format!("/{t}/projects/web")),
             admin(),
             None,
         ),
-        204,
+        202,
     );
+    assert_eq!(deleting["name"], "web");
+    assert!(
+        deleting["status"]["deletingSince"].is_string(),
+        "{deleting}"
+    );
+    // While it goes, the tenant's 409 says so.
+    let refused = call("DELETE", &tenants_path(&format!("/{t}")), admin(), None);
+    if refused.status == 409 {
+        let v = refused.json();
+        assert_eq!(v["details"]["deleting"], json!(["web"]), "{v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("being deleted")),
+            "{v}"
+        );
+    } else {
+        panic!(
+            "the tenant went before its project: {} {}",
+            refused.status,
+            refused.text()
+        );
+    }
     // The agent's finalizer keeps the Project until its namespace is gone.
     eventually("the project deleted", Duration::from_secs(120), || {
         call(
@@ -155,9 +287,13 @@ async fn api_writes_tenant_and_project_objects_into_the_workload_cluster() {
         .status
             == 404
     });
-    expect(
+    let deleting = expect(
         &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
-        204,
+        202,
+    );
+    assert!(
+        deleting["status"]["deletingSince"].is_string(),
+        "{deleting}"
     );
     let gone = call("GET", &tenants_path(&format!("/{t}")), admin(), None);
     assert_eq!(expect(&gone, 404)["code"], "KN-404");
@@ -321,6 +457,24 @@ fn kubeconfigs_work_with_kubectl_through_the_proxy_in_scope_only_and_stop_when_r
     );
     assert_eq!(expect(&r, 404)["code"], "KN-404");
 
+    // A project kubeconfig defaults to the project's namespace: no `-n` needed.
+    let listed = kubectl(
+        h.env,
+        &bob,
+        &[
+            "get",
+            "configmaps",
+            "-o",
+            "jsonpath={.items[*].metadata.namespace}",
+        ],
+    )
+    .expect("kubectl get configmaps without -n");
+    let namespaces: std::collections::BTreeSet<&str> = listed.split_whitespace().collect();
+    assert_eq!(
+        namespaces.into_iter().collect::<Vec<_>>(),
+        [format!("{t}-web").as_str()],
+        "{listed}"
+    );
     // Revoke bob's kubeconfig: the proxy refuses it within 2 s.
     kubectl(
         h.env,
@@ -685,7 +839,7 @@ async fn a_tenant_name_that_overlaps_another_tenants_is_refused() {
     }
     expect(
         &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
-        204,
+        202,
     );
 }
 
@@ -817,7 +971,7 @@ async fn ingress_hosts_overlapping_another_tenants_or_malformed_are_refused() {
     for t in [&t1, &t2] {
         expect(
             &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
-            204,
+            202,
         );
     }
 }

@@ -111,8 +111,8 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
     match (route.action, route.method.as_str()) {
         ("clusters.kubeconfig", _) => &["admin"],
         (a, _) if a.starts_with("clusters.") => PLATFORM,
-        ("tenants.create" | "tenants.list", _) => PLATFORM,
-        ("tenants.get" | "tenants.usage" | "projects.list", _) => {
+        ("tenants.create" | "tenants.list" | "tenants.listAll", _) => PLATFORM,
+        ("tenants.get" | "tenants.getByName" | "tenants.usage" | "projects.list", _) => {
             &["admin", "ops", "owner", "read-tenant"]
         }
         ("tenants.owners" | "projects.create", _) => &["admin", "ops", "owner"],

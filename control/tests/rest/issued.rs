@@ -112,7 +112,7 @@ fn deleting_a_tenant_or_project_revokes_its_tokens_and_a_new_one_of_the_same_nam
     // The tenant, deleted through the API: its tokens stop at once.
     expect(
         &call("DELETE", &tenants_path(&format!("/{t}")), admin(), None),
-        204,
+        202,
     );
     let deleted = Instant::now();
     eventually(

@@ -56,14 +56,20 @@ pub(super) async fn ensure_namespace(
     let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
     let as_owner: Api<Namespace> = Api::all(owner_client(&ctx.shared.client, t));
     let metrics = &ctx.shared.metrics;
-    let desired = namespace_manifest(project, tenant, false);
     let live = match ctx.namespaces.get(None, &name) {
         Some(ns) => Some(ns),
         // Not one of ours (the watch sees only those): ask the apiserver itself.
         None => api.get_opt(&name).await?,
     };
     let Some(live) = live else {
-        return match apply::create(&as_owner, &ctx.namespaces, desired, metrics).await {
+        // Made with KubeNova's own labels only: the fields a create sets stay the create's (an
+        // Update manager), so the project's labels and annotations come with the apply right
+        // after, whose fields go again when the spec drops them.
+        let mut bare = project.clone();
+        bare.spec.labels.clear();
+        bare.spec.annotations.clear();
+        let created = namespace_manifest(&bare, tenant, false);
+        return match apply::create(&as_owner, &ctx.namespaces, created, metrics).await {
             Ok(_) => {
                 // Now apply (adds the hash annotation, owns the fields with our manager).
                 let desired = namespace_manifest(project, tenant, false);

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::{Resource, ResourceExt as _};
 use kubenova_api::crd::{Isolation, Limits, NetworkPolicySettings, Project, Quota, Tenant};
 use kubenova_api::names::project_namespace;
-use kubenova_api::{identity, labels};
+use kubenova_api::{identity, labels, metadata};
 use serde_json::{Value, json};
 
 use super::names;
@@ -272,10 +272,27 @@ pub(crate) fn namespace_manifest(project: &Project, tenant: &Tenant, baseline: b
     if baseline {
         l[labels::BASELINE] = json!(labels::BASELINE_VALUE);
     }
+    // The project's own labels and annotations (ADR 0019), but none the tenant sets: Capsule
+    // writes the tenant's on every namespace of the tenant, and they win.
+    for (k, v) in metadata::usable_labels(&project.spec.labels) {
+        if !tenant.spec.labels.contains_key(&k) {
+            l[k] = json!(v);
+        }
+    }
+    let mut meta = json!({ "name": project_namespace(t, p), "labels": l });
+    let annotations: serde_json::Map<String, Value> =
+        metadata::usable_annotations(&project.spec.annotations)
+            .into_iter()
+            .filter(|(k, _)| !tenant.spec.annotations.contains_key(k))
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+    if !annotations.is_empty() {
+        meta["annotations"] = Value::Object(annotations);
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": { "name": project_namespace(t, p), "labels": l },
+        "metadata": meta,
     })
 }
 
@@ -328,6 +345,39 @@ mod tests {
             },
         );
         (project, tenant)
+    }
+
+    #[test]
+    fn the_namespace_carries_the_projects_labels_but_not_the_tenants_keys() {
+        let (mut project, mut tenant) = fixtures(None, None);
+        tenant.spec.labels = [("team".to_owned(), "pay".to_owned())].into();
+        tenant.spec.annotations = [("example.com/a".to_owned(), "t".to_owned())].into();
+        project.spec.labels = [
+            ("team".to_owned(), "other".to_owned()),
+            ("tier".to_owned(), "web".to_owned()),
+            (
+                "pod-security.kubernetes.io/enforce".to_owned(),
+                "privileged".to_owned(),
+            ),
+        ]
+        .into();
+        project.spec.annotations = [
+            ("example.com/a".to_owned(), "p".to_owned()),
+            ("example.com/b".to_owned(), "p".to_owned()),
+        ]
+        .into();
+        let ns = namespace_manifest(&project, &tenant, false);
+        let l = &ns["metadata"]["labels"];
+        assert_eq!(l["tier"], "web");
+        assert!(
+            l.get("team").is_none(),
+            "the tenant's key is Capsule's to write"
+        );
+        assert_eq!(l["pod-security.kubernetes.io/enforce"], "baseline");
+        assert_eq!(ns["metadata"]["annotations"], json!({"example.com/b": "p"}));
+        let (project, tenant) = fixtures(None, None);
+        let ns = namespace_manifest(&project, &tenant, false);
+        assert!(ns["metadata"].get("annotations").is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use kube::{Resource, ResourceExt as _};
 use kubenova_api::crd::Tenant;
-use kubenova_api::{identity, labels};
+use kubenova_api::{identity, labels, metadata};
 use serde_json::{Value, json};
 
 use super::{CAPSULE_NEW_TENANT_LABEL, QUOTA_RULE, tenant_owner_name};
@@ -30,6 +30,16 @@ pub fn desired_capsule_tenant(tenant: &Tenant, protect: bool) -> Value {
     });
     if let Some(n) = plan.quota.namespaces {
         spec["namespaceOptions"] = json!({ "quota": n });
+    }
+    // The tenant's labels and annotations: Capsule writes them on every namespace of the
+    // tenant, also those its owners make with kubectl (ADR 0019).
+    let (l, a) = (
+        metadata::usable_labels(&tenant.spec.labels),
+        metadata::usable_annotations(&tenant.spec.annotations),
+    );
+    if !l.is_empty() || !a.is_empty() {
+        spec["namespaceOptions"]["additionalMetadataList"] =
+            json!([{ "labels": l, "annotations": a }]);
     }
     // An Ingress may not take a host and path another Ingress in any Capsule tenant already
     // uses (Capsule's admission webhook checks it, ADR 0009).
@@ -148,6 +158,31 @@ mod tests {
         );
         t.metadata.uid = Some("uid-1".into());
         t
+    }
+
+    #[test]
+    fn the_tenants_labels_go_to_every_namespace_through_capsule() {
+        let mut t = tenant(Plan::default());
+        assert!(
+            desired_capsule_tenant(&t, true)["spec"]
+                .get("namespaceOptions")
+                .is_none()
+        );
+        t.spec.labels = [
+            ("team".to_owned(), "pay".to_owned()),
+            // Written with kubectl past the API: never applied.
+            (
+                "pod-security.kubernetes.io/enforce".to_owned(),
+                "privileged".to_owned(),
+            ),
+        ]
+        .into();
+        t.spec.annotations = [("example.com/owner".to_owned(), "Pay team".to_owned())].into();
+        let spec = &desired_capsule_tenant(&t, true)["spec"];
+        assert_eq!(
+            spec["namespaceOptions"]["additionalMetadataList"],
+            json!([{ "labels": {"team": "pay"}, "annotations": {"example.com/owner": "Pay team"} }])
+        );
     }
 
     #[test]

@@ -255,8 +255,19 @@ pub(crate) async fn confirm_scope(
     )))
 }
 
-/// Renders a kubeconfig that reaches `server` (verified with `ca_pem`) with `token`.
-pub fn render_kubeconfig(context: &str, server: &str, ca_pem: &str, token: &str) -> String {
+/// Renders a kubeconfig that reaches `server` (verified with `ca_pem`) with `token`; its context
+/// defaults to `namespace` when given (a project's: `kubectl get pods` needs no `-n`).
+pub fn render_kubeconfig(
+    context: &str,
+    server: &str,
+    ca_pem: &str,
+    token: &str,
+    namespace: Option<&str>,
+) -> String {
+    let mut in_context = json!({ "cluster": context, "user": context });
+    if let Some(ns) = namespace {
+        in_context["namespace"] = json!(ns);
+    }
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -265,7 +276,7 @@ pub fn render_kubeconfig(context: &str, server: &str, ca_pem: &str, token: &str)
             "certificate-authority-data": STANDARD.encode(ca_pem),
         }}],
         "users": [{ "name": context, "user": { "token": token } }],
-        "contexts": [{ "name": context, "context": { "cluster": context, "user": context } }],
+        "contexts": [{ "name": context, "context": in_context }],
         "current-context": context,
     });
     serde_yaml::to_string(&config).unwrap_or_default()
@@ -457,12 +468,22 @@ mod tests {
             "https://proxy:8443",
             "-----BEGIN CERTIFICATE-----",
             "tok",
+            None,
         );
         let v: serde_json::Value = serde_yaml::from_str(&text).expect("yaml");
         assert_eq!(v["clusters"][0]["cluster"]["server"], "https://proxy:8443");
         assert!(v["clusters"][0]["cluster"]["certificate-authority-data"].is_string());
         assert!(!text.contains("insecure-skip-tls-verify"));
         assert_eq!(v["users"][0]["user"]["token"], "tok");
+        assert!(v["contexts"][0]["context"].get("namespace").is_none());
+    }
+
+    #[test]
+    fn a_project_kubeconfig_defaults_to_the_project_namespace() {
+        let text = render_kubeconfig("c-t-p", "https://p", "ca", "tok", Some("t-p"));
+        let v: serde_json::Value = serde_yaml::from_str(&text).expect("yaml");
+        assert_eq!(v["contexts"][0]["context"]["namespace"], "t-p");
+        assert_eq!(v["current-context"], "c-t-p");
     }
 
     #[test]

@@ -97,11 +97,13 @@ async fn kubeconfig_for(
         Some(p) => format!("{cluster}-{tenant}-{p}"),
         None => format!("{cluster}-{tenant}"),
     };
+    let namespace = project.map(|p| kubenova_api::names::project_namespace(tenant, p));
     let kubeconfig = render_kubeconfig(
         &context,
         &record.spec.proxy_url,
         &record.spec.proxy_ca,
         &token,
+        namespace.as_deref(),
     );
     let mut response = if yaml {
         let mut r = kubeconfig.into_response();
