@@ -79,10 +79,18 @@ pub fn missing_secret(
 
 /// The `Ready` condition of a Flux object when it reports a failure: `status: False` (Flux
 /// reports work in progress as `Unknown`), and not one of the reasons that only say it waits.
+/// helm-controller's `SourceNotReady` (`HelmChart '...' is not ready: ...`) is one: it repeats
+/// the HelmChart's (or OCIRepository's) state, also while that only catches up with a change;
+/// their own failures are read from them.
 fn failure(object: &Value) -> Option<String> {
     let conditions = object["status"]["conditions"].as_array()?;
     let ready = conditions.iter().find(|c| c["type"] == "Ready")?;
-    let waiting = ["Progressing", "ProgressingWithRetry", "DependencyNotReady"];
+    let waiting = [
+        "Progressing",
+        "ProgressingWithRetry",
+        "DependencyNotReady",
+        "SourceNotReady",
+    ];
     if ready["status"] != "False" || waiting.contains(&ready["reason"].as_str().unwrap_or("")) {
         return None;
     }

@@ -27,7 +27,7 @@ fn a_chart_that_is_not_in_the_repository_is_named_with_the_field_to_fix() {
         "invalid chart reference: failed to get chart version for remote reference: no chart name found",
     );
     let release = not_ready(
-        "ArtifactFailed",
+        "SourceNotReady",
         "HelmChart 'ns/ns-typo' is not ready: invalid chart reference",
     );
     let e = flux_error(&helm(), None, Some(&chart), Some(&release)).expect("an error");
@@ -62,6 +62,12 @@ fn flux_at_work_or_ready_is_no_error() {
         {"type": "Ready", "status": "Unknown", "reason": "Progressing",
          "message": "Running 'install' action with timeout of 5m0s"}]}});
     let waiting = not_ready("DependencyNotReady", "waiting for the source");
+    // helm-controller while the HelmChart catches up with an upgrade.
+    let catching_up = not_ready(
+        "SourceNotReady",
+        "HelmChart 'ns/ns-hello' is not ready: latest generation of object has not been reconciled",
+    );
+    assert_eq!(flux_error(&helm(), None, None, Some(&catching_up)), None);
     let ready = json!({"status": {"conditions": [
         {"type": "Ready", "status": "True", "reason": "UpgradeSucceeded",
          "message": "Helm upgrade succeeded"}]}});
