@@ -123,9 +123,36 @@ fn traits_and_policies_put_with_the_openapi_examples_reach_kubevela() {
     });
 }
 
+/// Watches App `app` in `ns` as admin: every status the agent writes, as
+/// `<observedGeneration> <phase> <revision>` lines, until the returned child is killed.
+fn watch_statuses(ns: &str, app: &str) -> (std::process::Child, std::path::PathBuf) {
+    let out = harness()
+        .env
+        .dir()
+        .join(format!("{}-statuses.txt", unique_name("watch")));
+    let file = std::fs::File::create(&out).expect("watch output");
+    let child = harness()
+        .env
+        .kubectl()
+        .args([
+            "-n",
+            ns,
+            "get",
+            "apps.kubenova.io",
+            app,
+            "--watch",
+            "-o",
+            "jsonpath={.status.observedGeneration} {.status.phase} {.status.revision}{\"\\n\"}",
+        ])
+        .stdout(file)
+        .spawn()
+        .expect("kubectl --watch");
+    (child, out)
+}
+
 #[test]
 fn after_resume_the_app_is_progressing_until_its_pods_are_up() {
-    let (t, p, _ns, _dev) = project();
+    let (t, p, ns, _dev) = project();
     let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
     web_app(&base, "web");
     expect(&call("POST", &format!("{base}/web/suspend"), None), 200);
@@ -135,7 +162,12 @@ fn after_resume_the_app_is_progressing_until_its_pods_are_up() {
     });
     // Each answer after the resume: `running` only with the pod up (and then its logs answer).
     let before = status(&base, "web")["revision"].clone();
-    expect(&call("POST", &format!("{base}/web/resume"), None), 200);
+    let (mut watch, written) = watch_statuses(&ns, "web");
+    std::thread::sleep(Duration::from_secs(1));
+    let resumed = expect(&call("POST", &format!("{base}/web/resume"), None), 200);
+    let generation = resumed["status"]["observedGeneration"]
+        .as_i64()
+        .unwrap_or(0);
     let mut seen = Vec::new();
     eventually("running again after resume", SETTLE, || {
         let v = status(&base, "web");
@@ -164,6 +196,29 @@ fn after_resume_the_app_is_progressing_until_its_pods_are_up() {
     assert!(
         seen.iter().all(|p| waiting.contains(&p.as_str())),
         "{seen:?}"
+    );
+    // Every status the agent wrote for the resumed generation: never `running` with the
+    // revision of before (Vela's phase of the suspended delivery).
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let lines = std::fs::read_to_string(&written).expect("watch output");
+    let before = before.as_str().unwrap_or_default();
+    let resumed_statuses: Vec<&str> = lines
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .next()
+                .and_then(|g| g.parse::<i64>().ok())
+                .is_some_and(|g| g > generation)
+        })
+        .collect();
+    assert!(!resumed_statuses.is_empty(), "{lines}");
+    assert!(
+        !resumed_statuses
+            .iter()
+            .any(|l| l.ends_with(&format!(" running {before}"))),
+        "running before the resume was delivered: {lines}"
     );
 }
 

@@ -102,8 +102,8 @@ fn failure(object: &Value) -> Option<String> {
 
 /// The error Flux reports for a chart app, from the first of its objects that fails in the order
 /// they depend on each other: the repository (`<app>-source`), the HelmChart helm-controller made
-/// for the release, the HelmRelease. Known causes are said in the app's terms (the field to fix);
-/// others name the object's role and keep Flux's message.
+/// for the release, the HelmRelease. Known causes of the repository and the chart are said in the
+/// app's terms (the field to fix); others name the object's role and keep Flux's message.
 pub fn flux_error(
     helm: &HelmSource,
     source: Option<&Value>,
@@ -119,6 +119,10 @@ pub fn flux_error(
     .find_map(|(role, object)| Some((role, failure(object?)?)))?;
     let lower = message.to_ascii_lowercase();
     let (chart, version, repo) = (&helm.chart, &helm.version, &helm.repo);
+    if role == "the Helm release" {
+        // Install and upgrade failures: the chart's own words (a refused object, a timeout).
+        return Some(format!("{role}: {message}"));
+    }
     Some(
         if lower.contains("no chart name found")
             || (lower.contains("chart")

@@ -48,6 +48,15 @@ fn a_chart_that_is_not_in_the_repository_is_named_with_the_field_to_fix() {
     );
     let e = flux_error(&helm(), Some(&source), Some(&chart), Some(&release)).expect("an error");
     assert!(e.contains("check helm.credentials"), "{e}");
+    // The release's failures keep Flux's words, even when they say "not found".
+    let install = not_ready(
+        "InstallFailed",
+        "Helm install failed: namespaces \"other\" not found",
+    );
+    assert_eq!(
+        flux_error(&helm(), None, None, Some(&install)).as_deref(),
+        Some("the Helm release: Helm install failed: namespaces \"other\" not found")
+    );
     // Anything else keeps Flux's words with the object's role.
     let other = not_ready("UpgradeFailed", "Helm upgrade failed: timed out waiting");
     assert_eq!(
