@@ -78,6 +78,10 @@ named! {
         NetworkPolicyReady,
         /// Project: the RoleBindings and the deployer exist.
         AccessReady,
+        /// App: present (`True`) only while something the tenant must fix blocks the delivery (a
+        /// chart that cannot be fetched, a Secret that does not exist); its
+        /// `lastTransitionTime` is when that started.
+        Stalled,
     }
 }
 
@@ -136,6 +140,10 @@ named! {
         Suspended,
         /// App or project: being deleted (the message says what it waits for).
         Deleting,
+        /// App: Flux or KubeVela reports an error that keeps the app from being delivered.
+        DeliveryError,
+        /// App: a Secret (or a key of one) the app refers to does not exist.
+        SecretMissing,
     }
 }
 

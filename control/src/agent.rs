@@ -88,11 +88,15 @@ pub struct Config {
     /// How often a converged object is checked again without any change (a safety net; the
     /// check sends nothing when nothing differs).
     pub resync: Duration,
+    /// How long an app's delivery may stay blocked by an error Flux or KubeVela reports (a chart
+    /// that cannot be found, credentials refused) before its phase is `failed`.
+    pub app_delivery_timeout: Duration,
 }
 
 impl Config {
     /// Defaults for one replica among several: leader election on, a 15 s Lease renewed every
-    /// 5 s, 16 reconciles at once per controller, resync every 10 minutes.
+    /// 5 s, 16 reconciles at once per controller, resync every 10 minutes, an app's delivery error
+    /// tolerated for 10 minutes.
     pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Config {
         Config {
             namespace: namespace.into(),
@@ -103,6 +107,7 @@ impl Config {
             lease_renew: Duration::from_secs(5),
             concurrency: 16,
             resync: Duration::from_secs(600),
+            app_delivery_timeout: Duration::from_secs(600),
         }
     }
 }

@@ -148,6 +148,14 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub app_chart_denied_hosts: Vec<String>,
+    /// How long an app's delivery may stay blocked by an error Flux or KubeVela reports (a chart
+    /// that cannot be found, credentials refused) before the app's phase is `failed`.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_APP_DELIVERY_TIMEOUT",
+        default_value = "10m"
+    )]
+    pub app_delivery_timeout: String,
     /// Where audit lines go: `-` for stdout, or a file (appended).
     #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_LOG", default_value = "-")]
     pub audit_log: String,
@@ -535,6 +543,8 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     } else {
         Audit::file(std::path::Path::new(&args.audit_log))?
     };
+    let app_delivery_timeout = kubenova_api::duration::parse(&args.app_delivery_timeout)
+        .map_err(|e| anyhow::anyhow!("--app-delivery-timeout: {e}"))?;
     let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
     let mut tasks = tokio::task::JoinSet::new();
@@ -547,6 +557,7 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
             client.clone(),
             agent::Config {
                 leader_election: args.leader_election,
+                app_delivery_timeout,
                 ..agent::Config::new(settings.namespace.clone(), identity)
             },
             &mut registry,

@@ -10,11 +10,13 @@
 //! An App in a namespace that is not a KubeNova project namespace gets nothing but a condition
 //! saying so. Without KubeVela in the cluster the controller waits for its CRDs.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -30,8 +32,9 @@ use super::apply::{self, Cached, Trigger};
 use super::frame::{self, Reconciler};
 use super::project::names::DEPLOYER;
 use super::{Error, Shared, managed_selector};
+use crate::apps::pods;
 use crate::apps::render::{self, APP_LABEL, Placement};
-use crate::apps::status;
+use crate::apps::status::{self, checks};
 
 const CONTROLLER: &str = "app";
 
@@ -209,6 +212,10 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
         }
     };
     application["metadata"]["ownerReferences"] = owner(app);
+    let applied_version = application["metadata"]["annotations"]
+        [render::PUBLISH_VERSION_ANNOTATION]
+        .as_str()
+        .map(str::to_owned);
     if let Some(mut cm) = render::files_config_map(app, at).unwrap_or_default() {
         cm["metadata"]["ownerReferences"] = owner(app);
         let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), &namespace);
@@ -221,21 +228,163 @@ async fn apply_app(app: &App, ctx: &Ctx) -> Result<Action, Error> {
         .applications
         .get(Some(&namespace), &name)
         .and_then(|o| serde_json::to_value(o).ok());
+    let mut found = match &live {
+        Some(live) => observe(ctx, app, &namespace, live).await?,
+        None => status::Found::default(),
+    };
+    found.applied_version = applied_version;
+    let now = rfc3339_now();
+    let timeout = ctx.shared.config.app_delivery_timeout;
     let status = status::derive(
         &app.spec,
         app.meta().generation,
         live.as_ref(),
+        &found,
         Some(&previous),
-        &rfc3339_now(),
+        (&now, timeout),
     );
     let ready = conditions::holds(&status.conditions, ConditionType::Ready);
+    let phase = status.phase.clone().unwrap_or_default();
+    let give_up_in = status::give_up_in(&status, &now, timeout);
     write_status(ctx, app, &previous, status).await?;
     Ok(if ready {
         Action::requeue(ctx.shared.config.resync)
+    } else if phase == status::PROGRESSING || phase == status::WAITING_FOR_SECRETS {
+        // Pods starting and Secrets being made wake nothing the agent watches: look again soon.
+        Action::requeue(Duration::from_secs(3))
+    } else if let Some(left) = give_up_in.filter(|d| !d.is_zero()) {
+        // Give up on time: check again when the delivery timeout is reached.
+        Action::requeue(left.min(Duration::from_secs(30)) + Duration::from_secs(1))
     } else {
         // Vela's own status changes wake us too; this only bounds how stale a status can get.
         Action::requeue(Duration::from_secs(30))
     })
+}
+
+/// Flux's `HelmRelease` (helm.toolkit.fluxcd.io/v2).
+fn helm_release_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+        "helmreleases",
+    )
+}
+
+/// A Flux source kind (source.toolkit.fluxcd.io/v1).
+fn source_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
+        plural,
+    )
+}
+
+/// Reads `name` of `ar` in `namespace` with the agent's client; a kind that is not installed
+/// (or an object that does not exist) is `None`.
+async fn read(
+    ctx: &Ctx,
+    ar: &ApiResource,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.shared.client.clone(), namespace, ar);
+    match api.get_opt(name).await {
+        Ok(found) => Ok(found.and_then(|o| serde_json::to_value(o).ok())),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the app's status needs besides the Application, read from the app's own namespace:
+/// missing Secrets, Flux's errors for a chart, and (once Vela says `running`) whether the
+/// workloads have rolled out. See [`status::checks`].
+async fn observe(
+    ctx: &Ctx,
+    app: &App,
+    namespace: &str,
+    live: &Value,
+) -> Result<status::Found, Error> {
+    let client = ctx.shared.client.clone();
+    let name = app.name_any();
+    let mut found = status::Found::default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for used in checks::secret_uses(&app.spec) {
+        let keys = secrets.get_opt(&used.name).await?.map(|s| {
+            s.data
+                .unwrap_or_default()
+                .into_keys()
+                .chain(s.string_data.unwrap_or_default().into_keys())
+                .collect::<BTreeSet<String>>()
+        });
+        found
+            .missing_secrets
+            .extend(checks::missing_secret(&used, namespace, keys.as_ref()));
+    }
+    let mut workloads = Vec::new();
+    let running = live["status"]["status"] == "running" && !app.spec.suspended;
+    if let Some(helm) = &app.spec.helm {
+        let release = read(ctx, &helm_release_resource(), namespace, &name).await?;
+        let source_name = format!("{name}-source");
+        let source = if helm.repo.starts_with("oci://") {
+            read(
+                ctx,
+                &source_resource("OCIRepository", "ocirepositories"),
+                namespace,
+                &source_name,
+            )
+            .await?
+        } else {
+            read(
+                ctx,
+                &source_resource("HelmRepository", "helmrepositories"),
+                namespace,
+                &source_name,
+            )
+            .await?
+        };
+        // helm-controller names the HelmChart it makes `<namespace>-<release>` in the source's
+        // namespace (the app's) and records it as `status.helmChart` (`namespace/name`).
+        let chart_name = release
+            .as_ref()
+            .and_then(|r| r["status"]["helmChart"].as_str())
+            .and_then(|c| c.split_once('/'))
+            .filter(|(ns, _)| *ns == namespace)
+            .map_or_else(|| format!("{namespace}-{name}"), |(_, n)| n.to_owned());
+        let chart = read(
+            ctx,
+            &source_resource("HelmChart", "helmcharts"),
+            namespace,
+            &chart_name,
+        )
+        .await?;
+        found.delivery_error =
+            checks::flux_error(helm, source.as_ref(), chart.as_ref(), release.as_ref());
+        if running {
+            let selector = ListParams::default().labels(&pods::release_selector(&name, namespace));
+            for d in Api::<Deployment>::namespaced(client.clone(), namespace)
+                .list(&selector)
+                .await?
+            {
+                workloads.push(("deployment", serde_json::to_value(d).unwrap_or_default()));
+            }
+            for s in Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .list(&selector)
+                .await?
+            {
+                workloads.push(("statefulset", serde_json::to_value(s).unwrap_or_default()));
+            }
+        }
+    } else if running {
+        match Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get_opt(&name)
+            .await?
+        {
+            Some(d) => workloads.push(("deployment", serde_json::to_value(d).unwrap_or_default())),
+            None => found.rollout = Some(format!("deployment {name} is not created yet")),
+        }
+    }
+    if found.rollout.is_none() {
+        found.rollout = checks::rollout(&workloads);
+    }
+    Ok(found)
 }
 
 /// A status that says why nothing was made.

@@ -19,10 +19,10 @@ use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource as _, ResourceExt as _};
-use kubenova_api::crd::{App, AppSpec, AppStatus, Project};
+use kubenova_api::crd::{App, AppSpec, AppStatus, Project, VelaItem};
 use kubenova_api::{labels, names};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::body::Json;
@@ -292,22 +292,42 @@ pub async fn update(
     Ok(axum::Json(view(&replaced)))
 }
 
+/// The body of `PUT .../apps/{a}/traits`: the whole list, as the App keeps it (`spec.traits`)
+/// and as KubeVela's Application takes it (`components[].traits`). An object, as every body of
+/// this API, so it reads like the same field of `POST .../apps`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TraitsInput {
+    /// The traits (types from the platform's allow-list; `[]` removes them all).
+    pub traits: Vec<VelaItem>,
+}
+
+/// The body of `PUT .../apps/{a}/policies`: the whole list, as the App keeps it
+/// (`spec.policies`) and as KubeVela's Application takes it (`policies`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PoliciesInput {
+    /// The policies (types from the platform's allow-list, each with a name; `[]` removes them
+    /// all).
+    pub policies: Vec<VelaItem>,
+}
+
 /// `PUT .../apps/{a}/traits`: replaces the app's pass-through traits.
 pub async fn traits(
     State(state): State<AppState>,
     Path(path): Path<AppPath>,
-    Json(input): Json<Vec<kubenova_api::crd::VelaItem>>,
+    Json(input): Json<TraitsInput>,
 ) -> Result<axum::Json<AppView>, ApiError> {
-    change_items(&state, &path, |request| request.traits = input).await
+    change_items(&state, &path, |request| request.traits = input.traits).await
 }
 
 /// `PUT .../apps/{a}/policies`: replaces the app's pass-through policies.
 pub async fn policies(
     State(state): State<AppState>,
     Path(path): Path<AppPath>,
-    Json(input): Json<Vec<kubenova_api::crd::VelaItem>>,
+    Json(input): Json<PoliciesInput>,
 ) -> Result<axum::Json<AppView>, ApiError> {
-    change_items(&state, &path, |request| request.policies = input).await
+    change_items(&state, &path, |request| request.policies = input.policies).await
 }
 
 async fn change_items(

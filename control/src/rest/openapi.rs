@@ -22,6 +22,14 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../docs/examples/wordpress-app.json"),
     ),
     (
+        "app-traits.json",
+        include_str!("../../../docs/examples/app-traits.json"),
+    ),
+    (
+        "app-policies.json",
+        include_str!("../../../docs/examples/app-policies.json"),
+    ),
+    (
         "cluster.json",
         include_str!("../../../docs/examples/cluster.json"),
     ),

@@ -335,9 +335,9 @@ pub const ROUTES: &[Route] = &[
         "An app action by the `<app>:<action>` form: `{a}` = `<app>:deploy|suspend|resume|rollback|image-update|delete`; the same as the action's own operation",
         loose apps::AppActionInput => 200 AppView),
     route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/traits" => apps::traits, "apps.traits", APP_WRITERS, Project, "Replace an app's pass-through KubeVela traits",
-        body Vec<kubenova_api::crd::VelaItem> => 200 AppView),
+        body apps::TraitsInput ["app-traits.json"] => 200 AppView),
     route!(PUT "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/policies" => apps::policies, "apps.policies", APP_WRITERS, Project, "Replace an app's pass-through KubeVela policies",
-        body Vec<kubenova_api::crd::VelaItem> => 200 AppView),
+        body apps::PoliciesInput ["app-policies.json"] => 200 AppView),
     route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/status" => apps::reads::status, "apps.status", EVERYONE, Project,
         "An app's status: phase, revision, last deploy and edit, last error, components, pods"
         => 200 AppStatusView),

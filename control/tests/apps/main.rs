@@ -18,6 +18,7 @@ mod isolation;
 mod logs;
 mod revisions;
 mod sources;
+mod truth;
 
 const MAIN: &str = "main";
 
@@ -50,11 +51,13 @@ fn harness() -> &'static Harness {
                         // here so the isolation tests can show that the cluster still refuses.
                         // And chart repositories on loopback over plain HTTP: the fixture
                         // repositories and the OCI registry are local HTTP servers. The default
-                        // refuses both (see `sources`).
+                        // refuses both (see `sources`). A delivery error fails an app after
+                        // 30 s instead of 10 minutes (see `truth`).
                         extra_args: vec![
                             "--app-policies=topology".into(),
                             "--app-chart-hosts=127.0.0.1".into(),
                             "--app-chart-plain-http".into(),
+                            "--app-delivery-timeout=30s".into(),
                         ],
                         ..ControlOptions::default()
                     },

@@ -251,6 +251,12 @@ async fn restore(place: &Place, app: App, input: RollbackInput) -> Result<App, A
         ))
     })?;
     spec.suspended = app.spec.suspended;
+    if spec == app.spec {
+        // The revision's spec is the App's already (rolling back to the current revision, or to
+        // one a `:deploy` repeated): no edit would change the publish version, so deliver it
+        // again as `:deploy` does. Either way a rollback is a new revision.
+        return stamp(place, app).await;
+    }
     place.replace_spec(app, spec).await
 }
 
