@@ -40,7 +40,7 @@ use kubenova_api::labels;
 use kubenova_api::names::project_namespace;
 use tokio_util::sync::CancellationToken;
 
-use self::namespace::{NamespaceState, capsule_uid, ensure_namespace, namespace_is_ours};
+use self::namespace::{NamespaceState, ensure_namespace};
 use self::plan::{Kind, Planned, namespace_manifest, plan, quota_hard};
 pub use self::plan::{desired_namespace, desired_objects};
 pub(crate) use self::plan::{hard, has_baseline, isolation_spec, limit_item, pod_security_labels};
@@ -234,7 +234,7 @@ impl Reconciler for Ctx {
     }
 
     fn cleanup(&self, project: &Project) -> impl Future<Output = Result<Action, Error>> + Send {
-        cleanup(project, self)
+        deletion::cleanup(project, self)
     }
 }
 /// A project's reconcile: the ordered [`steps`], then the status from what they observed.
@@ -442,80 +442,4 @@ async fn heal(
             related,
         )
         .await;
-}
-
-/// A project's deletion, in the order [`deletion`] explains: tokens, apps, namespace.
-async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
-    let (t, p) = (&project.spec.tenant, &project.spec.project);
-    let name = project_namespace(t, p);
-    // Its tokens stop working before its namespace goes (ADR 0010).
-    crate::revocation::revoke_scope_here(
-        &ctx.shared.client,
-        &ctx.shared.config.namespace,
-        t,
-        Some(p),
-        "agent: project deleted",
-    )
-    .await?;
-    let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
-    let live = match ctx.namespaces.get(None, &name) {
-        Some(ns) => Some(ns),
-        None => api.get_opt(&name).await?,
-    };
-    let uid = capsule_uid(ctx, t);
-    if let Some(ns) = live
-        && namespace_is_ours(&ns, t, p, uid.as_deref())
-    {
-        if ns.meta().deletion_timestamp.is_none() {
-            let left =
-                deletion::remove_apps(&ctx.shared.client, &name, &ctx.shared.metrics).await?;
-            if !left.is_empty() {
-                if !deletion::grace_over(project) {
-                    let message = deletion::waiting_message(&name, &left, false);
-                    return waiting(project, ctx, message).await;
-                }
-                let message = deletion::waiting_message(&name, &left, true);
-                tracing::warn!(project = %project.name_any(), %message, "apps not gone in time");
-                ctx.shared
-                    .event(
-                        &project.object_ref(&()),
-                        true,
-                        Reason::Deleting.as_str(),
-                        "Delete",
-                        message,
-                        None,
-                    )
-                    .await;
-            }
-            apply::delete(
-                &api,
-                Some(&ctx.namespaces),
-                None,
-                &name,
-                "Namespace",
-                &ctx.shared.metrics,
-            )
-            .await?;
-        }
-        // Wait until the namespace (and so everything in it) is gone.
-        if api.get_opt(&name).await?.is_some() {
-            return waiting(project, ctx, deletion::waiting_message(&name, &[], false)).await;
-        }
-    }
-    ctx.shared
-        .metrics
-        .converged(CONTROLLER, &project.name_any(), true);
-    tracing::info!(project = %project.name_any(), "project cleaned up");
-    Ok(Action::await_change())
-}
-
-/// A deletion that waits: the project's status says for what, and the frame looks again soon.
-async fn waiting(project: &Project, ctx: &Ctx, message: String) -> Result<Action, Error> {
-    let previous = project.status.clone().unwrap_or_default();
-    let status = deletion::deleting(&previous, message.clone(), project.meta().generation);
-    let api: Api<Project> = Api::all(ctx.shared.client.clone());
-    ctx.shared
-        .write_status(&api, project, &previous, status)
-        .await?;
-    Err(Error::Waiting(message))
 }

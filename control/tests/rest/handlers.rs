@@ -355,7 +355,7 @@ async fn error_bodies_are_one_envelope() {
             Some("application/json"),
             b"{\"name\": \"x\", \"owner\": []}".to_vec(),
             422,
-            json!({"code": "KN-422", "message": "owner: unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `ingressHosts`, `podSecurity`, `preventDeletion`, `networkPolicy`", "details": {"field": "owner", "reason": "unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `ingressHosts`, `podSecurity`, `preventDeletion`, `networkPolicy`"}}),
+            json!({"code": "KN-422", "message": "owner: unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `ingressHosts`, `podSecurity`, `preventDeletion`, `networkPolicy`, `labels`, `annotations`", "details": {"field": "owner", "reason": "unknown field `owner`, expected one of `name`, `displayName`, `owners`, `quota`, `limits`, `ingressClasses`, `storageClasses`, `ingressHosts`, `podSecurity`, `preventDeletion`, `networkPolicy`, `labels`, `annotations`"}}),
         ),
         (
             Method::POST,

@@ -14,14 +14,20 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
-use kube::{Api, Client, Resource as _};
+use kube::runtime::controller::Action;
+use kube::{Api, Client, Resource as _, ResourceExt as _};
 use kubenova_api::conditions::{ConditionType, Reason};
 use kubenova_api::crd::{Condition, Project, ProjectStatus};
+use kubenova_api::names::project_namespace;
 
+use super::namespace::{capsule_uid, namespace_is_ours};
+use super::{CONTROLLER, Ctx};
 use crate::agent::Error;
 use crate::agent::app::application_resource;
+use crate::agent::apply;
 use crate::agent::conditions::condition;
 use crate::agent::metrics::Metrics;
 
@@ -123,6 +129,81 @@ pub(crate) fn deleting(
         conditions,
         ..previous.clone()
     }
+}
+
+/// A project's deletion, in the order this module explains: tokens, apps, namespace.
+pub(super) async fn cleanup(project: &Project, ctx: &Ctx) -> Result<Action, Error> {
+    let (t, p) = (&project.spec.tenant, &project.spec.project);
+    let name = project_namespace(t, p);
+    // Its tokens stop working before its namespace goes (ADR 0010).
+    crate::revocation::revoke_scope_here(
+        &ctx.shared.client,
+        &ctx.shared.config.namespace,
+        t,
+        Some(p),
+        "agent: project deleted",
+    )
+    .await?;
+    let api: Api<Namespace> = Api::all(ctx.shared.client.clone());
+    let live = match ctx.namespaces.get(None, &name) {
+        Some(ns) => Some(ns),
+        None => api.get_opt(&name).await?,
+    };
+    let uid = capsule_uid(ctx, t);
+    if let Some(ns) = live
+        && namespace_is_ours(&ns, t, p, uid.as_deref())
+    {
+        if ns.meta().deletion_timestamp.is_none() {
+            let left = remove_apps(&ctx.shared.client, &name, &ctx.shared.metrics).await?;
+            if !left.is_empty() {
+                if !grace_over(project) {
+                    let message = waiting_message(&name, &left, false);
+                    return waiting(project, ctx, message).await;
+                }
+                let message = waiting_message(&name, &left, true);
+                tracing::warn!(project = %project.name_any(), %message, "apps not gone in time");
+                ctx.shared
+                    .event(
+                        &project.object_ref(&()),
+                        true,
+                        Reason::Deleting.as_str(),
+                        "Delete",
+                        message,
+                        None,
+                    )
+                    .await;
+            }
+            apply::delete(
+                &api,
+                Some(&ctx.namespaces),
+                None,
+                &name,
+                "Namespace",
+                &ctx.shared.metrics,
+            )
+            .await?;
+        }
+        // Wait until the namespace (and so everything in it) is gone.
+        if api.get_opt(&name).await?.is_some() {
+            return waiting(project, ctx, waiting_message(&name, &[], false)).await;
+        }
+    }
+    ctx.shared
+        .metrics
+        .converged(CONTROLLER, &project.name_any(), true);
+    tracing::info!(project = %project.name_any(), "project cleaned up");
+    Ok(Action::await_change())
+}
+
+/// A deletion that waits: the project's status says for what, and the frame looks again soon.
+async fn waiting(project: &Project, ctx: &Ctx, message: String) -> Result<Action, Error> {
+    let previous = project.status.clone().unwrap_or_default();
+    let status = deleting(&previous, message.clone(), project.meta().generation);
+    let api: Api<Project> = Api::all(ctx.shared.client.clone());
+    ctx.shared
+        .write_status(&api, project, &previous, status)
+        .await?;
+    Err(Error::Waiting(message))
 }
 
 #[cfg(test)]
