@@ -545,17 +545,18 @@ fn run_pod(
         cmd.env("KUBECONFIG", &kubeconfig);
     }
     for var in container["env"].as_array().cloned().unwrap_or_default() {
-        let name = var["name"].as_str().expect("a string in the rendered pod");
+        let var_name = var["name"].as_str().expect("a string in the rendered pod");
         let value = if let Some(v) = var["value"].as_str() {
             rewrite(v)
         } else {
             match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                // The pod's name, as the kubelet would give it.
                 Some("metadata.name") => format!("{deployment}-{name}"),
                 Some("metadata.namespace") => NAMESPACE.to_owned(),
-                other => panic!("env {name}: unsupported {other:?}"),
+                other => panic!("env {var_name}: unsupported {other:?}"),
             }
         };
-        cmd.env(name, value);
+        cmd.env(var_name, value);
     }
     env.spawn(name, cmd).expect("spawn");
     let pid = env
@@ -812,6 +813,12 @@ fn install_use_upgrade_uninstall() {
         );
         s == 200 && serde_json::from_str::<Value>(&b).is_ok_and(|v| v["status"]["ready"] == true)
     });
+    // The agent ran under leader election, holding the Lease as the pod (downward API name).
+    let lease = kubectl_json(env, &["get", "lease", "kubenova-agent", "-n", NAMESPACE]);
+    assert_eq!(
+        lease["spec"]["holderIdentity"],
+        "kubenova-control-control-1"
+    );
     let work = env.dir().join("install-work");
     std::fs::create_dir_all(&work).expect("work directory");
     let alice = work.join("acme-alice.kubeconfig");
@@ -941,6 +948,75 @@ fn install_use_upgrade_uninstall() {
         None,
     );
     assert_eq!(status, 200, "{body}");
+
+    // Renewing the serving certificates (docs/install.md: delete the Secret, `helm upgrade`):
+    // once the files change, as the kubelet changes a mounted Secret, both serve the new ones
+    // without a restart.
+    let served = |port: u16| {
+        must(
+            Command::new("sh"),
+            &[
+                "-c",
+                &format!(
+                    "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+                ),
+            ],
+        )
+    };
+    let on_disk = |pod: &Pod| {
+        let file = pod.dir.join("etc/kubenova/tls/tls.crt");
+        must(
+            Command::new("openssl"),
+            &[
+                "x509",
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+                "-in",
+                &file.display().to_string(),
+            ],
+        )
+    };
+    let ports = [(8443, &second.control), (9443, &second.proxy)];
+    for (port, pod) in ports {
+        assert_eq!(served(port), on_disk(pod), "port {port} before the renewal");
+    }
+    let old: Vec<String> = ports.iter().map(|(port, _)| served(*port)).collect();
+    must(
+        env.kubectl(),
+        &[
+            "delete",
+            "secret",
+            "kubenova-control-tls",
+            "kubenova-proxy-tls",
+            "-n",
+            NAMESPACE,
+        ],
+    );
+    let mut args = vec!["upgrade", RELEASE, &next_chart, "-n", NAMESPACE];
+    args.extend(values.iter().map(String::as_str));
+    must(helm(env), &args);
+    for (secret, pod) in [
+        ("kubenova-control-tls", &second.control),
+        ("kubenova-proxy-tls", &second.proxy),
+    ] {
+        write_entries(
+            env,
+            "secret",
+            secret,
+            None,
+            &pod.dir.join("etc/kubenova/tls"),
+        );
+    }
+    for ((port, pod), old) in ports.iter().zip(&old) {
+        let new = on_disk(pod);
+        assert_ne!(&new, old, "port {port}: the certificate was not re-signed");
+        wait_for(
+            &format!("port {port} to serve the renewed certificate"),
+            &[pod],
+            || served(*port) == new,
+        );
+    }
 
     // `helm uninstall` leaves the CRDs (and their objects) and the two key Secrets (kept on
     // purpose, docs/install.md), nothing else of the chart's.
