@@ -69,6 +69,11 @@ dev-up: upstream dev-build ## Like `make dev`, in the background; returns once .
 dev-down: ## Stop what `make dev-up` started
 	@hack/dev.sh down
 
+IMAGE_REGISTRY ?=
+.PHONY: images
+images: ## Static kubenova-control and kubenova-proxy images FROM scratch (buildah, no Docker daemon); IMAGE_REGISTRY=host:port/prefix pushes them (IMAGES_TLS_VERIFY=false for plain HTTP)
+	@hack/images.sh $(IMAGE_REGISTRY)
+
 .PHONY: clean
 clean: ## Remove build output and test environments (not the upstream cache)
 	$(CARGO) clean

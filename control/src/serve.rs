@@ -21,6 +21,7 @@ use crate::rest::{self, clusters::FIELD_MANAGER};
 use crate::services::audit::Audit;
 use crate::services::keys::{self, Cipher, KeyStore};
 use crate::services::state::{AppState, Settings};
+use crate::services::tls::ReloadingCert;
 
 mod cli;
 pub use cli::*;
@@ -384,7 +385,14 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "kubenova-control serving");
     let token = shutdown.clone();
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+        (Some(cert), Some(key)) => {
+            let reloading = ReloadingCert::load(cert, key)?;
+            let config = reloading.server_config()?;
+            tasks.spawn(map_ok(
+                reloading.watch(Duration::from_secs(10), shutdown.clone()),
+            ));
+            Some(config)
+        }
         _ => None,
     };
     tasks.spawn(serve_connections(listener, app, tls, token));
@@ -409,28 +417,6 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
 async fn map_ok(f: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     f.await;
     Ok(())
-}
-
-fn tls_config(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .with_context(|| format!("reading {}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("parsing {}", cert.display()))?;
-    let key =
-        PrivateKeyDer::from_pem_file(key).with_context(|| format!("reading {}", key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// hyper's HTTP/1.1 and HTTP/2 with the same head limit ([`rest::head`]), so that a long URL or
