@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource as _, ResourceExt as _};
+use kubenova_api::clock::rfc3339_now;
 use kubenova_api::crd::{App, AppSpec, AppStatus, Project, VelaItem};
 use kubenova_api::{labels, names};
 use schemars::JsonSchema;
@@ -120,7 +121,7 @@ impl Place {
     }
 
     pub(super) async fn replace_spec(&self, app: App, spec: AppSpec) -> Result<App, ApiError> {
-        let edited = now();
+        let edited = rfc3339_now();
         super::replace::replace_spec(
             &self.apps(),
             &self.cluster,
@@ -167,10 +168,6 @@ impl Place {
 /// Annotation on the App: when its spec last changed through the API.
 const LAST_EDIT: &str = "kubenova.io/last-edit";
 
-pub(super) fn now() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
-}
-
 pub(super) fn view(app: &App) -> AppView {
     AppView {
         name: app.name_any(),
@@ -209,7 +206,7 @@ pub async fn create(
     ]);
     l.insert(APP_LABEL.to_owned(), planned.name.clone());
     app.metadata.labels = Some(l);
-    app.metadata.annotations = Some(BTreeMap::from([(LAST_EDIT.to_owned(), now())]));
+    app.metadata.annotations = Some(BTreeMap::from([(LAST_EDIT.to_owned(), rfc3339_now())]));
     let created = place
         .apps()
         .create(&PostParams::default(), &app)

@@ -10,35 +10,35 @@
 // Loading each test file once per mode is the point (see `suite!`).
 #![allow(clippy::duplicate_mod)]
 
-/// The test files, as modules of the mode module it is invoked in (`direct/mod.rs`,
-/// `capsule_proxy/mod.rs`), which defines `MODE`.
+/// The test files, as modules of the mode module it is invoked in (`direct.rs`,
+/// `capsule_proxy.rs`; paths are relative to their directory), which defines `MODE`.
 macro_rules! suite {
     () => {
-        #[path = "../attacks.rs"]
+        #[path = "attacks.rs"]
         mod attacks;
-        #[path = "../exec_confined.rs"]
+        #[path = "exec_confined.rs"]
         mod exec_confined;
-        #[path = "../harness.rs"]
+        #[path = "harness.rs"]
         mod harness;
-        #[path = "../http.rs"]
+        #[path = "http.rs"]
         mod http;
-        #[path = "../k9s.rs"]
+        #[path = "k9s.rs"]
         mod k9s;
-        #[path = "../kubectl.rs"]
+        #[path = "kubectl.rs"]
         mod kubectl;
-        #[path = "../lifecycle.rs"]
+        #[path = "lifecycle.rs"]
         mod lifecycle;
-        #[path = "../matrix.rs"]
+        #[path = "matrix.rs"]
         mod matrix;
-        #[path = "../parity.rs"]
+        #[path = "parity.rs"]
         mod parity;
-        #[path = "../protocol.rs"]
+        #[path = "protocol.rs"]
         mod protocol;
-        #[path = "../revocation.rs"]
+        #[path = "revocation.rs"]
         mod revocation;
-        #[path = "../streams.rs"]
+        #[path = "streams.rs"]
         mod streams;
-        #[path = "../workflows.rs"]
+        #[path = "workflows.rs"]
         mod workflows;
     };
 }

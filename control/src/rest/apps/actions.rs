@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use kube::ResourceExt as _;
 use kube::api::{Patch, PatchParams};
+use kubenova_api::clock::rfc3339_now;
 use kubenova_api::crd::App;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use super::super::body::{Json, NoBody, OptionalJson};
 use super::super::error::ApiError;
 use super::super::path::{AppActionPath, AppPath, Path, ProjectPath};
 use super::reads::revisions_of;
-use super::{AppView, Place, allowed, now, place, remove, request_of, view};
+use super::{AppView, Place, allowed, place, remove, request_of, view};
 use crate::apps::render::{DEPLOY_REQUESTED, spec_of_revision};
 use crate::apps::request::plan;
 use crate::services::state::AppState;
@@ -195,7 +196,7 @@ fn parse_body<T: serde::de::DeserializeOwned + Default>(
 /// agent's next apply makes KubeVela run the delivery again as a new revision (see
 /// [`crate::apps::render`]).
 async fn stamp(place: &Place, app: App) -> Result<App, ApiError> {
-    let patch = json!({ "metadata": { "annotations": { DEPLOY_REQUESTED: now() } } });
+    let patch = json!({ "metadata": { "annotations": { DEPLOY_REQUESTED: rfc3339_now() } } });
     place
         .apps()
         .patch(
