@@ -200,7 +200,12 @@ impl TestEnv {
             .arg(format!("--audit-log={}", audit_log.display()))
             .arg("--leader-election=false")
             .args(&options.extra_args)
-            .env("RUST_LOG", "info,kube_client=warn");
+            // KUBENOVA_TEST_CONTROL_LOG overrides the filter when a failure needs more detail.
+            .env(
+                "RUST_LOG",
+                std::env::var("KUBENOVA_TEST_CONTROL_LOG")
+                    .unwrap_or_else(|_| "info,kube_client=warn".to_owned()),
+            );
         if options.no_agent {
             cmd.arg("--no-agent");
         }
