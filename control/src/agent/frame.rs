@@ -133,6 +133,22 @@ async fn reconcile<R: Reconciler>(
     let timer = r.shared().metrics.start(R::CONTROLLER);
     let result = if R::FINALIZER {
         let api = r.api(&object);
+        // A cleanup runs only on the object the apiserver holds under that name: a stale copy
+        // (the watch a step behind a deletion, and a new object of the same name made since)
+        // would otherwise clean up after, and take the finalizer off, the new one.
+        if object.meta().deletion_timestamp.is_some() {
+            let live = match api.get_opt(&object.name_any()).await {
+                Ok(live) => live,
+                Err(e) => return finish(&frame, &name, timer, Err(e.into())),
+            };
+            if is_stale(
+                object.meta().uid.as_deref(),
+                live.as_ref().and_then(|l| l.meta().uid.as_deref()),
+            ) {
+                tracing::debug!(object = %name, "a deleted object's stale copy: nothing to clean up");
+                return finish(&frame, &name, timer, Ok(Action::await_change()));
+            }
+        }
         let result = finalizer(&api, FINALIZER, object, |event| async {
             match event {
                 Finalizer::Apply(o) => r.apply(&o).await,
@@ -150,11 +166,32 @@ async fn reconcile<R: Reconciler>(
     } else {
         r.apply(&object).await
     };
+    finish(&frame, &name, timer, result)
+}
+
+/// Records how a reconcile ended (its time, and a success resets the backoff); returns `result`.
+fn finish<R: Reconciler>(
+    frame: &Frame<R>,
+    name: &str,
+    timer: super::metrics::ReconcileTimer<'_>,
+    result: Result<Action, Error>,
+) -> Result<Action, Error> {
     timer.finish(if result.is_ok() { "ok" } else { "error" });
     if result.is_ok() {
-        frame.backoff.reset(&name);
+        frame.backoff.reset(name);
     }
     result
+}
+
+/// Whether a copy of uid `cached` is stale: the apiserver holds no object of its name, or one
+/// with another uid (deleted and made again).
+pub(crate) fn is_stale(cached: Option<&str>, live: Option<&str>) -> bool {
+    match (cached, live) {
+        (_, None) => true,
+        (Some(cached), Some(live)) => cached != live,
+        // No uid on the copy (never from a watch): trust it.
+        (None, Some(_)) => false,
+    }
 }
 
 fn error_policy<R: Reconciler>(
@@ -247,6 +284,14 @@ fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_is_stale_once_its_object_is_gone_or_made_again() {
+        assert!(is_stale(Some("a"), None), "gone");
+        assert!(is_stale(Some("a"), Some("b")), "deleted and made again");
+        assert!(!is_stale(Some("a"), Some("a")), "the same object");
+        assert!(!is_stale(None, Some("b")));
+    }
 
     #[test]
     fn the_delay_doubles_from_the_base_up_to_the_cap() {
