@@ -112,15 +112,24 @@ pub(crate) async fn project_in(
     state: &AppState,
     names: &ProjectPath,
 ) -> Result<(String, Api<Project>, Project), ApiError> {
+    let (cluster, api, found, _) = project_and_tenant_in(state, names).await?;
+    Ok((cluster, api, found))
+}
+
+/// The project of `names` and its tenant.
+async fn project_and_tenant_in(
+    state: &AppState,
+    names: &ProjectPath,
+) -> Result<(String, Api<Project>, Project, Tenant), ApiError> {
     let (cluster, tenant, project) = (names.c.as_str(), names.t.as_str(), names.p.as_str());
-    let (client, _, _) = tenant_in(state, cluster, tenant).await?;
+    let (client, _, owner) = tenant_in(state, cluster, tenant).await?;
     let api: Api<Project> = Api::all(client);
     let found = api
         .get_opt(&project_object_name(tenant, project))
         .await
         .map_err(|e| ApiError::from_kube(cluster, e))?
         .ok_or_else(|| ApiError::not_found("project", &format!("{tenant}/{project}")))?;
-    Ok((cluster.to_owned(), api, found))
+    Ok((cluster.to_owned(), api, found, owner))
 }
 
 /// `GET .../projects/{p}`.
@@ -132,14 +141,15 @@ pub async fn get(
     Ok(axum::Json(project_view(&cluster, &found)))
 }
 
+/// Replaces the project's spec with what `change` makes of it (given its tenant, which may refuse).
 async fn change(
     state: &AppState,
     names: &ProjectPath,
-    change: impl FnOnce(&mut ProjectSpec),
+    change: impl FnOnce(&mut ProjectSpec, &Tenant) -> Result<(), ApiError>,
 ) -> Result<axum::Json<ProjectView>, ApiError> {
-    let (cluster, api, found) = project_in(state, names).await?;
+    let (cluster, api, found, tenant) = project_and_tenant_in(state, names).await?;
     let mut spec = found.spec.clone();
-    change(&mut spec);
+    change(&mut spec, &tenant)?;
     let replaced = super::replace::replace_spec(
         &api,
         &cluster,
@@ -163,15 +173,15 @@ pub async fn update(
     validate_subjects("access.developers", &input.access.developers)?;
     validate_subjects("access.readers", &input.access.readers)?;
     validate_metadata(&input.labels, &input.annotations)?;
-    let (_, _, tenant) = tenant_in(&state, names.c.as_str(), names.t.as_str()).await?;
-    not_the_tenants(&tenant, &input.labels, &input.annotations)?;
-    change(&state, &names, |s| {
+    change(&state, &names, |s, tenant| {
+        not_the_tenants(tenant, &input.labels, &input.annotations)?;
         s.quota = input.quota;
         s.limits = input.limits;
         s.pod_security = input.pod_security;
         s.access = input.access;
         s.labels = input.labels;
         s.annotations = input.annotations;
+        Ok(())
     })
     .await
 }
@@ -208,8 +218,9 @@ pub async fn access(
 ) -> Result<axum::Json<ProjectView>, ApiError> {
     validate_subjects("developers", &input.developers)?;
     validate_subjects("readers", &input.readers)?;
-    change(&state, &names, |s| {
+    change(&state, &names, |s, _| {
         s.access = input;
+        Ok(())
     })
     .await
 }

@@ -20,16 +20,15 @@ use serde_json::json;
 
 use super::body::Json;
 use super::clusters::INDEX_CLUSTER_LABEL;
-use super::dto::{
-    AllTenants, ClusterProblem, List, ObjectStatus, OwnersInput, ProjectUsage, TenantInput,
-    TenantSettings, TenantUsage, TenantView,
-};
+use super::dto::{List, ObjectStatus, OwnersInput, TenantInput, TenantSettings, TenantView};
 use super::error::ApiError;
-use super::path::{ClusterPath, Path, TenantPath, TenantRef};
+use super::path::{ClusterPath, Path, TenantPath};
 use crate::services::state::{AppState, MANAGEMENT};
 
+mod everywhere;
 mod hosts;
 mod validate;
+pub use everywhere::{get_by_name, list_all, usage};
 use hosts::hosts_free;
 pub use validate::validate_subject;
 use validate::{settings_spec, validate_network_policy};
@@ -40,8 +39,11 @@ pub const MAX_TENANT_LEN: usize = 40;
 /// The longest project name.
 pub const MAX_PROJECT_LEN: usize = 22;
 
+/// The prefix of the tenant index ConfigMaps' names: `kubenova-tenant.<tenant>`.
+const INDEX_PREFIX: &str = "kubenova-tenant.";
+
 fn index_name(tenant: &str) -> String {
-    format!("kubenova-tenant.{tenant}")
+    format!("{INDEX_PREFIX}{tenant}")
 }
 
 fn index_api(state: &AppState) -> Api<ConfigMap> {
@@ -107,6 +109,14 @@ pub(crate) async fn tenant_in(
         return Err(ApiError::not_found("tenant", tenant)
             .with_details(json!({ "kind": "tenant", "name": tenant, "cluster": cluster })));
     }
+    read_tenant(client, cluster, tenant).await
+}
+
+pub(super) async fn read_tenant(
+    client: Client,
+    cluster: &str,
+    tenant: &str,
+) -> Result<(Client, Api<Tenant>, Tenant), ApiError> {
     let api: Api<Tenant> = Api::all(client.clone());
     let found = api
         .get_opt(tenant)
@@ -148,7 +158,7 @@ pub async fn create(
     let taken: Vec<String> = existing
         .items
         .iter()
-        .filter(|cm| cm.name_any().starts_with("kubenova-tenant."))
+        .filter(|cm| cm.name_any().starts_with(INDEX_PREFIX))
         .filter_map(|cm| cm.labels().get(labels::TENANT).cloned())
         .collect();
     if let Some(other) = names::overlapping_tenant(&tenant, taken.iter().map(String::as_str)) {
@@ -226,54 +236,6 @@ pub async fn list(
         .collect();
     items.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(axum::Json(List { items }))
-}
-
-/// `GET /api/v1/tenants`: every tenant of every registered cluster, by name (tenant names are
-/// unique across clusters). A cluster that does not answer is named in `unreachable` rather than
-/// failing the whole list or silently missing from it.
-pub async fn list_all(State(state): State<AppState>) -> Result<axum::Json<AllTenants>, ApiError> {
-    let clusters = state
-        .cluster_records()
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ApiError::from_kube(MANAGEMENT, e))?;
-    let mut all = AllTenants {
-        items: Vec::new(),
-        unreachable: Vec::new(),
-    };
-    for record in &clusters.items {
-        let cluster = record.name_any();
-        let listed = match state.cluster(&cluster).await {
-            Ok((_, client)) => Api::<Tenant>::all(client)
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| ApiError::from_kube(&cluster, e)),
-            Err(e) => Err(e),
-        };
-        match listed {
-            Ok(tenants) => all
-                .items
-                .extend(tenants.items.iter().map(|t| tenant_view(&cluster, t))),
-            Err(e) => all.unreachable.push(ClusterProblem {
-                cluster,
-                message: e.message,
-            }),
-        }
-    }
-    all.items
-        .sort_by(|a, b| a.name.cmp(&b.name).then(a.cluster.cmp(&b.cluster)));
-    Ok(axum::Json(all))
-}
-
-/// `GET /api/v1/tenants/{t}`: a tenant by its name alone (its cluster is looked up).
-pub async fn get_by_name(
-    State(state): State<AppState>,
-    Path(TenantRef { t }): Path<TenantRef>,
-) -> Result<axum::Json<TenantView>, ApiError> {
-    let tenant = t.to_string();
-    let cluster = cluster_of(&state, &tenant).await?;
-    let (_, _, found) = tenant_in(&state, &cluster, &tenant).await?;
-    Ok(axum::Json(tenant_view(&cluster, &found)))
 }
 
 /// `GET /api/v1/clusters/{c}/tenants/{t}`.
@@ -472,28 +434,4 @@ pub(crate) async fn tenant_projects(
         .collect();
     items.sort_by(|a, b| a.spec.project.cmp(&b.spec.project));
     Ok(items)
-}
-
-/// `GET /api/v1/tenants/{t}/usage`.
-pub async fn usage(
-    State(state): State<AppState>,
-    Path(TenantRef { t }): Path<TenantRef>,
-) -> Result<axum::Json<TenantUsage>, ApiError> {
-    let tenant = t.to_string();
-    let cluster = cluster_of(&state, &tenant).await?;
-    let (client, _, found) = tenant_in(&state, &cluster, &tenant).await?;
-    let projects = tenant_projects(&client, &cluster, &tenant).await?;
-    Ok(axum::Json(TenantUsage {
-        tenant: tenant.clone(),
-        cluster,
-        usage: found.status.and_then(|s| s.usage),
-        projects: projects
-            .into_iter()
-            .map(|p| ProjectUsage {
-                namespace: names::project_namespace(&tenant, &p.spec.project),
-                project: p.spec.project,
-                usage: p.status.and_then(|s| s.usage),
-            })
-            .collect(),
-    }))
 }

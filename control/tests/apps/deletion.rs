@@ -3,18 +3,6 @@
 
 use super::*;
 
-/// `kubectl get ... -o json` as the cluster's admin; `None` when there is nothing.
-fn admin_get(args: &[&str]) -> Option<Value> {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
-    let out = harness()
-        .env
-        .kubectl_run(&all, None)
-        .expect("kubectl as admin");
-    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("JSON"))
-}
-
 fn names(list: Option<Value>) -> Vec<String> {
     list.and_then(|v| v["items"].as_array().cloned())
         .unwrap_or_default()
@@ -32,19 +20,7 @@ fn a_deleted_projects_apps_go_before_its_namespace_and_leave_nothing() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../testenv/tests/fixtures/charts/wordpress");
     let (_repo, body) = wordpress_in(&chart, &["0.1.0"], &dev, &ns);
     expect(&call("POST", &base, Some(&body)), 201);
-    kubectl(
-        &dev,
-        &[
-            "-n",
-            &ns,
-            "create",
-            "secret",
-            "generic",
-            "grafana-admin",
-            "--from-literal=password=pw",
-        ],
-    )
-    .expect("grafana's Secret");
+    create_secret(&dev, &ns, "grafana-admin", &["password=pw"]);
     let mut grafana = example("grafana-app.json");
     grafana["image"]["ingress"]["host"] = json!(app_host(&ns, "grafana"));
     expect(&call("POST", &base, Some(&grafana)), 201);
@@ -54,11 +30,7 @@ fn a_deleted_projects_apps_go_before_its_namespace_and_leave_nothing() {
             (v["phase"] == "running").then_some(())
         });
     }
-    let release = names(admin_get(&[
-        "helmreleases.helm.toolkit.fluxcd.io",
-        "-n",
-        &ns,
-    ]));
+    let release = names(admin_get(&ns, &["helmreleases.helm.toolkit.fluxcd.io"]));
     assert_eq!(release, ["wordpress"], "Flux's release of the chart");
 
     let deleting = expect(&call("DELETE", &project_path, None), 202);
@@ -85,7 +57,7 @@ fn a_deleted_projects_apps_go_before_its_namespace_and_leave_nothing() {
         {
             said_apps = true;
         }
-        let namespace = admin_get(&["namespace", &ns])?;
+        let namespace = admin_get(&ns, &["namespace", &ns])?;
         namespace["metadata"]["deletionTimestamp"].as_str()?;
         Some(())
     });
@@ -95,7 +67,7 @@ fn a_deleted_projects_apps_go_before_its_namespace_and_leave_nothing() {
         "helmreleases.helm.toolkit.fluxcd.io",
     ]
     .iter()
-    .flat_map(|kind| names(admin_get(&[kind, "-n", &ns])))
+    .flat_map(|kind| names(admin_get(&ns, &[kind])))
     .collect();
     assert!(
         left.is_empty(),
@@ -108,12 +80,18 @@ fn a_deleted_projects_apps_go_before_its_namespace_and_leave_nothing() {
     eventually("the project gone", SETTLE, || {
         (call("GET", &project_path, None).status == 404).then_some(())
     });
-    assert!(admin_get(&["namespace", &ns]).is_none(), "namespace gone");
+    assert!(
+        admin_get(&ns, &["namespace", &ns]).is_none(),
+        "namespace gone"
+    );
     // Vela's own records of the apps (cluster-scoped) went with them.
-    let trackers = names(admin_get(&[
-        "resourcetrackers.core.oam.dev",
-        "-l",
-        &format!("app.oam.dev/namespace={ns}"),
-    ]));
+    let trackers = names(admin_get(
+        &ns,
+        &[
+            "resourcetrackers.core.oam.dev",
+            "-l",
+            &format!("app.oam.dev/namespace={ns}"),
+        ],
+    ));
     assert!(trackers.is_empty(), "ResourceTrackers left: {trackers:?}");
 }

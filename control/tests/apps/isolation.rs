@@ -5,18 +5,6 @@
 
 use super::*;
 
-/// `kubectl get` as admin; `None` when the object does not exist.
-fn admin_get(ns: &str, what: &[&str]) -> Option<Value> {
-    let mut args = vec!["-n", ns, "get"];
-    args.extend_from_slice(what);
-    args.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
-    let out = harness()
-        .env
-        .kubectl_run(&args, None)
-        .expect("kubectl as admin");
-    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("JSON"))
-}
-
 fn status(base: &str, app: &str) -> Value {
     call("GET", &format!("{base}/{app}/status"), None).json()
 }

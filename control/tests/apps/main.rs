@@ -175,6 +175,31 @@ fn project() -> (String, String, String, PathBuf) {
     (t, p, ns, path)
 }
 
+/// `kubectl -n <ns> get ... -o json` as the platform admin (cluster-scoped kinds ignore the
+/// namespace); `None` when there is nothing.
+fn admin_get(ns: &str, what: &[&str]) -> Option<Value> {
+    let mut args = vec!["-n", ns, "get"];
+    args.extend_from_slice(what);
+    args.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
+    let out = harness()
+        .env
+        .kubectl_run(&args, None)
+        .expect("kubectl as admin");
+    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("JSON"))
+}
+
+/// The developer makes Secret `name` in `ns` with kubectl, from `key=value` literals.
+#[track_caller]
+fn create_secret(dev: &Path, ns: &str, name: &str, literals: &[&str]) {
+    let literals: Vec<String> = literals
+        .iter()
+        .map(|l| format!("--from-literal={l}"))
+        .collect();
+    let mut args = vec!["-n", ns, "create", "secret", "generic", name];
+    args.extend(literals.iter().map(String::as_str));
+    kubectl(dev, &args).unwrap_or_else(|e| panic!("the developer creates Secret {name}: {e}"));
+}
+
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String, String> {
     testenv::env::run(harness().env.kubectl_with(kubeconfig), args, None).map_err(|e| e.to_string())
 }
@@ -217,19 +242,7 @@ fn an_image_app_deploys_updates_rolls_back_suspends_resumes_and_deletes() {
     let (t, p, ns, dev) = project();
     let base = format!("/api/v1/clusters/{MAIN}/tenants/{t}/projects/{p}/apps");
     // The Secret the example's env refers to, made by the developer with kubectl.
-    kubectl(
-        &dev,
-        &[
-            "-n",
-            &ns,
-            "create",
-            "secret",
-            "generic",
-            "grafana-admin",
-            "--from-literal=password=pw",
-        ],
-    )
-    .expect("the developer creates a Secret");
+    create_secret(&dev, &ns, "grafana-admin", &["password=pw"]);
 
     let mut grafana = example("grafana-app.json");
     grafana["image"]["ingress"]["host"] = json!(app_host(&ns, "grafana"));
@@ -464,21 +477,12 @@ fn wordpress_in(
     for version in versions {
         repo.add(chart, version).expect("chart packaged");
     }
-    kubectl(
+    create_secret(
         dev,
-        &[
-            "-n",
-            ns,
-            "create",
-            "secret",
-            "generic",
-            "wordpress-db",
-            "--from-literal=database=wordpress",
-            "--from-literal=user=wordpress",
-            "--from-literal=password=pw",
-        ],
-    )
-    .expect("the developer's database Secret");
+        ns,
+        "wordpress-db",
+        &["database=wordpress", "user=wordpress", "password=pw"],
+    );
     volume_for(ns, "wordpress-data");
     let mut body = example("wordpress-app.json");
     body["helm"]["repo"] = json!(repo.url());

@@ -10,19 +10,6 @@ fn status(base: &str, app: &str) -> Value {
     call("GET", &format!("{base}/{app}/status"), None).json()
 }
 
-/// `kubectl get ... -o json` as the platform admin.
-fn admin_get(ns: &str, what: &[&str]) -> Option<Value> {
-    let mut args = vec!["-n", ns, "get"];
-    args.extend_from_slice(what);
-    args.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
-    let out = harness().env.kubectl_run(&args, None).ok()?;
-    if out.trim().is_empty() {
-        None
-    } else {
-        serde_json::from_str(&out).ok()
-    }
-}
-
 /// The request body example of operation `operation` in the OpenAPI document the API serves.
 fn openapi_example(operation: &str) -> Value {
     let doc = expect(&call("GET", "/api/v1/openapi.json", None), 200);
@@ -342,19 +329,7 @@ fn a_missing_secret_is_reported_until_the_developer_creates_it() {
     assert_eq!(status(&base, "api")["phase"], "waitingForSecrets");
 
     // A Secret without the key is still reported, by the key.
-    kubectl(
-        &dev,
-        &[
-            "-n",
-            &ns,
-            "create",
-            "secret",
-            "generic",
-            "api-db",
-            "--from-literal=user=app",
-        ],
-    )
-    .expect("the developer creates the Secret");
+    create_secret(&dev, &ns, "api-db", &["user=app"]);
     eventually("the missing key in the status", SETTLE, || {
         let v = status(&base, "api");
         let e = v["lastError"].as_str()?.to_owned();

@@ -334,6 +334,22 @@ fn an_unreachable_cluster_gives_503_naming_it() {
         assert_eq!(v["code"], "KN-503", "{method} {path}");
         assert_eq!(v["details"]["cluster"], "doomed", "{v}");
     }
+    // The list of every tenant still answers: the other clusters' tenants, and the cluster that
+    // did not answer named with why (its tenant is missing, not silently dropped).
+    let all = expect(&call("GET", "/api/v1/tenants", admin(), None), 200);
+    let unreachable = all["unreachable"].as_array().cloned().unwrap_or_default();
+    let doomed = unreachable
+        .iter()
+        .find(|u| u["cluster"] == "doomed")
+        .unwrap_or_else(|| panic!("doomed is not named unreachable: {all}"));
+    assert!(
+        doomed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`doomed`")),
+        "{all}"
+    );
+    let items = all["items"].as_array().expect("items");
+    assert!(items.iter().all(|i| i["name"] != json!(t)), "{all}");
     let v = expect(&call("GET", "/api/v1/clusters/doomed", admin(), None), 200);
     let reachable = v["conditions"]
         .as_array()
