@@ -26,7 +26,8 @@ pub trait View {
     fn tenant_of(&self, namespace: &str) -> Option<String>;
     /// Every namespace of a tenant, sorted.
     fn namespaces_of(&self, tenant: &str) -> Vec<String>;
-    /// Whether a resource is namespaced (`None`: unknown to discovery).
+    /// Whether a resource is namespaced (`None`: unknown to discovery). An empty `version`
+    /// stands for any version of the group (access reviews usually name none).
     fn is_namespaced(&self, group: &str, version: &str, resource: &str) -> Option<bool>;
 }
 
@@ -75,9 +76,14 @@ impl View for ClusterView {
     }
 
     fn is_namespaced(&self, group: &str, version: &str, resource: &str) -> Option<bool> {
-        self.resources
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        let resources = self.resources.read().unwrap_or_else(|p| p.into_inner());
+        if version.is_empty() {
+            return resources
+                .iter()
+                .find(|((g, _, r), _)| g == group && r == resource)
+                .map(|(_, namespaced)| *namespaced);
+        }
+        resources
             .get(&(group.to_owned(), version.to_owned(), resource.to_owned()))
             .copied()
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 
@@ -251,7 +251,7 @@ impl Proxy {
             Decision::Deny(reject) => Err(reject),
             Decision::Forward if self_access_review(target) => {
                 let acting = Acting::As(Impersonation::of(principal.impersonation.as_ref())?);
-                self.self_access_review(request, &path_and_query, acting, target)
+                self.self_access_review(request, &path_and_query, acting, principal, target)
                     .await
             }
             Decision::Forward => {
@@ -408,6 +408,7 @@ impl Proxy {
         request: Request<Incoming>,
         path_and_query: &str,
         acting: Acting<'_>,
+        principal: &Principal,
         target: &Target,
     ) -> Result<Response<Body>, Reject> {
         let (parts, incoming) = request.into_parts();
@@ -432,10 +433,24 @@ impl Proxy {
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("application/json") || v.contains("*/*"))
             || !parts.headers.contains_key(header::ACCEPT);
-        if let Some(answer) = accepts_json
-            .then(|| crate::review::namespace_list(&bytes))
-            .flatten()
+        let answer = if !accepts_json {
+            None
+        } else if let Some(answer) = crate::review::namespace_list(&bytes) {
+            Some(answer)
+        } else if let Some(question) = crate::review::across_namespaces(&bytes)
+            && let Some(namespaces) = scope::across_namespaces(
+                &principal.scope,
+                &question.group,
+                &question.version,
+                &question.resource,
+                &self.view,
+            )
         {
+            Some(self.review_in_each(question, &namespaces, acting).await?)
+        } else {
+            None
+        };
+        if let Some(answer) = answer {
             let mut response = Response::new(body::full(answer));
             *response.status_mut() = StatusCode::CREATED;
             response.headers_mut().insert(
@@ -453,6 +468,66 @@ impl Proxy {
             None,
         )?;
         self.send(upstream_request, target).await
+    }
+
+    /// Asks `question` upstream in each of `namespaces`, as the identity, and answers it from
+    /// those answers ([`crate::review::AcrossNamespaces::answered`]).
+    async fn review_in_each(
+        &self,
+        question: crate::review::AcrossNamespaces,
+        namespaces: &[String],
+        acting: Acting<'_>,
+    ) -> Result<Vec<u8>, Reject> {
+        let asks = namespaces.iter().map(|namespace| {
+            let (mut parts, ()) = Request::new(()).into_parts();
+            parts.method = Method::POST;
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            parts
+                .headers
+                .insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+            let upstream_request = forward::upstream_request(
+                &self.upstream,
+                parts,
+                body::full(question.in_namespace(namespace)),
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                acting,
+                None,
+            );
+            async move {
+                let response = self.upstream.send(upstream_request?).await.map_err(|e| {
+                    tracing::warn!(error = %e, "upstream request failed");
+                    Reject::new(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream",
+                        "the Kubernetes API could not be reached",
+                    )
+                })?;
+                let status = response.status();
+                let bytes = Limited::new(response.into_body(), self.max_body_bytes)
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                match crate::review::verdict(&bytes) {
+                    Some((allowed, reason)) if status.is_success() => {
+                        Ok((namespace.clone(), allowed, reason))
+                    }
+                    _ => {
+                        tracing::warn!(%status, namespace, "an access review was not answered");
+                        Err(Reject::new(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream",
+                            format!("the Kubernetes API did not answer the access review in namespace {namespace}"),
+                        ))
+                    }
+                }
+            }
+        });
+        let answers = futures_util::future::try_join_all(asks).await?;
+        Ok(question.answered(&answers))
     }
 
     /// Sends a request upstream and relays the answer (watches counted while open).

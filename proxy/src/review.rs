@@ -5,8 +5,15 @@
 //! tenant owners. kube-apiserver answers a `SelfSubjectAccessReview` for `list namespaces` from
 //! RBAC alone, so clients that ask before they list (k9s's namespaces view; `kubectl auth can-i
 //! list namespaces`) were told no and refused to show what the proxy would have served. The
-//! proxy answers those reviews itself: allowed, because the list is served (filtered). Every
-//! other review is forwarded unchanged, as the identity.
+//! proxy answers those reviews itself: allowed, because the list is served (filtered).
+//!
+//! The same holds for a list or watch of a namespaced resource across all namespaces (`kubectl
+//! auth can-i list pods -A`, k9s before its all-namespaces views): the proxy serves it once per
+//! namespace of the token, as the identity, and the first refusal answers for the whole list
+//! (`crate::fanout`). RBAC alone would say no, since the identity holds no cluster-wide grant.
+//! The proxy asks the same review in each of the token's namespaces, as the identity, and
+//! answers allowed only when every one is ([`AcrossNamespaces`]). Every other review is
+//! forwarded unchanged, as the identity.
 
 use serde_json::{Value, json};
 
@@ -18,15 +25,7 @@ pub const REASON: &str =
 /// kubectl and client-go send) asks whether the requester may list or watch all namespaces, the
 /// review answered as allowed, in JSON; otherwise `None` (the review is forwarded).
 pub fn namespace_list(body: &[u8]) -> Option<Vec<u8>> {
-    let mut review: Value = match body.strip_prefix(PROTOBUF_MAGIC) {
-        Some(envelope) => from_protobuf(envelope)?,
-        None => serde_json::from_slice(body).ok()?,
-    };
-    if review["kind"] != "SelfSubjectAccessReview"
-        || review["apiVersion"] != "authorization.k8s.io/v1"
-    {
-        return None;
-    }
+    let mut review = parse(body)?;
     let attributes = review["spec"]["resourceAttributes"].as_object()?;
     let blank = |key: &str| attributes.get(key).is_none_or(|v| v == "" || v.is_null());
     let verb = attributes.get("verb").and_then(Value::as_str)?;
@@ -45,6 +44,109 @@ pub fn namespace_list(body: &[u8]) -> Option<Vec<u8>> {
     }
     review["status"] = json!({ "allowed": true, "reason": REASON });
     serde_json::to_vec(&review).ok()
+}
+
+/// A `SelfSubjectAccessReview` of `authorization.k8s.io/v1` in JSON, from JSON or protobuf.
+fn parse(body: &[u8]) -> Option<Value> {
+    let review: Value = match body.strip_prefix(PROTOBUF_MAGIC) {
+        Some(envelope) => from_protobuf(envelope)?,
+        None => serde_json::from_slice(body).ok()?,
+    };
+    (review["kind"] == "SelfSubjectAccessReview"
+        && review["apiVersion"] == "authorization.k8s.io/v1")
+        .then_some(review)
+}
+
+/// A review asking whether the requester may list or watch a resource in all namespaces.
+#[derive(Debug, Clone)]
+pub struct AcrossNamespaces {
+    review: Value,
+    /// The resource's API group (empty for the core group).
+    pub group: String,
+    /// Its version; empty for any (what clients usually send).
+    pub version: String,
+    /// The resource, plural.
+    pub resource: String,
+}
+
+/// The review in `body`, if it asks to list or watch a whole resource in all namespaces (no
+/// namespace, name or subresource).
+pub fn across_namespaces(body: &[u8]) -> Option<AcrossNamespaces> {
+    let review = parse(body)?;
+    let attributes = review["spec"]["resourceAttributes"].as_object()?;
+    let text = |key: &str| {
+        attributes
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let asks = matches!(text("verb"), "list" | "watch")
+        && ["namespace", "name", "subresource"]
+            .into_iter()
+            .all(|key| text(key).is_empty())
+        && !text("resource").is_empty()
+        && review["spec"]["nonResourceAttributes"].is_null();
+    asks.then(|| AcrossNamespaces {
+        group: text("group").to_owned(),
+        version: text("version").to_owned(),
+        resource: text("resource").to_owned(),
+        review: review.clone(),
+    })
+}
+
+impl AcrossNamespaces {
+    /// The same question about `namespace` alone, as a JSON review to ask upstream.
+    pub fn in_namespace(&self, namespace: &str) -> Vec<u8> {
+        let mut review = self.review.clone();
+        review["spec"]["resourceAttributes"]["namespace"] = json!(namespace);
+        if let Some(object) = review.as_object_mut() {
+            object.remove("status");
+        }
+        serde_json::to_vec(&review).unwrap_or_default()
+    }
+
+    /// The review answered from the answers in each namespace (`(namespace, allowed, reason)`
+    /// in the token's order): allowed only when every namespace allows it.
+    pub fn answered(mut self, answers: &[(String, bool, String)]) -> Vec<u8> {
+        let refused = answers.iter().find(|(_, allowed, _)| !allowed);
+        self.review["status"] = match refused {
+            None if !answers.is_empty() => json!({
+                "allowed": true,
+                "reason": format!(
+                    "KubeNova: the proxy serves this list in each namespace of this kubeconfig, \
+                     and it is allowed in all {}",
+                    answers.len()
+                ),
+            }),
+            None => json!({
+                "allowed": false,
+                "reason": "KubeNova: this kubeconfig has no namespaces yet",
+            }),
+            Some((namespace, _, reason)) => json!({
+                "allowed": false,
+                "reason": if reason.is_empty() {
+                    format!("KubeNova: not allowed in namespace {namespace}")
+                } else {
+                    format!("KubeNova: not allowed in namespace {namespace}: {reason}")
+                },
+            }),
+        };
+        serde_json::to_vec(&self.review).unwrap_or_default()
+    }
+}
+
+/// `(allowed, reason)` of a review answered upstream (JSON); `None` if `body` is not one.
+pub fn verdict(body: &[u8]) -> Option<(bool, String)> {
+    let review: Value = serde_json::from_slice(body).ok()?;
+    let status = review.get("status")?;
+    Some((
+        status.get("allowed")?.as_bool()?,
+        status
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    ))
 }
 
 /// What starts a body in Kubernetes' protobuf encoding (then a `runtime.Unknown`).
@@ -205,6 +307,67 @@ mod tests {
             let _ = namespace_list(&KUBECTL_LIST_NAMESPACES[..end]);
         }
         assert!(namespace_list(b"k8s\0\xff\xff\xff").is_none());
+    }
+
+    #[test]
+    fn a_list_across_namespaces_is_asked_in_each_and_allowed_only_if_all_allow() {
+        let body = review(
+            json!({"verb": "list", "resource": "pods", "group": "", "version": "",
+            "namespace": "", "name": "", "subresource": ""}),
+        );
+        let question = across_namespaces(&body).expect("asks across namespaces");
+        assert_eq!(
+            (question.group.as_str(), question.version.as_str()),
+            ("", "")
+        );
+        assert_eq!(question.resource, "pods");
+        let one: Value = serde_json::from_slice(&question.in_namespace("acme-web")).expect("json");
+        assert_eq!(one["spec"]["resourceAttributes"]["namespace"], "acme-web");
+        assert_eq!(one["spec"]["resourceAttributes"]["verb"], "list");
+        assert!(one.get("status").is_none(), "{one}");
+
+        let status = |answer: Vec<u8>| -> Value {
+            serde_json::from_slice::<Value>(&answer).expect("json")["status"].clone()
+        };
+        let yes = |ns: &str| (ns.to_owned(), true, String::new());
+        let all = status(
+            question
+                .clone()
+                .answered(&[yes("acme-db"), yes("acme-web")]),
+        );
+        assert_eq!(all["allowed"], true, "{all}");
+        assert!(all["reason"].as_str().expect("reason").contains("all 2"));
+        let refused = status(question.clone().answered(&[
+            yes("acme-db"),
+            ("acme-web".into(), false, "no RBAC rule".into()),
+        ]));
+        assert_eq!(refused["allowed"], false);
+        assert!(
+            refused["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("namespace acme-web: no RBAC rule"),
+            "{refused}"
+        );
+        assert_eq!(status(question.answered(&[]))["allowed"], false);
+
+        for attributes in [
+            json!({"verb": "get", "resource": "pods"}),
+            json!({"verb": "list", "resource": "pods", "namespace": "acme-web"}),
+            json!({"verb": "list", "resource": "pods", "name": "app"}),
+            json!({"verb": "list", "resource": "pods", "subresource": "log"}),
+            json!({"verb": "list", "resource": ""}),
+        ] {
+            assert!(
+                across_namespaces(&review(attributes.clone())).is_none(),
+                "{attributes}"
+            );
+        }
+        assert_eq!(
+            verdict(br#"{"status": {"allowed": false, "reason": "nope"}}"#),
+            Some((false, "nope".to_owned()))
+        );
+        assert_eq!(verdict(b"not json"), None);
     }
 
     #[test]

@@ -177,6 +177,25 @@ fn resource_name(r: &ResourceRequest) -> String {
     }
 }
 
+/// The namespaces a list or watch of `group`/`resource` across all namespaces runs in for a
+/// token of `scope` (what [`decide`] serves as [`Decision::AcrossNamespaces`]); `None` when the
+/// proxy serves no such list: a platform token, the namespaces themselves, a cluster-scoped
+/// resource or one discovery does not know. An empty `version` stands for any.
+pub fn across_namespaces(
+    scope: &Scope,
+    group: &str,
+    version: &str,
+    resource: &str,
+    view: &dyn View,
+) -> Option<Vec<String>> {
+    let tenant = scope.tenant()?;
+    if group.is_empty() && resource == "namespaces" {
+        return None;
+    }
+    (view.is_namespaced(group, version, resource) == Some(true))
+        .then(|| token_namespaces(scope, tenant, view))
+}
+
 fn token_namespaces(scope: &Scope, tenant: &str, view: &dyn View) -> Vec<String> {
     let all = view.namespaces_of(tenant);
     match scope.project_namespace() {

@@ -179,6 +179,30 @@ fn k9s_session(what: &str, kc: &Path, namespaces: &[String], others: &[&str]) {
     k9s.wait_for("the pod described", |s| {
         s.contains("Name:") && s.contains("Namespace:") && s.contains(ns.as_str())
     });
+    drop(k9s);
+
+    // The pods of all the token's namespaces at once: k9s asks whether it may list pods in all
+    // namespaces before it lists them (the proxy answers from each namespace's review), then
+    // lists them across namespaces (the proxy runs the list in each and merges).
+    let k9s = K9s::start(what, kc, &["--all-namespaces", "--command", "pods"]);
+    let screen = k9s.wait_for("the pods of all namespaces", |s| {
+        namespaces.iter().all(|ns| s.contains(ns.as_str())) && s.contains("Running")
+    });
+    let rows: Vec<String> = first_cells(&screen)
+        .into_iter()
+        .filter(|c| !c.starts_with("NAMESPACE") && c != "│")
+        .collect();
+    let mut got = rows.clone();
+    got.sort();
+    let mut want = namespaces.to_vec();
+    want.sort();
+    assert_eq!(got, want, "{what}: one pod per namespace, all of them:\n{screen}");
+    for other in others {
+        assert!(
+            !screen.contains(other),
+            "{what}: {other} on the screen:\n{screen}"
+        );
+    }
 }
 
 /// A tenant owner and a project developer of a tenant with two projects (a pod in each), beside

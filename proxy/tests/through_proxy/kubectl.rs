@@ -387,3 +387,46 @@ async fn can_i_list_namespaces_is_yes_because_the_proxy_serves_that_list() {
     assert_eq!(can_i(&reader, &["-n", &ns, "create", "configmaps"]), "no");
 }
 
+
+/// `kubectl auth can-i list pods -A` (and k9s before its all-namespaces views): the proxy serves
+/// such a list once per namespace of the token, so it asks the review in each of them, as the
+/// identity, and says yes only when every one does. RBAC alone says no (no cluster-wide grant).
+#[tokio::test]
+async fn can_i_across_all_namespaces_is_the_answer_in_each_of_the_tokens_namespaces() {
+    let t = unique_name("cana");
+    tenant_with_projects(&t, &["web", "api"]);
+    let owner = kubeconfig(&claims("cora", &[Role::TenantOwner], Some(&t), None));
+    let dev = kubeconfig(&claims("dan", &[Role::ProjectDev], Some(&t), Some("web")));
+    let reader = kubeconfig(&claims("rita", &[Role::ReadOnly], Some(&t), None));
+    let can_i = |kc: &std::path::PathBuf, args: &[&str]| {
+        let mut all = vec!["auth", "can-i", "-A"];
+        all.extend(args);
+        let (_, out, _) = super::harness::output(harness().env.kubectl_with(kc), &all);
+        out.trim().to_owned()
+    };
+    for (who, kc) in [("owner", &owner), ("dev", &dev), ("reader", &reader)] {
+        for verb in ["list", "watch"] {
+            assert_eq!(can_i(kc, &[verb, "pods"]), "yes", "{who}: {verb} pods -A");
+            assert_eq!(
+                can_i(kc, &[verb, "deployments.apps"]),
+                "yes",
+                "{who}: {verb} deployments -A"
+            );
+        }
+        // Not served across namespaces: RBAC's answer, which is no.
+        assert_eq!(can_i(kc, &["delete", "pods"]), "no", "{who}: delete pods -A");
+    }
+    // `view` holds no Secrets: a reader is refused in every namespace, so across them too, and
+    // kubectl shows the reason, naming the first namespace that refused.
+    let refused = can_i(&reader, &["list", "secrets"]);
+    assert!(
+        refused.starts_with("no - KubeNova: not allowed in namespace ")
+            && refused.contains(&format!("{t}-")),
+        "{refused}"
+    );
+    assert_eq!(can_i(&owner, &["list", "secrets"]), "yes");
+    // And what can-i says is what the list does.
+    let listed = kubectl(&reader, &["get", "secrets", "-A"]).expect_err("refused");
+    assert!(listed.contains("Forbidden") || listed.contains("forbidden"), "{listed}");
+    kubectl(&owner, &["get", "secrets", "-A"]).expect("the owner lists secrets -A");
+}
