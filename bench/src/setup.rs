@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use testenv::TestEnv;
@@ -22,6 +22,13 @@ pub const LIST_COUNT: usize = 1000;
 pub const CLIENT_ACCOUNT: &str = "bench-client";
 /// ServiceAccount whose token the no-op pass-through (b) presents upstream.
 pub const NOOP_ACCOUNT: &str = "bench-noop";
+/// The tenant's namespaces beside [`NAMESPACE`] for the `kubectl get pods -A` workload.
+pub const SPREAD_NAMESPACES: usize = 50;
+/// Pods in each of them.
+pub const SPREAD_PODS: usize = 20;
+
+/// What `kubectl get pods -A --chunk-size=0` asks: every pod the caller may see, one list.
+pub const ALL_PODS_PATH: &str = "/api/v1/pods";
 
 /// Path of the ConfigMap the GET workloads read.
 pub fn configmap_path() -> String {
@@ -100,6 +107,89 @@ subjects:
         .try_collect()
         .await
         .context("creating the ConfigMaps to list")?;
+    Ok(())
+}
+
+/// The `kubectl get pods -A` workload's objects: [`SPREAD_NAMESPACES`] more namespaces of the
+/// tenant (created as its owner, so Capsule admits and labels them; the owners' group gets
+/// `admin` in each, as Capsule grants it), [`SPREAD_PODS`] pods in each on kwok's node, and a
+/// ClusterRole that lets the two ServiceAccounts list pods in every namespace: (a) and (e) list
+/// as the benchmark's client, (b) as the no-op pass-through, so they list the cluster's pods
+/// (these and the few of the environment's own) while (c) and (d) list the tenant's.
+pub async fn create_spread(env: &TestEnv) -> anyhow::Result<()> {
+    let owners = kubenova_api::identity::tenant_owner_group(TENANT);
+    let names: Vec<String> = (0..SPREAD_NAMESPACES)
+        .map(|i| format!("{NAMESPACE}-s{i:02}"))
+        .collect();
+    let namespaces: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}))
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": namespaces});
+    env.kubectl_run(
+        &[
+            "create",
+            "-f",
+            "-",
+            "--as=kubenova:bench",
+            &format!("--as-group={owners}"),
+            &format!("--as-group={}", kubenova_api::identity::CAPSULE_USER_GROUP),
+        ],
+        Some(&list.to_string()),
+    )?;
+    let mut rbac = format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: bench-list-pods}}
+rules:
+- {{apiGroups: [""], resources: [pods], verbs: [list]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: bench-list-pods}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bench-list-pods}}
+subjects:
+- {{kind: ServiceAccount, name: {CLIENT_ACCOUNT}, namespace: {NAMESPACE}}}
+- {{kind: ServiceAccount, name: {NOOP_ACCOUNT}, namespace: {NAMESPACE}}}
+"#
+    );
+    for n in &names {
+        rbac.push_str(&format!(
+            r#"---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: bench-tenant-owner, namespace: {n}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}
+subjects:
+- {{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "{owners}"}}
+"#
+        ));
+    }
+    env.apply(&rbac)?;
+    let client = env.client().await?;
+    let creates = names.iter().flat_map(|n| {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), n);
+        (0..SPREAD_PODS).map(move |i| {
+            let pods = pods.clone();
+            async move {
+                let pod: Pod = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("pod-{i:02}"), "labels": {"app": "bench"}},
+                    "spec": {
+                        "nodeName": testenv::kwok::NODE_NAME,
+                        "containers": [{"name": "main", "image": "registry.example/bench:1"}],
+                    },
+                }))?;
+                pods.create(&PostParams::default(), &pod)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        })
+    });
+    let _: Vec<Pod> = stream::iter(creates)
+        .buffer_unordered(16)
+        .try_collect()
+        .await
+        .context("creating the pods of the get pods -A workload")?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub mod clusters;
 pub mod dto;
 pub mod error;
 pub mod head;
+pub mod login;
 pub mod meta;
 pub mod openapi;
 pub mod path;

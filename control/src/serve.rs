@@ -94,6 +94,18 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
     {
         errors.push(e.to_string());
     }
+    let oidc = match &args.oidc_config {
+        None => None,
+        Some(path) => match crate::services::oidc::OidcConfig::load(path)
+            .and_then(crate::services::oidc::Oidc::new)
+        {
+            Ok(oidc) => Some(oidc),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        },
+    };
     if !errors.is_empty() {
         return Err(format!(
             "{} configuration problem(s):\n  - {}",
@@ -128,6 +140,7 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
                     .collect(),
                 chart_sources: chart_sources(args, &listen),
             },
+            oidc,
         },
         listen,
     ))

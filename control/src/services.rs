@@ -5,5 +5,6 @@
 
 pub mod audit;
 pub mod keys;
+pub mod oidc;
 pub mod state;
 pub mod tls;

@@ -5,7 +5,7 @@
 # pinned version. Binaries land in ${KUBENOVA_CACHE:-~/.cache/kubenova}/bin/<name>-<version>/ together
 # with a stamp (hash of go.mod, go.sum and this script); a module whose stamp matches is skipped.
 #
-# A module with a `source` file (capsule-proxy) is built from an upstream source tree instead, because
+# A module with a `source` file (capsule-proxy, dex) is built from an upstream source tree instead, because
 # the Go module proxy does not serve it: the tree named there, under <repository>/../shared/upstream/
 # (or $KUBENOVA_SHARED/upstream/), is copied into a build directory, the module's go.mod and go.sum
 # replace the tree's own, and it is built with -mod=readonly; its stamp also covers the tree.
@@ -116,6 +116,11 @@ copy_assets() {
       mkdir -p "$out/crds" "$out/definitions"
       cp "$src"/charts/vela-core/crds/*.yaml "$out/crds/"
       cp "$src"/charts/vela-core/templates/defwithtemplate/*.yaml "$out/definitions/"
+      ;;
+    dex)
+      # Its login and approval pages (templates, static files, themes), which `frontend.dir` names.
+      cp -r "$src/web" "$out/web"
+      chmod -R u+w "$out/web"
       ;;
     capsule-proxy)
       # Its two CRDs (ProxySetting, GlobalProxySettings) and its chart, from which testenv renders
@@ -240,7 +245,9 @@ build_from_source() {
   rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   local log=$cache/logs/$name-$version.log
   mkdir -p "$(dirname "$log")"
-  go_build "$work" "$log" "$name $version" -ldflags "-s -w" -o "$out.tmp/$program" .
+  local package
+  package=$(source_field "$name" package)
+  go_build "$work" "$log" "$name $version" -ldflags "-s -w" -o "$out.tmp/$program" "${package:-.}"
   copy_assets "$name" "$work" "$out.tmp"
   rm -rf "$work"
   echo "$stamp" >"$out.tmp/.stamp"

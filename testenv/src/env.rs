@@ -13,7 +13,7 @@ use crate::kubeconfig::{self, Credential};
 use crate::pki::Pki;
 use crate::process::{Program, Supervisor};
 use crate::upstream::Module;
-use crate::{Error, Result, apiserver, capsule, capsule_proxy, controllers, etcd, kwok, vela};
+use crate::{Error, Result, apiserver, capsule, capsule_proxy, controllers, dex, etcd, kwok, vela};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct Options {
     /// Write kube-apiserver's audit log (every request at `Metadata` level) to
     /// `logs/audit.log`, for tests that count requests (see [`TestEnv::audit_log`]).
     pub audit: bool,
+    /// Start Dex, an OpenID Connect provider with static users and groups ([`crate::dex`]).
+    pub dex: Option<dex::DexOptions>,
 }
 
 impl Default for Options {
@@ -44,6 +46,7 @@ impl Default for Options {
             vela: false,
             capsule_proxy: false,
             audit: false,
+            dex: None,
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct TestEnv {
     pub vela: Option<vela::Vela>,
     /// Where capsule-proxy listens, when started ([`Options::capsule_proxy`]).
     pub capsule_proxy: Option<capsule_proxy::CapsuleProxy>,
+    /// Where Dex serves, when started ([`Options::dex`]).
+    pub dex: Option<dex::Dex>,
 }
 
 static SHARED: OnceLock<std::result::Result<TestEnv, String>> = OnceLock::new();
@@ -207,6 +212,7 @@ impl TestEnv {
             kwok: kwok::Kwok::default(),
             vela: None,
             capsule_proxy: None,
+            dex: None,
         };
         let client = env.client().await?;
         let (kwok, kwok_program) = kwok::start(&env, &env.pki, &pki_dir, &client).await?;
@@ -231,6 +237,11 @@ impl TestEnv {
             let (running, started) = vela::start(&env, &env.pki, &pki_dir).await?;
             env.lock_programs().extend(started);
             env.vela = Some(running);
+        }
+        if let Some(dex_options) = &options.dex {
+            let (running, program) = dex::start(&env, &env.pki, &pki_dir, dex_options).await?;
+            env.lock_programs().push(program);
+            env.dex = Some(running);
         }
         Ok(env)
     }

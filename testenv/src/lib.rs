@@ -19,6 +19,7 @@ pub mod capsule_proxy;
 pub mod charts;
 pub mod control;
 pub mod controllers;
+pub mod dex;
 pub mod env;
 pub mod etcd;
 pub mod kubeconfig;

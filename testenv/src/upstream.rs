@@ -34,6 +34,9 @@ pub enum Module {
     CapsuleProxy,
     /// k9s, the terminal UI tests drive in tmux (`proxy/tests/through_proxy/k9s.rs`).
     K9s,
+    /// Dex, the OpenID Connect provider people sign in through, plus its login pages in `web/`.
+    /// Built from a source tree beside the repository (see `hack/upstream/dex/source`).
+    Dex,
 }
 
 impl Module {
@@ -50,6 +53,7 @@ impl Module {
             Module::Distribution => "distribution",
             Module::CapsuleProxy => "capsule-proxy",
             Module::K9s => "k9s",
+            Module::Dex => "dex",
         }
     }
 
@@ -65,6 +69,7 @@ impl Module {
             Module::Distribution => include_str!("../../hack/upstream/distribution/go.mod"),
             Module::CapsuleProxy => include_str!("../../hack/upstream/capsule-proxy/go.mod"),
             Module::K9s => include_str!("../../hack/upstream/k9s/go.mod"),
+            Module::Dex => include_str!("../../hack/upstream/dex/go.mod"),
         }
     }
 
@@ -75,6 +80,7 @@ impl Module {
             Module::CapsuleProxy => {
                 source_version(include_str!("../../hack/upstream/capsule-proxy/source"))
             }
+            Module::Dex => source_version(include_str!("../../hack/upstream/dex/source")),
             _ => pinned_version(self.go_mod()),
         }
         .unwrap_or("unknown")
@@ -165,6 +171,8 @@ mod tests {
             Module::FluxCd,
             Module::Distribution,
             Module::CapsuleProxy,
+            Module::K9s,
+            Module::Dex,
         ] {
             assert!(
                 m.version().starts_with('v'),

@@ -82,6 +82,9 @@ struct ProxyArgs {
     /// LISTs of the 1,000 ConfigMaps per format and target.
     #[arg(long, default_value_t = 100)]
     list_iterations: u32,
+    /// `kubectl get pods -A` lists (50 namespaces x 20 pods) per target.
+    #[arg(long, default_value_t = 60)]
+    all_pods_iterations: u32,
     /// Idle watches held through (b) and (c).
     #[arg(long, default_value_t = 1000)]
     watches: usize,
@@ -104,6 +107,7 @@ impl ProxyArgs {
             self.rate_seconds = 5;
             self.saturation_seconds = 3;
             self.list_iterations = 10;
+            self.all_pods_iterations = 6;
             self.jwt_tokens = 300;
             self.jwt_hits = 20_000;
         }
@@ -328,6 +332,12 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
     );
     setup::create(env).await?;
     eprintln!(
+        "creating {} more namespaces of the tenant with {} pods each ...",
+        setup::SPREAD_NAMESPACES,
+        setup::SPREAD_PODS
+    );
+    setup::create_spread(env).await?;
+    eprintln!(
         "starting kubenova-proxy (direct, and in front of capsule-proxy) and the no-op pass-through ..."
     );
     let proxy = env.start_proxy(&args.proxy_binary).await?;
@@ -479,6 +489,24 @@ async fn run(env: &TestEnv, args: &ProxyArgs, noop_binary: &Path) -> anyhow::Res
             .await?,
         );
     }
+    let iterations = args.all_pods_iterations.div_ceil(rounds);
+    workloads.push(
+        measure(
+            env,
+            &targets,
+            rounds,
+            format!(
+                "LIST pods -A ({} namespaces x {} pods), Table",
+                setup::SPREAD_NAMESPACES,
+                setup::SPREAD_PODS
+            ),
+            Kind::Sequential,
+            |e, s| async move {
+                load::sequential(&e, &s, setup::ALL_PODS_PATH, TABLE, iterations).await
+            },
+        )
+        .await?,
+    );
     let fixed = static_upstream(env, args, noop_binary, &claims).await?;
     eprintln!("JWT verification microbenchmark ...");
     let jwt = jwt::run(args.jwt_tokens, args.jwt_hits).await?;

@@ -20,7 +20,7 @@ use super::apps::{self, AppStatusView, AppView, ImageUpdateInput, LogsQuery, Rev
 use super::body::NoBody;
 use super::dto::*;
 use super::error::ApiError;
-use super::{clusters, meta, projects, tenants, tokens};
+use super::{clusters, login, meta, projects, tenants, tokens};
 use crate::apps::request::AppRequest;
 use crate::services::state::AppState;
 
@@ -303,6 +303,12 @@ pub const ROUTES: &[Route] = &[
         body TokenInput ["token.json"] => 201 TokenView),
     route!(DELETE "/api/v1/tokens/{jti}" => tokens::revoke, "tokens.revoke", APP_WRITERS, Own, "Revoke a token (proxies refuse it within 2 s)"
         => 200 TokenRecordView),
+    // Signing in through an identity provider.
+    route!(GET "/api/v1/login/oidc" => login::providers, "login.providers", NONE, Public, "The identity providers people may sign in through (empty when none is configured)"
+        => 200 login::Providers),
+    route!(POST "/api/v1/login/oidc" => login::oidc, "login.oidc", NONE, Public,
+        "Exchange a provider's ID token for an API token; its role and scope come from the person's groups (each ID token once)",
+        body login::LoginInput ["login-oidc.json"] => 201 login::LoginView),
     route!(GET "/api/v1/me" => tokens::me, "tokens.me", EVERYONE, Own, "Who the caller's token says they are"
         => 200 Me),
     // Apps.

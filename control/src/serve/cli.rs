@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// Where audit lines go: `-` for stdout, or a file (appended).
     #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_LOG", default_value = "-")]
     pub audit_log: String,
+    /// The identity providers people may sign in through (`POST /api/v1/login/oidc`): a YAML
+    /// file of issuers and their group-to-role mapping (docs/identity.md). None by default.
+    #[arg(long, env = "KUBENOVA_CONTROL_OIDC_CONFIG")]
+    pub oidc_config: Option<std::path::PathBuf>,
     /// Do not run the agent reconcilers in this process.
     #[arg(long, env = "KUBENOVA_CONTROL_NO_AGENT")]
     pub no_agent: bool,

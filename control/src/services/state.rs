@@ -46,6 +46,8 @@ pub struct Settings {
     pub clock_skew: Duration,
     /// The KubeVela trait and policy types apps may pass through.
     pub app_allowed: crate::apps::request::Allowed,
+    /// The identity providers people may sign in through (`--oidc-config`).
+    pub oidc: Option<super::oidc::Oidc>,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             clock_skew: Duration::from_secs(kubenova_api::token::DEFAULT_LEEWAY_SECONDS),
             app_allowed: crate::apps::request::Allowed::default(),
+            oidc: None,
         }
     }
 }

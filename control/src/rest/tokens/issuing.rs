@@ -65,6 +65,18 @@ pub async fn issue(
     issuer: &str,
     issue: Issue,
 ) -> Result<(String, Claims), ApiError> {
+    issue_as(records, keys, issuer, issue, new_jti()).await
+}
+
+/// [`issue`] with a given `jti`: recording it fails with a conflict when a token of that id was
+/// issued before (what makes a sign-in's ID token single-use, `crate::rest::login`).
+pub async fn issue_as(
+    records: &Api<IssuedToken>,
+    keys: &KeyStore,
+    issuer: &str,
+    issue: Issue,
+    jti: String,
+) -> Result<(String, Claims), ApiError> {
     let now = time_now();
     let exp = now.saturating_add(i64::try_from(issue.ttl_seconds).unwrap_or(i64::MAX));
     let exp = issue.not_after.map_or(exp, |cap| exp.min(cap));
@@ -78,7 +90,7 @@ pub async fn issue(
         exp,
         nbf: now,
         iat: now,
-        jti: new_jti(),
+        jti,
         roles: issue.roles.clone(),
         tenant: issue.tenant.clone(),
         project: issue.project.clone(),

@@ -1,0 +1,346 @@
+//! Signing in through a real identity provider (issue 19): Dex (built from its source tree by
+//! `make upstream`) with static users and groups, the real `kubenova-control` with
+//! `--oidc-config`, and the provider's real flows driven the way a browser and a terminal
+//! would: the authorization-code flow with PKCE through Dex's login form (an HTTP client that
+//! keeps cookies and follows the provider's redirects), and the device flow.
+
+mod flows;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testenv::control::{ControlOptions, RunningControl};
+use testenv::dex::{DexOptions, OTHER_CLIENT_ID};
+use testenv::{Options, TestEnv};
+
+use flows::{Browser, authorization_code, device_flow};
+
+/// ID tokens live this long here, so one test can watch one expire.
+const ID_TOKEN_TTL: Duration = Duration::from_secs(20);
+
+struct Harness {
+    env: &'static TestEnv,
+    control: RunningControl,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let env = TestEnv::shared_with(Options {
+            label: "identity".into(),
+            capsule: false,
+            dex: Some(DexOptions {
+                id_token_ttl: ID_TOKEN_TTL,
+            }),
+            ..Options::default()
+        });
+        let dex = env.dex.as_ref().expect("dex");
+        let config = env.dir().join("oidc.yaml");
+        std::fs::write(
+            &config,
+            serde_json::to_string(&json!({"issuers": [{
+                "name": "corp",
+                "issuerUrl": dex.issuer,
+                "clientId": dex.client_id,
+                "caFile": env.ca_path(),
+                "clockSkewSeconds": 0,
+                "mapping": [
+                    {"group": testenv::dex::PLATFORM_GROUP, "role": "admin"},
+                    {"group": "tenant-acme-owners", "role": "tenantOwner", "tenant": "acme"},
+                ],
+            }]}))
+            .expect("json"),
+        )
+        .expect("oidc config");
+        let binary = PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control"));
+        let control = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(env.start_control(
+                &binary,
+                ControlOptions {
+                    no_agent: true,
+                    extra_args: vec![format!("--oidc-config={}", config.display())],
+                    ..ControlOptions::default()
+                },
+            ))
+            .expect("kubenova-control");
+        Harness { env, control }
+    })
+}
+
+/// `curl` to the control plane; (status, JSON body).
+fn api(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let h = harness();
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+    ])
+    .arg(format!("{}{path}", h.control.url));
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(b.to_string());
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    (
+        status.trim().parse().expect("status"),
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+    )
+}
+
+fn login(id_token: &str, extra: Value) -> (u16, Value) {
+    let mut body = json!({ "idToken": id_token });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    api("POST", "/api/v1/login/oidc", None, Some(&body))
+}
+
+fn id_token_of(user: &str) -> String {
+    let h = harness();
+    let dex = h.env.dex.as_ref().expect("dex");
+    let person = dex.user(user).expect("a Dex user");
+    authorization_code(
+        &Browser::new(h.env, user),
+        dex,
+        &dex.client_id,
+        &person.email,
+        &person.password,
+    )
+}
+
+#[test]
+fn the_providers_are_published_for_clients() {
+    let h = harness();
+    let (status, body) = api("GET", "/api/v1/login/oidc", None, None);
+    assert_eq!(status, 200, "{body}");
+    let dex = h.env.dex.as_ref().expect("dex");
+    assert_eq!(
+        body["providers"],
+        json!([{"name": "corp", "issuerUrl": dex.issuer, "clientId": "kubenova",
+                "scopes": ["openid", "email", "groups"]}])
+    );
+}
+
+/// The authorization-code flow through Dex's login form; each person's groups decide the role.
+#[test]
+fn groups_decide_the_role_a_person_signs_in_with() {
+    let alice = id_token_of("alice");
+    let (status, body) = login(&alice, json!({}));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["role"], "admin");
+    assert_eq!(body["subject"], "alice@example.test");
+    assert_eq!(body["provider"], "corp");
+    let token = body["token"].as_str().expect("token");
+    let (status, me) = api("GET", "/api/v1/me", Some(token), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["subject"], "alice@example.test", "{me}");
+    assert_eq!(me["roles"], json!(["admin"]), "{me}");
+    // The sign-in is recorded like every issued token, by the provider.
+    let (_, records) = api("GET", "/api/v1/tokens", Some(token), None);
+    let record = records["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["jti"] == body["jti"])
+        .cloned()
+        .unwrap_or_else(|| panic!("the sign-in is not recorded: {records}"));
+    assert_eq!(record["issuedBy"], "oidc:corp", "{record}");
+
+    let (status, bob) = login(&id_token_of("bob"), json!({}));
+    assert_eq!(status, 201, "{bob}");
+    assert_eq!(
+        (&bob["role"], &bob["tenant"]),
+        (&json!("tenantOwner"), &json!("acme"))
+    );
+    let (status, me) = api("GET", "/api/v1/me", bob["token"].as_str(), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["tenant"], "acme", "{me}");
+
+    let (status, carol) = login(&id_token_of("carol"), json!({}));
+    assert_eq!(status, 403, "{carol}");
+    let message = carol["message"].as_str().expect("message");
+    assert!(
+        message.contains("(everyone)") && message.contains("kubenova-platform"),
+        "the refusal names her groups and the ones that would do: {message}"
+    );
+    assert_eq!(carol["code"], "KN-403", "{carol}");
+}
+
+/// The device flow, as on a machine without a browser: the code is approved in another
+/// (HTTP) browser session, then the terminal's poll gets the ID token.
+#[test]
+fn the_device_flow_signs_in_too() {
+    let h = harness();
+    let dex = h.env.dex.as_ref().expect("dex");
+    let person = dex.user("bob").expect("bob");
+    let id_token = device_flow(
+        &Browser::new(h.env, "bob-device"),
+        dex,
+        &person.email,
+        &person.password,
+    );
+    let (status, body) = login(&id_token, json!({"tenant": "acme"}));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["role"], "tenantOwner");
+}
+
+/// Each bad ID token is refused with a KN code that says why, and nothing is issued.
+#[test]
+fn bad_id_tokens_are_refused_and_nothing_is_issued() {
+    let h = harness();
+    let dex = h.env.dex.as_ref().expect("dex");
+    let admin = h.control.admin_token.as_str();
+    // What a sign-in records is named after its ID token (first 32 hex digits of its SHA-256).
+    let recorded = |id_token: &str| {
+        use sha2::Digest as _;
+        let jti: String = sha2::Sha256::digest(id_token.as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let (_, list) = api("GET", "/api/v1/tokens", Some(admin), None);
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|r| r["jti"] == jti.as_str())
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+
+    // Replayed: exchanged once, then again (also after the API token was revoked).
+    let alice = id_token_of("alice");
+    let (status, first) = login(&alice, json!({}));
+    assert_eq!(status, 201, "{first}");
+    let jti = first["jti"].as_str().expect("jti");
+    let (status, revoked) = api(
+        "DELETE",
+        &format!("/api/v1/tokens/{jti}"),
+        Some(admin),
+        None,
+    );
+    assert_eq!(status, 200, "{revoked}");
+
+    let person = dex.user("alice").expect("alice");
+    let other_audience = authorization_code(
+        &Browser::new(h.env, "alice-other-app"),
+        dex,
+        OTHER_CLIENT_ID,
+        &person.email,
+        &person.password,
+    );
+    let (header, payload, signature) = parts(&alice);
+    let tampered = {
+        let mut claims: Value = serde_json::from_slice(&unb64(&payload)).expect("claims");
+        claims["groups"] = json!(["kubenova-platform", "tenant-acme-owners"]);
+        claims["email"] = json!("mallory@example.test");
+        format!(
+            "{header}.{}.{signature}",
+            b64(claims.to_string().as_bytes())
+        )
+    };
+    let unsigned = {
+        let claims: Value = serde_json::from_slice(&unb64(&payload)).expect("claims");
+        format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        )
+    };
+    let wrong_issuer = {
+        let mut claims: Value = serde_json::from_slice(&unb64(&payload)).expect("claims");
+        claims["iss"] = json!("https://evil.example.test/dex");
+        format!(
+            "{header}.{}.{signature}",
+            b64(claims.to_string().as_bytes())
+        )
+    };
+    let unknown_key = flows::signed_by_a_stranger(h.env, &unb64(&payload));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "replayed after revocation",
+            alice.clone(),
+            "exchanged before",
+        ),
+        ("another application's", other_audience, "InvalidAudience"),
+        ("tampered claims", tampered, "InvalidSignature"),
+        ("unsigned (alg none)", unsigned, "not a JWT"),
+        (
+            "from an unknown issuer",
+            wrong_issuer,
+            "not one this server trusts",
+        ),
+        ("signed by an unknown key", unknown_key, "does not publish"),
+        ("not a JWT at all", "garbage".into(), "not a JWT"),
+    ];
+    for (what, token, why) in cases {
+        let (status, body) = login(&token, json!({}));
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(body["code"], "KN-401", "{what}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{what}: {why:?} not in {message:?}");
+        let records = recorded(&token);
+        if token == alice {
+            // Only the first exchange's record, still revoked.
+            assert_eq!(records.len(), 1, "{what}: {records:?}");
+            assert_eq!(records[0]["revoked"], true, "{what}: {records:?}");
+        } else {
+            assert!(
+                records.is_empty(),
+                "{what}: a token was issued: {records:?}"
+            );
+        }
+    }
+
+    // Expired: a fresh ID token, kept past its lifetime (no clock skew configured here).
+    let late = id_token_of("alice");
+    std::thread::sleep(ID_TOKEN_TTL + Duration::from_secs(2));
+    let (status, body) = login(&late, json!({}));
+    assert_eq!(status, 401, "expired: {body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ExpiredSignature"),
+        "{body}"
+    );
+    assert!(
+        recorded(&late).is_empty(),
+        "an expired ID token was exchanged"
+    );
+}
+
+fn parts(jwt: &str) -> (String, String, String) {
+    let mut it = jwt.split('.').map(str::to_owned);
+    (
+        it.next().expect("header"),
+        it.next().expect("payload"),
+        it.next().expect("signature"),
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .expect("base64url")
+}
