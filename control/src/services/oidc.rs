@@ -467,7 +467,7 @@ impl Oidc {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
         let claims: Value = jsonwebtoken::decode(id_token, &key, &validation)
-            .map_err(|e| Refused::Invalid(e.to_string()))?
+            .map_err(|e| Refused::Invalid(in_words(&e, &issuer.config)))?
             .claims;
         let skew = i64::try_from(issuer.config.clock_skew_seconds).unwrap_or(0);
         if claims["iat"].as_i64().is_some_and(|iat| iat > now + skew) {
@@ -498,6 +498,24 @@ impl Oidc {
     /// The mapping of the provider named `issuer`.
     pub fn mapping(&self, issuer: &str) -> &[Mapping] {
         self.issuer(issuer).map_or(&[], |i| i.mapping.as_slice())
+    }
+}
+
+/// Why `jsonwebtoken` refused a token, in words a person can act on.
+fn in_words(e: &jsonwebtoken::errors::Error, issuer: &IssuerConfig) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "it has expired; sign in again".into(),
+        ErrorKind::ImmatureSignature => "it is not valid yet (nbf is in the future)".into(),
+        ErrorKind::InvalidAudience => format!(
+            "it is meant for another application (its audience is not `{}`)",
+            issuer.client_id
+        ),
+        ErrorKind::InvalidIssuer => format!("its issuer is not `{}`", issuer.issuer_url),
+        ErrorKind::InvalidSignature => "its signature does not verify".into(),
+        ErrorKind::InvalidAlgorithm => "its algorithm does not match its key".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("it has no `{claim}` claim"),
+        other => format!("{other:?}"),
     }
 }
 
