@@ -45,7 +45,7 @@ pub struct Settings {
     /// Clock skew tolerated on API tokens' `exp`, `nbf` and `iat`.
     pub clock_skew: Duration,
     /// The KubeVela trait and policy types apps may pass through.
-    pub app_allowed: crate::apps::request::Allowed,
+    pub app_allowed: kubenova_api::apps::request::Allowed,
 }
 
 impl Default for Settings {
@@ -61,7 +61,7 @@ impl Default for Settings {
             rate_burst: 100.0,
             request_timeout: Duration::from_secs(30),
             clock_skew: Duration::from_secs(kubenova_api::token::DEFAULT_LEEWAY_SECONDS),
-            app_allowed: crate::apps::request::Allowed::default(),
+            app_allowed: kubenova_api::apps::request::Allowed::default(),
         }
     }
 }
