@@ -135,8 +135,10 @@ impl Agent {
         }
     }
 
-    /// Runs until `shutdown` is cancelled (then releases the Lease) or a fatal error occurs.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// Runs until `shutdown` is cancelled, then releases the Lease. It does not fail: a
+    /// reconcile that fails is retried with backoff, cluster-wide objects that cannot be written
+    /// are retried, and a lost Lease is waited for again.
+    pub async fn run(self, shutdown: CancellationToken) {
         let mut elector = leader::Elector::new(
             self.client.clone(),
             &self.config.namespace,
@@ -153,11 +155,11 @@ impl Agent {
                 elector.release().await;
             });
             self.metrics.set_leader(false);
-            return Ok(());
+            return;
         }
         loop {
             if !elector.acquire(&shutdown).await {
-                return Ok(());
+                return;
             }
             self.metrics.set_leader(true);
             let term = shutdown.child_token();
@@ -177,7 +179,7 @@ impl Agent {
             self.metrics.set_leader(false);
             if shutdown.is_cancelled() {
                 elector.release().await;
-                return Ok(());
+                return;
             }
             tracing::warn!("leadership lost; controllers stopped, waiting for the Lease again");
         }

@@ -21,7 +21,7 @@ use kubenova_control::rest::{self, clusters::FIELD_MANAGER};
 use kubenova_control::services::audit::Audit;
 use kubenova_control::services::keys::{self, Cipher, KeyStore};
 use kubenova_control::services::state::{AppState, Settings};
-use kubenova_control::services::tls::ReloadingCert;
+use kubenova_tls::ReloadingCert;
 
 mod cli;
 pub use cli::*;
@@ -373,7 +373,10 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
             &mut registry,
         );
         let token = shutdown.clone();
-        tasks.spawn(async move { agent.run(token).await.context("the agent stopped") });
+        tasks.spawn(async move {
+            agent.run(token).await;
+            Ok(())
+        });
     }
     tasks.spawn(map_ok(keys.clone().refresh(
         secrets,

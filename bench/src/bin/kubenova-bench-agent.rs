@@ -185,7 +185,8 @@ async fn run_agent(kubeconfig: &Path) -> anyhow::Result<()> {
         term.recv().await;
         trigger.cancel();
     });
-    agent.run(stop).await
+    agent.run(stop).await;
+    Ok(())
 }
 
 async fn start_env(label: &str) -> anyhow::Result<TestEnv> {
