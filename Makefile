@@ -27,9 +27,10 @@ generate: ## Regenerate the CRD manifests and docs/openapi/openapi.yaml from the
 	$(CARGO) run -q -p kubenova-server --bin kubenova-control -- openapi > docs/openapi/openapi.yaml
 
 .PHONY: verify
-verify: ## rustfmt check, clippy -D warnings, generated files up to date, the OpenAPI document valid, no committed credentials
+verify: ## rustfmt check, clippy -D warnings, the agent and REST crates apart, generated files up to date, the OpenAPI document valid, no committed credentials
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@hack/verify-layering.sh
 	@hack/verify-generated.sh
 	@hack/verify-openapi.sh
 	@hack/verify-credentials.py --self-test
