@@ -2,7 +2,6 @@
 //! `token --admin` (a bootstrap admin API token), `openapi`, and `keys rotate|retire`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -24,7 +23,9 @@ use kubenova_control::services::state::{AppState, Settings};
 use kubenova_tls::ReloadingCert;
 
 mod cli;
+mod connections;
 pub use cli::*;
+use connections::serve_connections;
 
 /// Parses `90s`, `15m`, `8h`, `30d` (the workspace's one duration parser).
 pub use kubenova_api::duration::parse as parse_duration;
@@ -425,142 +426,5 @@ async fn map_ok(f: impl std::future::Future<Output = ()>) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// hyper's HTTP/1.1 and HTTP/2 with the same head limit ([`rest::head`]), so that a long URL or
-/// a large head gets 414 or 431 over both, never a reset connection.
-fn http_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
-    use rest::head::{H2_MAX_FRAME_BYTES, MAX_HEADER_BYTES};
-    let mut builder =
-        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder.http1().max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX))
-        .max_frame_size(H2_MAX_FRAME_BYTES);
-    builder
-}
-
-/// Serves `app` on `listener` (TLS when `tls` is given; HTTP/1.1, HTTP/2 over ALPN or with prior
-/// knowledge) until `shutdown`, then lets open connections finish.
-async fn serve_connections(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    use hyper_util::rt::TokioIo;
-    use tower::ServiceExt as _;
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let builder = Arc::new(http_builder());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Out of file descriptors, say: keep serving the connections we have.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let (app, builder, acceptor) = (app.clone(), builder.clone(), acceptor.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    app.clone().oneshot(req.map(axum::body::Body::new))
-                });
-            match acceptor {
-                Some(acceptor) => {
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await
-                    else {
-                        return;
-                    };
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection.into_owned()).await;
-                }
-                None => {
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection.into_owned()).await;
-                }
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use clap::Parser as _;
-
-    use super::*;
-
-    fn args(extra: &[&str]) -> ServeArgs {
-        let mut argv = vec!["kubenova-control", "serve"];
-        argv.extend_from_slice(extra);
-        match Cli::try_parse_from(argv).expect("parses").command {
-            Command::Serve(a) => *a,
-            _ => panic!("not serve"),
-        }
-    }
-
-    #[test]
-    fn every_config_error_is_reported_at_once() {
-        let err = settings(&args(&[
-            "--listen=nope",
-            "--kubeconfig-ttl=48h",
-            "--max-kubeconfig-ttl=24h",
-            "--request-timeout=5x",
-            "--tls-cert=/nonexistent",
-        ]))
-        .expect_err("invalid");
-        for want in [
-            "--listen",
-            "--kubeconfig-ttl is longer",
-            "--request-timeout",
-            "--issuer is required",
-            "--tls-cert and --tls-key",
-            "/nonexistent",
-        ] {
-            assert!(err.contains(want), "{want} missing in {err}");
-        }
-        assert!(err.starts_with("6 configuration problem(s)"), "{err}");
-    }
-
-    #[test]
-    fn good_config_gives_settings() {
-        let (s, listen) = settings(&args(&[
-            "--issuer=https://k.example",
-            "--listen=127.0.0.1:9000",
-            "--max-kubeconfig-ttl=2h",
-            "--kubeconfig-ttl=1h",
-        ]))
-        .expect("valid");
-        assert_eq!(listen.port(), 9000);
-        assert_eq!(s.max_kubeconfig_ttl, Duration::from_secs(7200));
-        assert_eq!(s.issuer, "https://k.example");
-        assert_eq!(s.clock_skew, Duration::from_secs(5), "the default");
-        let (s, _) =
-            settings(&args(&["--issuer=https://k.example", "--clock-skew=2s"])).expect("valid");
-        assert_eq!(s.clock_skew, Duration::from_secs(2));
-        let err = settings(&args(&["--issuer=https://k.example", "--clock-skew=soon"]))
-            .expect_err("invalid");
-        assert!(err.contains("--clock-skew"), "{err}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("5y").is_err());
-    }
-}
+mod tests;

@@ -17,7 +17,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kubenova_api::crd::IssuedToken;
-use kubenova_api::{JwkSet, KeySet, SigningKey, TokenError};
+use kubenova_api::{JwkSet, KeySet, SigningKey};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -27,148 +27,12 @@ pub const SIGNING_SECRET: &str = "kubenova-signing-keys";
 pub const ENCRYPTION_SECRET: &str = "kubenova-encryption-key";
 const ACTIVE: &str = "active";
 
-/// Why the signing keys could not be read, made or changed. The messages reach operators at
-/// start-up and from `kubenova-control keys`, and say what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// The Secret lacks an entry it needs.
-    #[error(
-        "Secret {SIGNING_SECRET} has no `{entry}`; restore the Secret from a backup (docs/install.md)"
-    )]
-    Missing {
-        /// The missing entry.
-        entry: String,
-    },
-    /// An entry is not text.
-    #[error("Secret {SIGNING_SECRET}: `{entry}` is not UTF-8; restore the Secret from a backup")]
-    NotUtf8 {
-        /// The entry.
-        entry: String,
-    },
-    /// A key entry is not a usable Ed25519 PKCS#8 PEM key.
-    #[error("Secret {SIGNING_SECRET}: key `{kid}`: {error}")]
-    BadKey {
-        /// The key's id.
-        kid: String,
-        /// What is wrong with it.
-        error: TokenError,
-    },
-    /// `active` names a key the Secret does not hold.
-    #[error(
-        "the active key `{kid}` is not in the Secret {SIGNING_SECRET} (live: {live}); set `active` to a live key"
-    )]
-    NoActive {
-        /// The kid `active` names.
-        kid: String,
-        /// The live keys.
-        live: String,
-    },
-    /// A new key could not be generated.
-    #[error("generating a signing key: {0}")]
-    Generate(TokenError),
-    /// The live keys do not make a key set.
-    #[error("building the key set: {0}")]
-    KeySet(TokenError),
-    /// The management cluster refused or could not be reached.
-    #[error("{action}: {error}")]
-    Kube {
-        /// What was being done.
-        action: &'static str,
-        /// The cluster's answer.
-        error: kube::Error,
-    },
-    /// `keys retire` named a key that is not live.
-    #[error("there is no live key `{kid}` (live: {live})")]
-    Unknown {
-        /// The kid asked for.
-        kid: String,
-        /// The live keys.
-        live: String,
-    },
-    /// `keys retire` named the active key.
-    #[error("`{kid}` is the active key; rotate first (kubenova-control keys rotate)")]
-    Active {
-        /// The kid asked for.
-        kid: String,
-    },
-    /// `keys retire` named a key unexpired tokens are signed with.
-    #[error(
-        "{live} unexpired token(s) are signed with `{kid}`; wait until they expire, revoke them, or pass --force"
-    )]
-    InUse {
-        /// The kid asked for.
-        kid: String,
-        /// How many unexpired, unrevoked tokens it signed.
-        live: usize,
-    },
-}
+mod errors;
+pub use errors::{CipherError, KeyError};
 
 /// `map_err` for a call to the management cluster.
 fn kube_err(action: &'static str) -> impl FnOnce(kube::Error) -> KeyError {
     move |error| KeyError::Kube { action, error }
-}
-
-/// Why the encryption key could not be loaded or made, or a kubeconfig not sealed or opened.
-#[derive(Debug, thiserror::Error)]
-pub enum CipherError {
-    /// The key is not 32 bytes long.
-    #[error("the encryption key must be 32 bytes (base64 of 32 random bytes), not {0}")]
-    KeyLength(usize),
-    /// ring refused the key.
-    #[error("not an AES-256 key")]
-    NotAesKey,
-    /// `--encryption-key-file` could not be read.
-    #[error("reading {path}: {error}; check --encryption-key-file")]
-    Read {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        error: std::io::Error,
-    },
-    /// `--encryption-key-file` is not base64.
-    #[error(
-        "{path}: not base64: {error}; write base64 of 32 random bytes (head -c 32 /dev/urandom | base64)"
-    )]
-    NotBase64 {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        error: base64::DecodeError,
-    },
-    /// The Secret lacks `key`.
-    #[error(
-        "Secret {ENCRYPTION_SECRET} has no `key`; restore the Secret from a backup (docs/install.md)"
-    )]
-    NoKeyEntry,
-    /// The management cluster refused or could not be reached.
-    #[error("{action}: {error}")]
-    Kube {
-        /// What was being done.
-        action: &'static str,
-        /// The cluster's answer.
-        error: kube::Error,
-    },
-    /// The system's random number generator failed.
-    #[error("no randomness")]
-    NoRandomness,
-    /// Sealing failed.
-    #[error("encryption failed")]
-    Encrypt,
-    /// The text does not start with the ciphertext prefix.
-    #[error("not a KubeNova ciphertext")]
-    NotCiphertext,
-    /// The ciphertext is not base64.
-    #[error("ciphertext is not base64")]
-    CiphertextNotBase64,
-    /// The ciphertext is shorter than a nonce.
-    #[error("ciphertext too short")]
-    TooShort,
-    /// The nonce is malformed.
-    #[error("bad nonce")]
-    BadNonce,
-    /// Opening failed: another key, another cluster, or altered bytes.
-    #[error("cannot decrypt (wrong encryption key, or the Secret was altered)")]
-    Decrypt,
 }
 
 /// The live signing keys and the active one.
@@ -554,92 +418,4 @@ impl Cipher {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seal_and_open_round_trip_bound_to_the_cluster() {
-        let cipher = Cipher::new(&[7u8; 32]).expect("key");
-        let sealed = cipher.seal("prod", b"apiVersion: v1").expect("seal");
-        assert!(sealed.starts_with(CIPHER_PREFIX));
-        assert!(!sealed.contains("apiVersion"));
-        assert_eq!(
-            cipher.open("prod", &sealed).expect("open"),
-            b"apiVersion: v1"
-        );
-        assert!(cipher.open("staging", &sealed).is_err(), "other cluster");
-        let other = Cipher::new(&[8u8; 32]).expect("key");
-        assert!(other.open("prod", &sealed).is_err(), "other key");
-        assert!(Cipher::new(&[1u8; 16]).is_err());
-    }
-
-    #[test]
-    fn keys_from_secret_need_the_active_key() {
-        let key = SigningKey::generate("k1").expect("key");
-        let mut data = BTreeMap::from([
-            (
-                "k1.pem".to_owned(),
-                ByteString(key.to_pkcs8_pem().into_bytes()),
-            ),
-            (ACTIVE.to_owned(), ByteString(b"k1".to_vec())),
-        ]);
-        let secret = |data: &BTreeMap<String, ByteString>| Secret {
-            data: Some(data.clone()),
-            ..Secret::default()
-        };
-        let keys = Keys::from_secret(&secret(&data)).expect("keys");
-        assert_eq!(keys.active.kid(), "k1");
-        assert_eq!(keys.jwks().keys.len(), 1);
-        data.insert(ACTIVE.to_owned(), ByteString(b"k2".to_vec()));
-        assert!(Keys::from_secret(&secret(&data)).is_err());
-    }
-
-    #[test]
-    fn errors_are_typed_and_say_what_to_fix() {
-        let key = SigningKey::generate("k1").expect("key");
-        let secret = |data: BTreeMap<String, ByteString>| Secret {
-            data: Some(data),
-            ..Secret::default()
-        };
-        let err = Keys::from_secret(&secret(BTreeMap::new())).expect_err("no `active`");
-        assert!(
-            matches!(&err, KeyError::Missing { entry } if entry == ACTIVE),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("restore the Secret"), "{err}");
-
-        let pem = ByteString(key.to_pkcs8_pem().into_bytes());
-        let err = Keys::from_secret(&secret(BTreeMap::from([
-            ("k1.pem".to_owned(), pem.clone()),
-            (ACTIVE.to_owned(), ByteString(b"k2".to_vec())),
-        ])))
-        .expect_err("active key missing");
-        assert!(
-            matches!(&err, KeyError::NoActive { kid, live } if kid == "k2" && live == "k1"),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("(live: k1)"), "{err}");
-
-        let err = Keys::from_secret(&secret(BTreeMap::from([
-            ("k1.pem".to_owned(), ByteString(b"not a key".to_vec())),
-            (ACTIVE.to_owned(), ByteString(b"k1".to_vec())),
-        ])))
-        .expect_err("broken key");
-        assert!(
-            matches!(&err, KeyError::BadKey { kid, .. } if kid == "k1"),
-            "{err:?}"
-        );
-
-        let err = Cipher::new(&[1u8; 16]).expect_err("16 bytes");
-        assert!(matches!(err, CipherError::KeyLength(16)), "{err:?}");
-        let missing = std::path::Path::new("/nonexistent/kubenova-encryption-key");
-        let err = Cipher::from_file(missing).expect_err("no file");
-        assert!(matches!(err, CipherError::Read { .. }), "{err:?}");
-        assert!(err.to_string().contains("--encryption-key-file"), "{err}");
-        let err = Cipher::new(&[7u8; 32])
-            .expect("key")
-            .open("prod", "kn1:AAAA")
-            .expect_err("too short");
-        assert!(matches!(err, CipherError::TooShort), "{err:?}");
-    }
-}
+mod tests;
