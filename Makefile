@@ -23,13 +23,14 @@ fmt: ## Format the code
 
 .PHONY: generate
 generate: ## Regenerate the CRD manifests and docs/openapi/openapi.yaml from the code
-	$(CARGO) run -q -p kubenova-control --bin kubenova-crdgen
-	$(CARGO) run -q -p kubenova-control --bin kubenova-control -- openapi > docs/openapi/openapi.yaml
+	$(CARGO) run -q -p kubenova-agent --bin kubenova-crdgen
+	$(CARGO) run -q -p kubenova-server --bin kubenova-control -- openapi > docs/openapi/openapi.yaml
 
 .PHONY: verify
-verify: ## rustfmt check, clippy -D warnings, generated files up to date, the OpenAPI document valid, no committed credentials
+verify: ## rustfmt check, clippy -D warnings, the agent and REST crates apart, generated files up to date, the OpenAPI document valid, no committed credentials
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@hack/verify-layering.sh
 	@hack/verify-generated.sh
 	@hack/verify-openapi.sh
 	@hack/verify-credentials.py --self-test
@@ -59,7 +60,7 @@ dev: upstream dev-build ## Run the whole platform on a local cluster in the fore
 .PHONY: dev-build
 dev-build:
 	$(CARGO) build -p testenv --bin kubenova-testenv -p kubenova-proxy --bin kubenova-proxy \
-		-p kubenova-control --bin kubenova-control
+		-p kubenova-server --bin kubenova-control
 
 .PHONY: dev-up
 dev-up: upstream dev-build ## Like `make dev`, in the background; returns once .kubenova/dev/env is written

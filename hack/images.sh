@@ -34,7 +34,7 @@ chart_version=$(sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/kubenova/Chart.yaml
 
 echo "--- static binaries ($target, release)"
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target "$target" \
-  -p kubenova-control --bin kubenova-control -p kubenova-proxy --bin kubenova-proxy
+  -p kubenova-server --bin kubenova-control -p kubenova-proxy --bin kubenova-proxy
 
 buildah=(buildah --storage-driver vfs --root "$storage/root" --runroot "$storage/run")
 for bin in kubenova-control kubenova-proxy; do

@@ -29,16 +29,17 @@ fi
 # The CRD manifests are generated from kubenova_api::crd.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cargo run --quiet -p kubenova-control --bin kubenova-crdgen -- "$scratch/config" "$scratch/chart"
+cargo run --quiet -p kubenova-agent --bin kubenova-crdgen -- "$scratch/config" "$scratch/chart"
 for pair in "config/crd:$scratch/config" "charts/kubenova/crds:$scratch/chart"; do
   committed=${pair%%:*} generated=${pair#*:}
   if ! diff -ru "$committed" "$generated" >/dev/null 2>&1; then
-    echo "error: $committed is out of date; run: cargo run -p kubenova-control --bin kubenova-crdgen" >&2
+    echo "error: $committed is out of date; run: cargo run -p kubenova-agent --bin kubenova-crdgen" >&2
     status=1
   fi
 done
-# The OpenAPI document is generated from the route table and types in control/src/rest.
-cargo run --quiet -p kubenova-control --bin kubenova-control -- openapi >"$scratch/openapi.yaml"
+# The OpenAPI document is generated from the route table and types in control/src/rest (printed
+# by the kubenova-control binary, crate kubenova-server).
+cargo run --quiet -p kubenova-server --bin kubenova-control -- openapi >"$scratch/openapi.yaml"
 if ! diff -u docs/openapi/openapi.yaml "$scratch/openapi.yaml" >/dev/null 2>&1; then
   echo "error: docs/openapi/openapi.yaml is out of date; run: make generate" >&2
   status=1

@@ -6,12 +6,14 @@
 //! [`Identity`] returned by [`identity()`]. Both sides use this crate, so the RBAC bindings control
 //! creates and the identity the proxy impersonates cannot drift apart.
 //!
-//! It also holds the custom resources ([`crd`]) the API writes and the agent reconciles.
+//! It also holds the custom resources ([`crd`]) the API writes and the agent reconciles, and
+//! what both roles know of apps ([`apps`]: requests, pods, the names on what an app is made of).
 //!
 //! This crate does no I/O: time is passed in (read once in [`clock`]), keys are passed in.
 //! [`conditions`] types the conditions and reasons the agent writes and everyone reads;
 //! [`duration`] is the one parser of durations in flags and settings.
 
+pub mod apps;
 pub mod cidr;
 pub mod claims;
 pub mod clock;

@@ -1,10 +1,7 @@
-//! The control plane: the `/api/v1` REST API (clusters, tenants, projects, apps, kubeconfigs,
-//! tokens) and the agent reconcilers that turn KubeNova objects into Capsule tenants, namespaces,
-//! RBAC, quotas and KubeVela Applications.
+//! The control plane's REST API: `/api/v1` (clusters, tenants, projects, apps, kubeconfigs,
+//! tokens) and the services behind it (signing keys, audit, state, serving TLS). It does not
+//! depend on the agent (`kubenova-agent`); what both need is in `kubenova-api` and
+//! `kubenova-revocation`. The `kubenova-control` binary (crate `kubenova-server`) runs both.
 
-pub mod agent;
-pub mod apps;
 pub mod rest;
-pub mod revocation;
-pub mod serve;
 pub mod services;

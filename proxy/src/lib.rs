@@ -29,5 +29,4 @@ pub mod run;
 pub mod scope;
 pub mod server;
 pub mod sessions;
-pub mod tls;
 pub mod upstream;

@@ -15,8 +15,8 @@ use crate::handler::Proxy;
 use crate::keys::KeySources;
 use crate::metrics::Metrics;
 use crate::sessions::Sessions;
-use crate::tls::ReloadingCert;
 use crate::upstream::Upstream;
+use kubenova_tls::ReloadingCert;
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
@@ -71,7 +71,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         &config.upstream_ca,
         &config.upstream_token_file,
     )?);
-    let cert = Arc::new(ReloadingCert::load(&config.tls_cert, &config.tls_key)?);
+    let cert = ReloadingCert::load(&config.tls_cert, &config.tls_key)?;
+    let tls = cert.server_config()?;
     let sources = KeySources::new(
         config.jwks_file.clone(),
         config.jwks_url.as_deref(),
@@ -137,7 +138,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     );
     crate::server::serve(
         listener,
-        cert,
+        tls,
         proxy,
         config.max_header_bytes,
         config.shutdown_grace,

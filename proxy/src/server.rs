@@ -15,7 +15,6 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::handler::Proxy;
-use crate::tls::ReloadingCert;
 
 /// The largest HTTP/2 frame the proxy accepts (SETTINGS_MAX_FRAME_SIZE; h2's default is
 /// 16 KiB). h2 allows a header block only a few CONTINUATION frames (5 for a 64 KiB header
@@ -28,13 +27,13 @@ pub const H2_MAX_FRAME_BYTES: u32 = 64 * 1024;
 /// Serves `proxy` on `listener` until `shutdown` resolves, then drains for `grace`.
 pub async fn serve(
     listener: TcpListener,
-    cert: Arc<ReloadingCert>,
+    tls: Arc<rustls::ServerConfig>,
     proxy: Arc<Proxy>,
     max_header_bytes: usize,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(cert.server_config());
+    let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -21,10 +21,10 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client, ResourceExt as _};
+use kubenova_agent::{Agent, Config, desired};
 use kubenova_api::crd::{Condition, Project, ProjectSpec, Quota, Tenant, TenantSpec};
 use kubenova_api::identity;
 use kubenova_bench::procfs;
-use kubenova_control::agent::{Agent, Config, desired};
 use serde_json::{Value, json};
 use testenv::{Options, TestEnv};
 
@@ -185,7 +185,8 @@ async fn run_agent(kubeconfig: &Path) -> anyhow::Result<()> {
         term.recv().await;
         trigger.cancel();
     });
-    agent.run(stop).await
+    agent.run(stop).await;
+    Ok(())
 }
 
 async fn start_env(label: &str) -> anyhow::Result<TestEnv> {
@@ -428,7 +429,7 @@ async fn baseline_run(n: usize, parallel: usize, load: Load) -> anyhow::Result<M
 }
 
 fn identity_owner_name(tenant: &str) -> String {
-    kubenova_control::agent::names::tenant_owner_name(tenant)
+    kubenova_agent::names::tenant_owner_name(tenant)
 }
 
 fn ready(conditions: &[Condition]) -> bool {

@@ -1,7 +1,7 @@
 //! `kubenova-bench-noop`: baseline (b) of the proxy benchmark, a no-op pass-through.
 //!
 //! It has the same transport as `kubenova-proxy` and nothing else, by using the proxy's own
-//! pieces: TLS in (`kubenova_proxy::tls`, h2 and http/1.1 by ALPN), hyper-util's auto server with
+//! pieces: TLS in (`kubenova_tls`, h2 and http/1.1 by ALPN), hyper-util's auto server with
 //! the proxy's timer and keep-alive settings, and out through `kubenova_proxy::upstream::Upstream`
 //! (the pooled HTTP/1.1 client), relaying with `kubenova_proxy::forward::relay`. Every request is forwarded unchanged except that its
 //! `Authorization` is replaced by a fixed bearer token read once from a file (and hop-by-hop
@@ -25,8 +25,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use kubenova_proxy::body::{self, Body};
 use kubenova_proxy::forward::{relay, strip_hop_by_hop};
-use kubenova_proxy::tls::ReloadingCert;
 use kubenova_proxy::upstream::Upstream;
+use kubenova_tls::ReloadingCert;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -77,7 +77,7 @@ struct Config {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let cert = Arc::new(ReloadingCert::load(&args.tls_cert, &args.tls_key)?);
+    let cert = ReloadingCert::load(&args.tls_cert, &args.tls_key)?;
     let fixed = match (&args.static_path, &args.static_body_file) {
         (Some(path), Some(file)) => Some((
             path.clone(),
@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
-    let acceptor = TlsAcceptor::from(cert.server_config());
+    let acceptor = TlsAcceptor::from(cert.server_config()?);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

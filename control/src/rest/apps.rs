@@ -1,5 +1,5 @@
 //! Apps: `App` objects in a project namespace of the workload cluster, delivered by the agent
-//! through KubeVela (see [`crate::apps`] and `docs/apps.md`). Creating, editing and deleting them
+//! through KubeVela (see [`kubenova_api::apps`] and `docs/apps.md`). Creating, editing and deleting them
 //! here; their actions in [`actions`], what the cluster says about them in [`reads`].
 //!
 //! Credentials in a request become Secrets owned by the App (so deleting the App removes them);
@@ -31,9 +31,9 @@ use super::dto::List;
 use super::error::ApiError;
 use super::path::{AppPath, Path, ProjectPath};
 use super::projects::project_in;
-use crate::apps::render::{APP_LABEL, Placement};
-use crate::apps::request::{AppRequest, Invalid, plan};
 use crate::services::state::AppState;
+use kubenova_api::apps::request::{AppRequest, Invalid, plan};
+use kubenova_api::apps::{APP_LABEL, Placement};
 
 /// The field manager of the API's writes.
 const MANAGER: &str = "kubenova-control";
@@ -108,7 +108,7 @@ impl Place {
         Placement {
             tenant: &self.tenant,
             project: &self.project,
-            deployer: crate::agent::names::DEPLOYER,
+            deployer: kubenova_api::names::DEPLOYER,
         }
     }
 
@@ -182,7 +182,7 @@ pub(super) fn view(app: &App) -> AppView {
     }
 }
 
-pub(super) fn allowed(state: &AppState) -> crate::apps::request::Allowed {
+pub(super) fn allowed(state: &AppState) -> kubenova_api::apps::request::Allowed {
     state.settings().app_allowed.clone()
 }
 

@@ -21,8 +21,8 @@ use super::body::NoBody;
 use super::dto::*;
 use super::error::ApiError;
 use super::{clusters, login, meta, projects, tenants, tokens};
-use crate::apps::request::AppRequest;
 use crate::services::state::AppState;
+use kubenova_api::apps::request::AppRequest;
 
 /// How a route's path relates to a token's scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! Every token is recorded as an `IssuedToken` (jti, subject, scope, expiry, the jti of the
 //! token that asked for it; never the token) before it is handed out. What is issued never
 //! outlives the credential that asked for it, and is for an entitled subject only. Revoking a
-//! token revokes everything it issued too ([`crate::revocation`], ADR 0010): kubeconfig tokens
+//! token revokes everything it issued too ([`kubenova_revocation`], ADR 0010): kubeconfig tokens
 //! go into the ConfigMap `kubenova-revocations` (labelled `kubenova.io/revocations=true`) in the
 //! proxy's namespace of their cluster, which every proxy watches.
 
@@ -25,9 +25,9 @@ use super::dto::{Me, TokenInput, TokenList, TokenRecordView, TokenView};
 use super::error::ApiError;
 use super::path::{Path, TokenPath};
 use super::tenants::{cluster_of, validate_subject};
-use crate::revocation;
 use crate::services::audit::rfc3339;
 use crate::services::state::{AppState, MANAGEMENT};
+use kubenova_revocation as revocation;
 
 /// The revocation ConfigMap's name in each proxy namespace.
 pub const REVOCATIONS_CONFIGMAP: &str = revocation::REVOCATIONS_CONFIGMAP;
@@ -141,7 +141,7 @@ pub async fn create(
     Ok(response)
 }
 
-/// Revokes `roots` and everything they issued (see [`crate::revocation`]); returns the ids of
+/// Revokes `roots` and everything they issued (see [`kubenova_revocation`]); returns the ids of
 /// the tokens revoked now.
 pub async fn revoke_records(
     state: &AppState,

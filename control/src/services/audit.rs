@@ -94,6 +94,19 @@ impl std::fmt::Debug for Audit {
     }
 }
 
+/// The audit log file could not be opened for appending.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "audit log {}: {error}; give --audit-log a file this process may create and append to, or `-` for standard output",
+    path.display()
+)]
+pub struct AuditError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Why it could not be opened.
+    pub error: std::io::Error,
+}
+
 impl Audit {
     /// Lines to standard output.
     pub fn stdout() -> Audit {
@@ -101,12 +114,15 @@ impl Audit {
     }
 
     /// Lines appended to `path`.
-    pub fn file(path: &std::path::Path) -> anyhow::Result<Audit> {
+    pub fn file(path: &std::path::Path) -> Result<Audit, AuditError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| anyhow::anyhow!("audit log {}: {e}", path.display()))?;
+            .map_err(|error| AuditError {
+                path: path.to_owned(),
+                error,
+            })?;
         Ok(Audit::to(Box::new(file)))
     }
 

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::ByteString;
@@ -27,6 +26,14 @@ pub const SIGNING_SECRET: &str = "kubenova-signing-keys";
 /// The Secret holding the encryption key (when no `--encryption-key-file` is given).
 pub const ENCRYPTION_SECRET: &str = "kubenova-encryption-key";
 const ACTIVE: &str = "active";
+
+mod errors;
+pub use errors::{CipherError, KeyError};
+
+/// `map_err` for a call to the management cluster.
+fn kube_err(action: &'static str) -> impl FnOnce(kube::Error) -> KeyError {
+    move |error| KeyError::Kube { action, error }
+}
 
 /// The live signing keys and the active one.
 #[derive(Debug, Clone)]
@@ -46,31 +53,40 @@ impl Keys {
     }
 
     /// The verification keys.
-    pub fn key_set(&self) -> anyhow::Result<KeySet> {
-        KeySet::from_jwks(&self.jwks()).context("building the key set")
+    pub fn key_set(&self) -> Result<KeySet, KeyError> {
+        KeySet::from_jwks(&self.jwks()).map_err(KeyError::KeySet)
     }
 
-    fn from_secret(secret: &Secret) -> anyhow::Result<Keys> {
+    fn from_secret(secret: &Secret) -> Result<Keys, KeyError> {
         let data = secret.data.clone().unwrap_or_default();
-        let text = |key: &str| -> anyhow::Result<String> {
-            let value = data
-                .get(key)
-                .with_context(|| format!("Secret {SIGNING_SECRET} has no `{key}`"))?;
-            String::from_utf8(value.0.clone()).with_context(|| format!("`{key}` is not UTF-8"))
+        let text = |key: &str| -> Result<String, KeyError> {
+            let value = data.get(key).ok_or_else(|| KeyError::Missing {
+                entry: key.to_owned(),
+            })?;
+            String::from_utf8(value.0.clone()).map_err(|_| KeyError::NotUtf8 {
+                entry: key.to_owned(),
+            })
         };
         let active_kid = text(ACTIVE)?.trim().to_owned();
         let mut all = BTreeMap::new();
         for name in data.keys() {
             if let Some(kid) = name.strip_suffix(".pem") {
-                let key = SigningKey::from_pkcs8_pem(kid, &text(name)?)
-                    .with_context(|| format!("Secret {SIGNING_SECRET}: key `{kid}`"))?;
+                let key = SigningKey::from_pkcs8_pem(kid, &text(name)?).map_err(|error| {
+                    KeyError::BadKey {
+                        kid: kid.to_owned(),
+                        error,
+                    }
+                })?;
                 all.insert(kid.to_owned(), key);
             }
         }
         let active = all
             .get(&active_kid)
             .cloned()
-            .with_context(|| format!("the active key `{active_kid}` is not in the Secret"))?;
+            .ok_or_else(|| KeyError::NoActive {
+                live: all.keys().cloned().collect::<Vec<_>>().join(", "),
+                kid: active_kid,
+            })?;
         Ok(Keys { active, all })
     }
 }
@@ -83,7 +99,7 @@ pub struct KeyStore {
 
 impl KeyStore {
     /// Loads the keys, generating the first one if the Secret does not exist yet.
-    pub async fn load_or_create(secrets: &Api<Secret>) -> anyhow::Result<KeyStore> {
+    pub async fn load_or_create(secrets: &Api<Secret>) -> Result<KeyStore, KeyError> {
         let keys = load_or_create(secrets).await?;
         Ok(KeyStore {
             keys: Arc::new(RwLock::new(Arc::new(keys))),
@@ -152,11 +168,16 @@ pub fn time_now() -> i64 {
         .unwrap_or_default()
 }
 
-async fn load_or_create(secrets: &Api<Secret>) -> anyhow::Result<Keys> {
-    if let Some(secret) = secrets.get_opt(SIGNING_SECRET).await? {
+async fn load_or_create(secrets: &Api<Secret>) -> Result<Keys, KeyError> {
+    const READING: &str = "reading the Secret kubenova-signing-keys";
+    if let Some(secret) = secrets
+        .get_opt(SIGNING_SECRET)
+        .await
+        .map_err(kube_err(READING))?
+    {
         return Keys::from_secret(&secret);
     }
-    let key = SigningKey::generate(new_kid()).context("generating a signing key")?;
+    let key = SigningKey::generate(new_kid()).map_err(KeyError::Generate)?;
     let mut data = BTreeMap::new();
     data.insert(
         format!("{}.pem", key.kid()),
@@ -171,10 +192,13 @@ async fn load_or_create(secrets: &Api<Secret>) -> anyhow::Result<Keys> {
     match secrets.create(&PostParams::default(), &secret).await {
         Ok(created) => Keys::from_secret(&created),
         // Another replica was first: use its key.
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            Keys::from_secret(&secrets.get(SIGNING_SECRET).await?)
-        }
-        Err(e) => Err(e).context("creating the signing-key Secret"),
+        Err(kube::Error::Api(status)) if status.code == 409 => Keys::from_secret(
+            &secrets
+                .get(SIGNING_SECRET)
+                .await
+                .map_err(kube_err(READING))?,
+        ),
+        Err(e) => Err(kube_err("creating the signing-key Secret")(e)),
     }
 }
 
@@ -191,9 +215,9 @@ fn meta(name: &str) -> ObjectMeta {
 
 /// Adds a new key and makes it the active one; returns its kid. The old keys stay live (their
 /// tokens keep working) until [`retire`]d.
-pub async fn rotate(secrets: &Api<Secret>) -> anyhow::Result<String> {
+pub async fn rotate(secrets: &Api<Secret>) -> Result<String, KeyError> {
     load_or_create(secrets).await?;
-    let key = SigningKey::generate(new_kid()).context("generating a signing key")?;
+    let key = SigningKey::generate(new_kid()).map_err(KeyError::Generate)?;
     let patch = serde_json::json!({
         "data": {
             format!("{}.pem", key.kid()): STANDARD.encode(key.to_pkcs8_pem()),
@@ -207,7 +231,7 @@ pub async fn rotate(secrets: &Api<Secret>) -> anyhow::Result<String> {
             &Patch::Merge(&patch),
         )
         .await
-        .context("adding the new key")?;
+        .map_err(kube_err("adding the new key"))?;
     Ok(key.kid().to_owned())
 }
 
@@ -218,31 +242,39 @@ pub async fn retire(
     records: &Api<IssuedToken>,
     kid: &str,
     force: bool,
-) -> anyhow::Result<()> {
-    let secret = secrets.get(SIGNING_SECRET).await?;
+) -> Result<(), KeyError> {
+    let secret = secrets
+        .get(SIGNING_SECRET)
+        .await
+        .map_err(kube_err("reading the Secret kubenova-signing-keys"))?;
     let keys = Keys::from_secret(&secret)?;
-    anyhow::ensure!(
-        keys.all.contains_key(kid),
-        "there is no live key `{kid}` (live: {})",
-        keys.all.keys().cloned().collect::<Vec<_>>().join(", ")
-    );
-    anyhow::ensure!(
-        keys.active.kid() != kid,
-        "`{kid}` is the active key; rotate first (kubenova-control keys rotate)"
-    );
+    if !keys.all.contains_key(kid) {
+        return Err(KeyError::Unknown {
+            kid: kid.to_owned(),
+            live: keys.all.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    }
+    if keys.active.kid() == kid {
+        return Err(KeyError::Active {
+            kid: kid.to_owned(),
+        });
+    }
     if !force {
         let now = time_now();
         let live = records
             .list(&ListParams::default())
-            .await?
+            .await
+            .map_err(kube_err("listing the issued tokens"))?
             .items
             .into_iter()
             .filter(|t| t.spec.kid == kid && !t.spec.revoked && t.spec.expires_at > now)
             .count();
-        anyhow::ensure!(
-            live == 0,
-            "{live} unexpired token(s) are signed with `{kid}`; wait until they expire, revoke them, or pass --force"
-        );
+        if live > 0 {
+            return Err(KeyError::InUse {
+                kid: kid.to_owned(),
+                live,
+            });
+        }
     }
     let patch = serde_json::json!({ "data": { format!("{kid}.pem"): null } });
     secrets
@@ -252,7 +284,7 @@ pub async fn retire(
             &Patch::Merge(&patch),
         )
         .await
-        .context("removing the key")?;
+        .map_err(kube_err("removing the key"))?;
     Ok(())
 }
 
@@ -273,38 +305,47 @@ const CIPHER_PREFIX: &str = "kn1:";
 
 impl Cipher {
     /// A cipher with a 32-byte key.
-    pub fn new(key: &[u8]) -> anyhow::Result<Cipher> {
-        anyhow::ensure!(
-            key.len() == 32,
-            "the encryption key must be 32 bytes (base64 of 32 random bytes), not {}",
-            key.len()
-        );
-        let unbound = UnboundKey::new(&AES_256_GCM, key)
-            .map_err(|_| anyhow::anyhow!("not an AES-256 key"))?;
+    pub fn new(key: &[u8]) -> Result<Cipher, CipherError> {
+        if key.len() != 32 {
+            return Err(CipherError::KeyLength(key.len()));
+        }
+        let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| CipherError::NotAesKey)?;
         Ok(Cipher {
             key: Arc::new(LessSafeKey::new(unbound)),
         })
     }
 
     /// Reads a key file holding base64 of 32 bytes.
-    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Cipher> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    pub fn from_file(path: &std::path::Path) -> Result<Cipher, CipherError> {
+        let text = std::fs::read_to_string(path).map_err(|error| CipherError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
         let key = STANDARD
             .decode(text.trim())
-            .with_context(|| format!("{}: not base64", path.display()))?;
+            .map_err(|error| CipherError::NotBase64 {
+                path: path.to_owned(),
+                error,
+            })?;
         Cipher::new(&key)
     }
 
     /// The key from the Secret `kubenova-encryption-key` (`key`: 32 bytes), created if missing.
-    pub async fn from_secret(secrets: &Api<Secret>) -> anyhow::Result<Cipher> {
-        if let Some(secret) = secrets.get_opt(ENCRYPTION_SECRET).await? {
+    pub async fn from_secret(secrets: &Api<Secret>) -> Result<Cipher, CipherError> {
+        const READING: &str = "reading the Secret kubenova-encryption-key";
+        let kube_err =
+            |action: &'static str| move |error: kube::Error| CipherError::Kube { action, error };
+        if let Some(secret) = secrets
+            .get_opt(ENCRYPTION_SECRET)
+            .await
+            .map_err(kube_err(READING))?
+        {
             return Self::from_secret_object(&secret);
         }
         let mut key = [0u8; 32];
         SystemRandom::new()
             .fill(&mut key)
-            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+            .map_err(|_| CipherError::NoRandomness)?;
         let secret = Secret {
             metadata: meta(ENCRYPTION_SECRET),
             data: Some(BTreeMap::from([(
@@ -315,28 +356,31 @@ impl Cipher {
         };
         match secrets.create(&PostParams::default(), &secret).await {
             Ok(created) => Self::from_secret_object(&created),
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                Self::from_secret_object(&secrets.get(ENCRYPTION_SECRET).await?)
-            }
-            Err(e) => Err(e).context("creating the encryption-key Secret"),
+            Err(kube::Error::Api(status)) if status.code == 409 => Self::from_secret_object(
+                &secrets
+                    .get(ENCRYPTION_SECRET)
+                    .await
+                    .map_err(kube_err(READING))?,
+            ),
+            Err(e) => Err(kube_err("creating the encryption-key Secret")(e)),
         }
     }
 
-    fn from_secret_object(secret: &Secret) -> anyhow::Result<Cipher> {
+    fn from_secret_object(secret: &Secret) -> Result<Cipher, CipherError> {
         let key = secret
             .data
             .as_ref()
             .and_then(|d| d.get("key"))
-            .with_context(|| format!("Secret {ENCRYPTION_SECRET} has no `key`"))?;
+            .ok_or(CipherError::NoKeyEntry)?;
         Cipher::new(&key.0)
     }
 
     /// Encrypts `plain` for `context` (the cluster name).
-    pub fn seal(&self, context: &str, plain: &[u8]) -> anyhow::Result<String> {
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Result<String, CipherError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
-            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+            .map_err(|_| CipherError::NoRandomness)?;
         let mut buf = plain.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -344,72 +388,34 @@ impl Cipher {
                 Aad::from(context.as_bytes()),
                 &mut buf,
             )
-            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+            .map_err(|_| CipherError::Encrypt)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
         Ok(format!("{CIPHER_PREFIX}{}", STANDARD.encode(out)))
     }
 
     /// Decrypts what [`Cipher::seal`] produced for the same `context`.
-    pub fn open(&self, context: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, CipherError> {
         let body = sealed
             .trim()
             .strip_prefix(CIPHER_PREFIX)
-            .context("not a KubeNova ciphertext")?;
-        let bytes = STANDARD.decode(body).context("ciphertext is not base64")?;
-        anyhow::ensure!(bytes.len() > NONCE_LEN, "ciphertext too short");
+            .ok_or(CipherError::NotCiphertext)?;
+        let bytes = STANDARD
+            .decode(body)
+            .map_err(|_| CipherError::CiphertextNotBase64)?;
+        if bytes.len() <= NONCE_LEN {
+            return Err(CipherError::TooShort);
+        }
         let (nonce, rest) = bytes.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CipherError::BadNonce)?;
         let mut buf = rest.to_vec();
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| {
-                anyhow::anyhow!("cannot decrypt (wrong encryption key, or the Secret was altered)")
-            })?;
+            .map_err(|_| CipherError::Decrypt)?;
         Ok(plain.to_vec())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seal_and_open_round_trip_bound_to_the_cluster() {
-        let cipher = Cipher::new(&[7u8; 32]).expect("key");
-        let sealed = cipher.seal("prod", b"apiVersion: v1").expect("seal");
-        assert!(sealed.starts_with(CIPHER_PREFIX));
-        assert!(!sealed.contains("apiVersion"));
-        assert_eq!(
-            cipher.open("prod", &sealed).expect("open"),
-            b"apiVersion: v1"
-        );
-        assert!(cipher.open("staging", &sealed).is_err(), "other cluster");
-        let other = Cipher::new(&[8u8; 32]).expect("key");
-        assert!(other.open("prod", &sealed).is_err(), "other key");
-        assert!(Cipher::new(&[1u8; 16]).is_err());
-    }
-
-    #[test]
-    fn keys_from_secret_need_the_active_key() {
-        let key = SigningKey::generate("k1").expect("key");
-        let mut data = BTreeMap::from([
-            (
-                "k1.pem".to_owned(),
-                ByteString(key.to_pkcs8_pem().into_bytes()),
-            ),
-            (ACTIVE.to_owned(), ByteString(b"k1".to_vec())),
-        ]);
-        let secret = |data: &BTreeMap<String, ByteString>| Secret {
-            data: Some(data.clone()),
-            ..Secret::default()
-        };
-        let keys = Keys::from_secret(&secret(&data)).expect("keys");
-        assert_eq!(keys.active.kid(), "k1");
-        assert_eq!(keys.jwks().keys.len(), 1);
-        data.insert(ACTIVE.to_owned(), ByteString(b"k2".to_vec()));
-        assert!(Keys::from_secret(&secret(&data)).is_err());
-    }
-}
+mod tests;

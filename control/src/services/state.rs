@@ -45,7 +45,7 @@ pub struct Settings {
     /// Clock skew tolerated on API tokens' `exp`, `nbf` and `iat`.
     pub clock_skew: Duration,
     /// The KubeVela trait and policy types apps may pass through.
-    pub app_allowed: crate::apps::request::Allowed,
+    pub app_allowed: kubenova_api::apps::request::Allowed,
     /// The identity providers people may sign in through (`--oidc-config`).
     pub oidc: Option<super::oidc::Oidc>,
 }
@@ -63,7 +63,7 @@ impl Default for Settings {
             rate_burst: 100.0,
             request_timeout: Duration::from_secs(30),
             clock_skew: Duration::from_secs(kubenova_api::token::DEFAULT_LEEWAY_SECONDS),
-            app_allowed: crate::apps::request::Allowed::default(),
+            app_allowed: kubenova_api::apps::request::Allowed::default(),
             oidc: None,
         }
     }
@@ -287,13 +287,38 @@ impl AppState {
     }
 }
 
+/// Why a kubeconfig gives no client. The message carries every cause (as `kube` words them).
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigError {
+    /// It is not a kubeconfig, or it names no usable context, cluster or user.
+    #[error("{}", causes(.0))]
+    Config(kube::config::KubeconfigError),
+    /// A client could not be built from it (its TLS material, say).
+    #[error("{}", causes(.0))]
+    Client(kube::Error),
+}
+
+/// An error and its causes, `: `-separated.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A client from a kubeconfig, with short timeouts so an unreachable cluster fails fast.
-pub async fn client_from_kubeconfig(yaml: &str) -> anyhow::Result<Client> {
-    let kubeconfig = Kubeconfig::from_yaml(yaml)?;
+pub async fn client_from_kubeconfig(yaml: &str) -> Result<Client, KubeconfigError> {
+    let kubeconfig = Kubeconfig::from_yaml(yaml).map_err(KubeconfigError::Config)?;
     let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(KubeconfigError::Config)?;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(20));
     config.write_timeout = Some(Duration::from_secs(20));
-    Ok(Client::try_from(config)?)
+    Client::try_from(config).map_err(KubeconfigError::Client)
 }

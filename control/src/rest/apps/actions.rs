@@ -20,9 +20,9 @@ use super::super::error::ApiError;
 use super::super::path::{AppActionPath, AppPath, Path, ProjectPath};
 use super::reads::revisions_of;
 use super::{AppView, Place, allowed, place, remove, request_of, view};
-use crate::apps::render::{DEPLOY_REQUESTED, spec_of_revision};
-use crate::apps::request::plan;
 use crate::services::state::AppState;
+use kubenova_api::apps::request::plan;
+use kubenova_api::apps::{DEPLOY_REQUESTED, spec_of_revision};
 
 /// The body of `:rollback` (empty: the revision before the current one).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -194,7 +194,7 @@ fn parse_body<T: serde::de::DeserializeOwned + Default>(
 
 /// `:deploy`: stamps the App; the stamp is part of the Application's publish version, so the
 /// agent's next apply makes KubeVela run the delivery again as a new revision (see
-/// [`crate::apps::render`]).
+/// `kubenova_agent::apps::render`).
 async fn stamp(place: &Place, app: App) -> Result<App, ApiError> {
     let patch = json!({ "metadata": { "annotations": { DEPLOY_REQUESTED: rfc3339_now() } } });
     place

@@ -22,10 +22,10 @@ use super::super::dto::List;
 use super::super::error::ApiError;
 use super::super::path::{AppPath, Path};
 use super::{Place, RevisionView, place, view};
-use crate::agent::app::revision_resource;
-use crate::apps::pods;
-use crate::apps::render::spec_of_revision;
 use crate::services::state::AppState;
+use kubenova_api::apps::pods;
+use kubenova_api::apps::revision_resource;
+use kubenova_api::apps::spec_of_revision;
 
 /// The query of `GET .../logs`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
