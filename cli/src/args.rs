@@ -426,16 +426,16 @@ pub(crate) struct AppFlags {
     #[arg(long, conflicts_with = "chart")]
     pub(crate) image: Option<String>,
     /// The image's tag.
-    #[arg(long)]
+    #[arg(long, requires = "image")]
     pub(crate) tag: Option<String>,
     /// A port the container listens on (repeat).
-    #[arg(long = "port")]
+    #[arg(long = "port", requires = "image")]
     pub(crate) ports: Vec<u16>,
     /// Replicas.
-    #[arg(long)]
+    #[arg(long, requires = "image")]
     pub(crate) replicas: Option<u32>,
     /// An environment variable (repeat: `--env GF_LOG_LEVEL=debug`).
-    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_pair, requires = "image")]
     pub(crate) env: Vec<(String, String)>,
     /// A Helm chart's name; with --repo and --version.
     #[arg(long)]

@@ -21,7 +21,7 @@ fn unknown_flags_and_missing_arguments_are_usage_errors() {
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(
         ran.stderr
-            .contains("--tag, --port, --replicas and --env need --image"),
+            .contains("the following required arguments were not provided:\n  --image <IMAGE>"),
         "{ran:?}"
     );
     let ran = u.kn(&["tenant", "list", "-o", "xml"]);
