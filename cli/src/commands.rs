@@ -336,11 +336,6 @@ async fn login(global: &Global, login: crate::args::Login) -> Result<(), Error> 
     });
     config.current_context = Some(name.clone());
     config.save(&path)?;
-    let roles = crate::output::Printer {
-        format: Format::Table,
-        no_headers: true,
-    };
-    let _ = roles;
     println!(
         "Logged in to {server} as {} ({}); context {name:?} saved in {}",
         me.get("subject").and_then(Value::as_str).unwrap_or("?"),

@@ -9,10 +9,10 @@ use crate::api::Error;
 
 /// The file kubectl reads first: `$KUBECONFIG`'s first entry, else `~/.kube/config`.
 pub(crate) fn target() -> Result<PathBuf, Error> {
-    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        if let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
-            return Ok(first);
-        }
+    if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty())
+        && let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty())
+    {
+        return Ok(first);
     }
     let home = std::env::var_os("HOME")
         .filter(|h| !h.is_empty())

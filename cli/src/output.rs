@@ -88,8 +88,9 @@ fn s(v: &Value, pointer: &str) -> String {
 
 /// `True`/`False`/`Unknown` of the `Ready` condition, or of `status.ready`.
 fn ready(v: &Value) -> String {
-    if let Some(deleting) = v.pointer("/status/deletingSince").and_then(Value::as_str) {
-        let _ = deleting;
+    if v.pointer("/status/deletingSince")
+        .is_some_and(|d| !d.is_null())
+    {
         return "Deleting".into();
     }
     match v.pointer("/status/ready").and_then(Value::as_bool) {
