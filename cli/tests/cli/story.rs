@@ -673,6 +673,19 @@ fn developer(dev: &Dev, admin: &User, bob: &User, server: &str) {
         },
     );
 
+    // A wait that cannot end well ends with the reason: a Secret the app needs is missing.
+    let ran = bob.kn_in(
+        &["app", "create", "-f", "-", "--wait", "--timeout", "30s"],
+        Some(r#"{"name": "broken", "image": {"image": "nginx", "tag": "1.27", "env": [{"name": "P", "secretRef": {"name": "nope", "key": "k"}}]}}"#),
+    );
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("error: app/broken did not get there within 30s: phase waitingForSecrets"),
+        "{ran:?}"
+    );
+    assert!(ran.stderr.contains("SecretMissing"), "the reason: {ran:?}");
+    assert_eq!(bob.ok(&["app", "delete", "broken"]), "app/broken deleted\n");
     assert_eq!(
         bob.ok(&["app", "delete", "grafana"]),
         "app/grafana deleted\n"
