@@ -348,3 +348,80 @@ fn unb64(text: &str) -> Vec<u8> {
         .decode(text)
         .expect("base64url")
 }
+
+/// The CLI signs in with an ID token it is given (as a CI job holding its provider's token
+/// would) and lists the providers.
+#[test]
+fn the_cli_signs_in_with_an_id_token() {
+    let h = harness();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root");
+    let cli = testenv::workspace_binary(&root, "kubenova-cli", "kubenova").expect("kubenova");
+    let config = h.env.dir().join("cli-config.yaml");
+    let kubenova = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write as _;
+        let mut child = Command::new(&cli)
+            .env("KUBENOVA_CONFIG", &config)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubenova");
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("kubenova");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let server = h.control.url.as_str();
+    let (code, out, err) = kubenova(&["login", "--server", server, "--list-providers"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("corp\t"), "{out}");
+
+    let (code, _, err) = kubenova(
+        &["login", "--server", server, "--id-token-stdin"],
+        Some(&id_token_of("carol")),
+    );
+    assert_eq!(code, 4, "no mapped group: forbidden: {err}");
+    assert!(err.contains("KN-403"), "{err}");
+    assert!(!config.exists(), "a refused sign-in wrote the config");
+
+    let (code, out, err) = kubenova(
+        &[
+            "login",
+            "--server",
+            server,
+            "--id-token-stdin",
+            "--name",
+            "corp",
+        ],
+        Some(&id_token_of("bob")),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bob@example.test"), "{out}");
+    let (code, out, err) = kubenova(&["whoami", "-o", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    let me: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (&me["subject"], &me["roles"], &me["tenant"]),
+        (
+            &json!("bob@example.test"),
+            &json!(["tenantOwner"]),
+            &json!("acme")
+        ),
+        "{me}"
+    );
+}
