@@ -8,3 +8,4 @@ pub mod rest;
 pub mod revocation;
 pub mod serve;
 pub mod services;
+pub mod ui;
