@@ -23,8 +23,11 @@ fmt: ## Format the code
 
 .PHONY: generate
 generate: ## Regenerate the CRD manifests and docs/openapi/openapi.yaml from the code
-	$(CARGO) run -q -p kubenova-control --bin kubenova-crdgen
-	$(CARGO) run -q -p kubenova-control --bin kubenova-control -- openapi > docs/openapi/openapi.yaml
+	@# Without the web UI (KUBENOVA_UI_SKIP=1): the UI's client is generated from the document
+	@# written here, so the UI may only build once it is written (control/build.rs).
+	KUBENOVA_UI_SKIP=1 $(CARGO) run -q -p kubenova-control --bin kubenova-crdgen
+	KUBENOVA_UI_SKIP=1 $(CARGO) run -q -p kubenova-control --bin kubenova-control -- openapi > docs/openapi/openapi.yaml.tmp
+	mv docs/openapi/openapi.yaml.tmp docs/openapi/openapi.yaml
 
 .PHONY: verify
 verify: ## rustfmt check, clippy -D warnings, generated files up to date, the OpenAPI document valid, no committed credentials

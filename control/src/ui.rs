@@ -8,6 +8,8 @@
 //! - everything else, including an unknown asset, any method but GET/HEAD on those paths and
 //!   every path under `/api/`, goes to the API router unchanged (its `KN-404` JSON envelope).
 //!
+//! A binary built with `KUBENOVA_UI_SKIP=1` (only `make generate` does) serves the API alone.
+//!
 //! Every UI answer carries a strict Content-Security-Policy (scripts, styles and API calls from
 //! this origin only, no inline script, no framing) and `nosniff`.
 
@@ -36,6 +38,10 @@ pub const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
 /// Puts the UI in front of `api`: the UI's paths are answered here, every other request goes to
 /// `api` as it came.
 pub fn mount(api: Router) -> Router {
+    if files::FILES.is_empty() {
+        // Built with KUBENOVA_UI_SKIP=1 (`make generate`): the API alone.
+        return api;
+    }
     let page = || get(shell).fallback_service(api.clone());
     Router::new()
         .route("/", page())

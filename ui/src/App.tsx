@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, call, claims, isPlatform, KnError, setToken, setUnauthorizedHandler, type Me } from "./api";
+import { api, call, isPlatform, KnError, setToken, setUnauthorizedHandler, type Me } from "./api";
 import { href, navigate, parse, usePath } from "./router";
 import { ErrorBox, Link, Loading } from "./ui";
 import { SignIn } from "./views/SignIn";
@@ -10,7 +10,7 @@ import { Project } from "./views/Project";
 import { AppDetail } from "./views/AppDetail";
 import { Tokens } from "./views/Tokens";
 
-export type Session = Me & { cluster?: string };
+export type Session = Me;
 
 /** Where a token's scope starts: its tenant or project page, or the tenant list. */
 async function home(s: Session): Promise<string> {
@@ -39,17 +39,7 @@ export function App() {
     setToken(token);
     try {
       const me = await call(api.GET("/api/v1/me"), { signOutOn401: false });
-      let cluster = typeof claims(token).cluster === "string" ? (claims(token).cluster as string) : undefined;
-      if (!cluster && me.tenant) {
-        // The token's record says which cluster its scope is in.
-        const tokens = await call(api.GET("/api/v1/tokens")).catch(() => undefined);
-        cluster = tokens?.items.find((r) => r.jti === me.jti)?.cluster ?? undefined;
-        if (!cluster && !me.project) {
-          const t = await call(api.GET("/api/v1/tenants/{t}", { params: { path: { t: me.tenant } } })).catch(() => undefined);
-          cluster = t?.cluster;
-        }
-      }
-      const s = { ...me, cluster };
+      const s: Session = me;
       setNotice(null);
       setSession(s);
       if (parse(location.pathname).view === "home") navigate(await home(s));

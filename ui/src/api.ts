@@ -74,17 +74,6 @@ export async function call<T>(
   return r.data as T;
 }
 
-/** The payload of a JWT, unverified: only to find where to start (the server decides). */
-export function claims(jwt: string): Record<string, unknown> {
-  try {
-    const part = jwt.split(".")[1] ?? "";
-    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-    return JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
 export const isPlatform = (roles: Role[]) => roles.includes("admin") || roles.includes("ops");
 export const canOwn = (roles: Role[]) => isPlatform(roles) || roles.includes("tenantOwner");
 export const canWriteApps = (roles: Role[]) => canOwn(roles) || roles.includes("projectDev");

@@ -176,4 +176,8 @@ export function Action({
   );
 }
 
+/** A DNS label as the API checks it (written without escapes: browsers compile it with the v flag). */
+export const DNS_LABEL = "[a-z0-9](([a-z0-9]|-)*[a-z0-9])?";
+export const DNS_LABEL_HINT = "lower-case letters, digits and '-', starting and ending with a letter or digit";
+
 export const list = (xs?: string[] | null) => (xs && xs.length ? xs.join(", ") : "none");

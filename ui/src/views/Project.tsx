@@ -2,7 +2,7 @@ import { useState } from "react";
 import { api, call, canOwn, canWriteApps, type Role } from "../api";
 import type { Session } from "../App";
 import { href, navigate } from "../router";
-import { Conditions, ErrorBox, Link, list, Loading, UsageBars, useLoad } from "../ui";
+import { Conditions, DNS_LABEL, DNS_LABEL_HINT, ErrorBox, Link, list, Loading, UsageBars, useLoad } from "../ui";
 import { Kubeconfig } from "./Kubeconfig";
 
 export function Project({ session, c, t, p }: { session: Session; c: string; t: string; p: string }) {
@@ -63,9 +63,9 @@ export function Project({ session, c, t, p }: { session: Session; c: string; t: 
         )}
       </article>
       {canWriteApps(session.roles) && <CreateApp c={c} t={t} p={p} />}
-      {kcRoles.length > 0 && (
-        <Kubeconfig c={c} t={t} p={p} roles={kcRoles} namespace={pv?.namespace}
-          defaultSubject={canOwn(session.roles) ? (pv?.access.developers?.[0] ?? session.subject) : session.subject} />
+      {kcRoles.length > 0 && pv && (
+        <Kubeconfig c={c} t={t} p={p} roles={kcRoles} namespace={pv.namespace}
+          defaultSubject={canOwn(session.roles) ? (pv.access.developers?.[0] ?? session.subject) : session.subject} />
       )}
     </section>
   );
@@ -78,6 +78,8 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
   const [tag, setTag] = useState("11.3.0");
   const [port, setPort] = useState("3000");
   const [replicas, setReplicas] = useState("1");
+  const [cpu, setCpu] = useState("100m");
+  const [memory, setMemory] = useState("128Mi");
   const [repo, setRepo] = useState("");
   const [chart, setChart] = useState("wordpress");
   const [version, setVersion] = useState("");
@@ -107,7 +109,8 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
               image: kind === "image" ? {
                 image, tag: tag || null, replicas: replicas ? Number(replicas) : null,
                 ports: port ? [{ port: Number(port), expose: true, name: "http" }] : [],
-                env: [], configFiles: [], ingress: null, registry: null, resources: {},
+                env: [], configFiles: [], ingress: null, registry: null,
+                resources: { cpu: cpu || null, memory: memory || null },
               } : null,
               helm: kind === "chart" ? { repo, chart, version, values: parsed, credentials: null, insecure: false } : null,
             },
@@ -126,7 +129,7 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
         <label className="inline"><input type="radio" name="kind" checked={kind === "chart"} onChange={() => { setKind("chart"); setName("wordpress"); }} /> a Helm chart</label>
       </fieldset>
       <label htmlFor="na-name">Name</label>
-      <input id="na-name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" value={name} onChange={(e) => setName(e.target.value)} />
+      <input id="na-name" required pattern={DNS_LABEL} title={DNS_LABEL_HINT} maxLength={40} value={name} onChange={(e) => setName(e.target.value)} />
       {kind === "image" ? (
         <>
           <label htmlFor="na-image">Image</label>
@@ -137,6 +140,11 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
           <input id="na-port" type="number" min={1} max={65535} value={port} onChange={(e) => setPort(e.target.value)} />
           <label htmlFor="na-replicas">Replicas</label>
           <input id="na-replicas" type="number" min={0} value={replicas} onChange={(e) => setReplicas(e.target.value)} />
+          <label htmlFor="na-cpu">CPU request</label>
+          <input id="na-cpu" value={cpu} onChange={(e) => setCpu(e.target.value)} aria-describedby="na-res-help" />
+          <label htmlFor="na-memory">Memory request</label>
+          <input id="na-memory" value={memory} onChange={(e) => setMemory(e.target.value)} aria-describedby="na-res-help" />
+          <p id="na-res-help" className="muted">A tenant with a quota and no default limits needs both.</p>
         </>
       ) : (
         <>

@@ -2,7 +2,7 @@ import { useState } from "react";
 import { api, call, canOwn, isPlatform } from "../api";
 import type { Session } from "../App";
 import { href, navigate } from "../router";
-import { Conditions, ErrorBox, Link, list, Loading, UsageBars, useLoad } from "../ui";
+import { Conditions, DNS_LABEL, DNS_LABEL_HINT, ErrorBox, Link, list, Loading, UsageBars, useLoad } from "../ui";
 import { Kubeconfig } from "./Kubeconfig";
 
 export function Tenant({ session, c, t }: { session: Session; c: string; t: string }) {
@@ -62,7 +62,7 @@ export function Tenant({ session, c, t }: { session: Session; c: string; t: stri
         )}
         {canOwn(session.roles) && <CreateProject c={c} t={t} />}
       </article>
-      {canOwn(session.roles) && <Kubeconfig c={c} t={t} roles={["tenantOwner"]} defaultSubject={tv?.owners[0] ?? session.subject} />}
+      {canOwn(session.roles) && tv && <Kubeconfig c={c} t={t} roles={["tenantOwner"]} defaultSubject={tv.owners[0] ?? session.subject} />}
     </section>
   );
 }
@@ -98,7 +98,7 @@ function CreateProject({ c, t }: { c: string; t: string }) {
       }}>
       <h3 id="new-project">New project</h3>
       <label htmlFor="np-name">Name</label>
-      <input id="np-name" required pattern="[a-z0-9]([-a-z0-9]*[a-z0-9])?" value={name} onChange={(e) => setName(e.target.value)} />
+      <input id="np-name" required pattern={DNS_LABEL} title={DNS_LABEL_HINT} maxLength={22} value={name} onChange={(e) => setName(e.target.value)} />
       <label htmlFor="np-dev">Developers (comma separated)</label>
       <input id="np-dev" value={developers} onChange={(e) => setDevelopers(e.target.value)} />
       <label htmlFor="np-read">Readers (comma separated)</label>

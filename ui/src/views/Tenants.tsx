@@ -2,7 +2,7 @@ import { useState } from "react";
 import { api, call } from "../api";
 import type { Session } from "../App";
 import { href, navigate } from "../router";
-import { ErrorBox, Link, Loading, useLoad } from "../ui";
+import { DNS_LABEL, DNS_LABEL_HINT, ErrorBox, Link, Loading, useLoad } from "../ui";
 
 export function Tenants({ session }: { session: Session }) {
   const tenants = useLoad(() => call(api.GET("/api/v1/tenants")), []);
@@ -12,7 +12,7 @@ export function Tenants({ session }: { session: Session }) {
       <h1>Tenants</h1>
       <ErrorBox error={tenants.error} />
       {tenants.loading && <Loading what="tenants" />}
-      {tenants.data?.unreachable.map((u) => (
+      {tenants.data?.unreachable?.map((u) => (
         <p key={u.cluster} className="error" role="alert">Cluster {u.cluster} did not answer: {u.message}</p>
       ))}
       {tenants.data && (
@@ -43,7 +43,6 @@ export function Tenants({ session }: { session: Session }) {
   );
 }
 
-const DNS_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const split = (s: string) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
 
 function CreateTenant({ clusters }: { clusters: string[] }) {
@@ -85,9 +84,9 @@ function CreateTenant({ clusters }: { clusters: string[] }) {
         {clusters.map((x) => <option key={x}>{x}</option>)}
       </select>
       <label htmlFor="nt-name">Name</label>
-      <input id="nt-name" required pattern={DNS_LABEL} maxLength={40} value={name} onChange={(e) => setName(e.target.value)}
+      <input id="nt-name" required pattern={DNS_LABEL} title={DNS_LABEL_HINT} maxLength={40} value={name} onChange={(e) => setName(e.target.value)}
         aria-describedby="nt-name-help" />
-      <p id="nt-name-help" className="muted">Lower-case letters, digits and '-'; unique across clusters.</p>
+      <p id="nt-name-help" className="muted">Up to 40 {DNS_LABEL_HINT}; unique across clusters.</p>
       <label htmlFor="nt-owners">Owners (comma separated)</label>
       <input id="nt-owners" required value={owners} onChange={(e) => setOwners(e.target.value)} />
       <fieldset>
