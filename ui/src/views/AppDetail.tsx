@@ -10,7 +10,7 @@ export function AppDetail({ session, c, t, p, a }: { session: Session } & Path) 
   const path = { c, t, p, a };
   const app = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}", { params: { path } })), [c, t, p, a], 5000);
   const status = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/status", { params: { path } })), [c, t, p, a], 3000);
-  const revisions = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/revisions", { params: { path } })), [c, t, p, a], 10000);
+  const revisions = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/revisions", { params: { path } })), [c, t, p, a], 5000);
   const write = canWriteApps(session.roles);
   const s = status.data;
   const refresh = () => { app.reload(); status.reload(); revisions.reload(); };
@@ -128,25 +128,35 @@ function Logs({ path }: { path: Path }) {
     const ctl = new AbortController();
     setError(undefined);
     setText("");
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     (async () => {
-      const r = await api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/logs", {
-        params: { path, query: { follow, tail: 100 } }, parseAs: "stream", signal: ctl.signal,
-      });
-      if (!r.response.ok || !r.data) {
-        await call(Promise.resolve({ error: await r.response.json().catch(() => undefined), response: r.response }));
-        return;
+      // Following: the stream is reopened when it ends or fails (pods come and go); the last
+      // error stays shown until lines arrive again.
+      for (let first = true; first || (follow && !ctl.signal.aborted); first = false) {
+        if (!first) await sleep(3000);
+        try {
+          const r = await api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps/{a}/logs", {
+            params: { path, query: { follow, tail: first ? 100 : 0 } }, parseAs: "stream", signal: ctl.signal,
+          });
+          if (!r.response.ok || !r.data) {
+            await call(Promise.resolve({ error: r.error, response: r.response }));
+            continue;
+          }
+          const reader = (r.data as ReadableStream<Uint8Array>).getReader();
+          const decoder = new TextDecoder();
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            const chunk = decoder.decode(value, { stream: true });
+            setError(undefined);
+            setText((x) => (x + chunk).slice(-200_000));
+          }
+        } catch (e) {
+          if (ctl.signal.aborted) return;
+          setError(e instanceof KnError ? e : new KnError(0, "NETWORK", String(e)));
+        }
       }
-      const reader = (r.data as ReadableStream<Uint8Array>).getReader();
-      const decoder = new TextDecoder();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        const chunk = decoder.decode(value, { stream: true });
-        setText((x) => (x + chunk).slice(-200_000));
-      }
-    })().catch((e) => {
-      if (!ctl.signal.aborted) setError(e instanceof KnError ? e : new KnError(0, "NETWORK", String(e)));
-    });
+    })();
     return () => ctl.abort();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [follow, n, path.c, path.t, path.p, path.a]);
