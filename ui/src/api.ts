@@ -76,4 +76,6 @@ export async function call<T>(
 
 export const isPlatform = (roles: Role[]) => roles.includes("admin") || roles.includes("ops");
 export const canOwn = (roles: Role[]) => isPlatform(roles) || roles.includes("tenantOwner");
+/** Who may read a tenant's and a project's settings and usage (a projectDev may not). */
+export const canReadSettings = (roles: Role[]) => canOwn(roles) || roles.includes("readOnly");
 export const canWriteApps = (roles: Role[]) => canOwn(roles) || roles.includes("projectDev");

@@ -82,7 +82,9 @@ async function session(name, viewport = { width: 1280, height: 900 }) {
 }
 
 /** axe-core on the page as it is: no serious or critical violation; then a screenshot. */
-async function audit(page, view) {
+async function audit(page, view, { errors = 0 } = {}) {
+  const shown = await page.getByTestId("error").count();
+  assert(shown === errors, `${view}: ${shown} error(s) shown, expected ${errors}: ${await page.getByTestId("error").allInnerTexts()}`);
   await page.evaluate(AXE);
   const result = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
@@ -157,6 +159,8 @@ async function story() {
     await audit(page, "02-clusters");
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tenants" }).click();
+    await page.getByRole("heading", { name: "Tenants", level: 1 }).waitFor();
+    await page.getByRole("option", { name: "local" }).waitFor({ state: "attached" });
     await page.getByLabel("Name").fill(TENANT);
     await page.getByLabel("Owners (comma separated)").fill("alice");
     await page.getByRole("button", { name: "Create tenant" }).click();
@@ -167,14 +171,17 @@ async function story() {
 
     // The same name again: the API's 409 with its code, in place.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tenants" }).click();
+    await page.getByRole("heading", { name: "Tenants", level: 1 }).waitFor();
+    await page.getByRole("option", { name: "local" }).waitFor({ state: "attached" });
     await page.getByLabel("Name").fill(TENANT);
     await page.getByLabel("Owners (comma separated)").fill("alice");
     await page.getByRole("button", { name: "Create tenant" }).click();
     await page.getByTestId("error").filter({ hasText: "KN-409" }).waitFor();
-    await audit(page, "04-tenants");
+    await audit(page, "04-tenants", { errors: 1 });
     log("a duplicate tenant: KN-409 in place");
 
     await page.getByRole("link", { name: TENANT }).click();
+    await page.getByRole("heading", { name: `Tenant ${TENANT}` }).waitFor();
     await page.getByLabel("Name").fill(PROJECT);
     await page.getByLabel("Developers (comma separated)").fill("bob");
     await page.getByRole("button", { name: "Create project" }).click();
@@ -235,7 +242,7 @@ async function story() {
     log("grafana running");
 
     await page.getByLabel("Follow").check();
-    await until("log lines", async () => !(await text(page, "logs")).startsWith("No log lines"), 60_000);
+    await until("log lines", async () => !(await text(page, "logs")).startsWith("No "), 60_000);
     log(`logs: ${(await text(page, "logs")).split("\n")[0]}`);
 
     await page.getByLabel("Image tag").fill("11.4.0");

@@ -84,7 +84,7 @@ export function AppDetail({ session, c, t, p, a }: { session: Session } & Path) 
           </ul>
         )}
       </article>
-      <Logs path={path} />
+      <Logs path={path} pods={s?.pods.length ?? 0} />
     </section>
   );
 }
@@ -118,7 +118,7 @@ function ImageUpdate({ path, current, onDone }: { path: Path; current: string; o
 }
 
 /** The app's pod logs; "Follow" keeps the stream open and appends lines as they come. */
-function Logs({ path }: { path: Path }) {
+function Logs({ path, pods }: { path: Path; pods: number }) {
   const [follow, setFollow] = useState(false);
   const [text, setText] = useState("");
   const [error, setError] = useState<unknown>();
@@ -128,6 +128,7 @@ function Logs({ path }: { path: Path }) {
     const ctl = new AbortController();
     setError(undefined);
     setText("");
+    if (pods === 0) return () => ctl.abort();
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     (async () => {
       // Following: the stream is reopened when it ends or fails (pods come and go); the last
@@ -159,7 +160,8 @@ function Logs({ path }: { path: Path }) {
     })();
     return () => ctl.abort();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [follow, n, path.c, path.t, path.p, path.a]);
+    // Loaded again when pods appear or all go (an app that was just made has none yet).
+  }, [follow, n, pods > 0, path.c, path.t, path.p, path.a]);
   useEffect(() => {
     if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;
   }, [text]);
@@ -171,7 +173,7 @@ function Logs({ path }: { path: Path }) {
         <button type="button" onClick={() => setN((x) => x + 1)}>Reload logs</button>
       </div>
       <ErrorBox error={error} />
-      <pre ref={pre} className="logs" data-testid="logs" tabIndex={0} aria-label="Pod logs">{text || "No log lines yet."}</pre>
+      <pre ref={pre} className="logs" data-testid="logs" tabIndex={0} aria-label="Pod logs">{text || (pods === 0 ? "No pods, so no logs." : "No log lines yet.")}</pre>
     </article>
   );
 }

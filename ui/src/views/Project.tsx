@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { api, call, canOwn, canWriteApps, type Role } from "../api";
+import { api, call, canOwn, canReadSettings, canWriteApps, type Role } from "../api";
 import type { Session } from "../App";
 import { href, navigate } from "../router";
 import { Conditions, DNS_LABEL, DNS_LABEL_HINT, ErrorBox, Link, list, Loading, UsageBars, useLoad } from "../ui";
@@ -7,8 +7,10 @@ import { Kubeconfig } from "./Kubeconfig";
 
 export function Project({ session, c, t, p }: { session: Session; c: string; t: string; p: string }) {
   const path = { c, t, p };
-  const project = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}", { params: { path } })), [c, t, p]);
-  const usage = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/usage", { params: { path } })), [c, t, p], 10000);
+  // A project developer may not read the project's settings or usage: only its apps.
+  const settings = canReadSettings(session.roles);
+  const project = useLoad(() => settings ? call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}", { params: { path } })) : Promise.resolve(undefined), [c, t, p]);
+  const usage = useLoad(() => settings ? call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/usage", { params: { path } })) : Promise.resolve(undefined), [c, t, p], 10000);
   const apps = useLoad(() => call(api.GET("/api/v1/clusters/{c}/tenants/{t}/projects/{p}/apps", { params: { path } })), [c, t, p], 5000);
   const pv = project.data;
   const kcRoles: Role[] = canOwn(session.roles) ? ["projectDev", "readOnly"] : session.roles.includes("projectDev") ? ["projectDev"] : [];
@@ -19,7 +21,7 @@ export function Project({ session, c, t, p }: { session: Session; c: string; t: 
       </p>
       <h1>Project {p}</h1>
       <ErrorBox error={project.error} />
-      {project.loading && <Loading what="the project" />}
+      {settings && project.loading && <Loading what="the project" />}
       {pv && (
         <div className="grid">
           <article className="card" aria-labelledby="p-access">
@@ -63,9 +65,9 @@ export function Project({ session, c, t, p }: { session: Session; c: string; t: 
         )}
       </article>
       {canWriteApps(session.roles) && <CreateApp c={c} t={t} p={p} />}
-      {kcRoles.length > 0 && pv && (
-        <Kubeconfig c={c} t={t} p={p} roles={kcRoles} namespace={pv.namespace}
-          defaultSubject={canOwn(session.roles) ? (pv.access.developers?.[0] ?? session.subject) : session.subject} />
+      {kcRoles.length > 0 && (pv || !settings) && (
+        <Kubeconfig c={c} t={t} p={p} roles={kcRoles} namespace={pv?.namespace ?? `${t}-${p}`}
+          defaultSubject={canOwn(session.roles) ? (pv?.access.developers?.[0] ?? session.subject) : session.subject} />
       )}
     </section>
   );
