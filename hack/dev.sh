@@ -27,6 +27,7 @@ case "${1:-}" in
       if [ -f "$envfile" ]; then
         echo "ready. Use it with:"
         echo "  . $envfile && kubectl get ns"
+        echo "the web UI: $(. "$envfile" && echo "$KUBENOVA_API_URL")/ (sign in with \$KUBENOVA_ADMIN_TOKEN; docs/ui.md)"
         exit 0
       fi
       if ! running; then

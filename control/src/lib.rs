@@ -5,3 +5,4 @@
 
 pub mod rest;
 pub mod services;
+pub mod ui;

@@ -398,7 +398,7 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
         shutdown.clone(),
     )));
     let state = AppState::new(settings, client, keys, cipher, audit, registry);
-    let app = rest::router(state);
+    let app = kubenova_control::ui::mount(rest::router(state));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

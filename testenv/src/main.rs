@@ -383,9 +383,10 @@ fn print_usage(
 ) {
     let proxy_lines = match control {
         Some(c) => format!(
-            "  API         {} (cluster `{LOCAL}` registered; admin token in the env file)\n  proxy       {}\n\n\
+            "  API         {} (cluster `{LOCAL}` registered; admin token in the env file)\n  web UI      {}/ (sign in with KUBENOVA_ADMIN_TOKEN from the env file; docs/ui.md)\n  proxy       {}\n\n\
              The guide: docs/index.md (curl the API, save kubeconfigs, use kubectl through the proxy).\n\n",
             c.url,
+            c.url.trim_end_matches('/'),
             proxy.map(|p| p.url.as_str()).unwrap_or_default()
         ),
         None => proxy

@@ -434,6 +434,9 @@ pub struct Me {
     /// The project.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The cluster of the scope's tenant (scoped tokens; absent when it could not be looked up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The token's id.
     pub jti: String,
     /// When the token expires (RFC 3339).
@@ -448,7 +451,7 @@ pub struct AllTenants {
     pub items: Vec<TenantView>,
     /// Clusters whose tenants are missing from `items` because they did not answer (absent when
     /// every cluster answered).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreachable: Vec<ClusterProblem>,
 }
 

@@ -298,11 +298,21 @@ pub async fn add_revocation(
 }
 
 /// `GET /api/v1/me`.
-pub async fn me(Extension(caller): Extension<Principal>) -> axum::Json<Me> {
+/// A scoped token's cluster is looked up (the web UI starts there: a project developer may not
+/// read its tenant, which would tell it); absent when the lookup fails.
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+) -> axum::Json<Me> {
+    let cluster = match caller.scope.tenant() {
+        Some(t) => cluster_of(&state, t).await.ok(),
+        None => None,
+    };
     axum::Json(Me {
         subject: caller.claims.sub.clone(),
         roles: caller.claims.roles.clone(),
         tenant: caller.scope.tenant().map(str::to_owned),
+        cluster,
         project: caller.scope.project().map(str::to_owned),
         jti: caller.claims.jti.clone(),
         expires_at: rfc3339(caller.claims.exp),

@@ -595,6 +595,10 @@ fn api_tokens_me_narrower_minting_and_revocation() {
     let me = expect(&call("GET", "/api/v1/me", &owner, None), 200);
     assert_eq!(me["subject"], "alice");
     assert_eq!(me["tenant"], t.as_str());
+    assert_eq!(
+        me["cluster"], MAIN,
+        "the scope's cluster, where the web UI starts"
+    );
     assert_eq!(me["roles"], json!(["tenantOwner"]));
     // A tenant owner mints narrower tokens in its own tenant only, for entitled subjects only
     // (here: itself, an owner).
