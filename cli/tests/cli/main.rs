@@ -159,7 +159,7 @@ impl Dev {
         };
         let testenv_bin = bin("testenv", "kubenova-testenv");
         let proxy = bin("kubenova-proxy", "kubenova-proxy");
-        let control = bin("kubenova-control", "kubenova-control");
+        let control = bin("kubenova-server", "kubenova-control");
         let state = dir.join("dev");
         std::fs::create_dir_all(&state).expect("state dir");
         let env_file = state.join("env");

@@ -34,6 +34,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../docs/examples/cluster.json"),
     ),
     (
+        "login-oidc.json",
+        include_str!("../../../docs/examples/login-oidc.json"),
+    ),
+    (
         "tenant.json",
         include_str!("../../../docs/examples/tenant.json"),
     ),
