@@ -339,8 +339,9 @@ fn issued_credentials_never_outlive_the_one_that_asked_and_revoking_it_revokes_t
                  "project": "web", "ttlSeconds": 1800}),
     );
     let bob_api = minted["token"].as_str().expect("token").to_owned();
-    // bob's API token issues a kubeconfig of its own: a grandchild of the owner's token.
-    let (grand_kc, _, _) = kubeconfig_with(&bob_api, &kc_path, &json!({"ttlSeconds": 1800}));
+    // bob's API token issues a kubeconfig of its own: a grandchild of the owner's token (asking
+    // for less than the 1800 s bob's token has, which is less by the time it asks).
+    let (grand_kc, _, _) = kubeconfig_with(&bob_api, &kc_path, &json!({"ttlSeconds": 1700}));
     let grand_kc = save_kubeconfig(&format!("{t}-bob-grandchild"), &grand_kc);
     // Unrelated: bob's kubeconfig issued by the admin.
     let (own_kc, _, _) = kubeconfig_with(admin(), &kc_path, &json!({"subject": "bob"}));
