@@ -4,7 +4,7 @@
 //
 // Env: KUBENOVA_API_URL (control, serving the UI), KUBENOVA_ADMIN_TOKEN, UI_SHOTS (screenshot
 // directory), CHROMIUM (default /usr/bin/chromium), UI_PREFIX (names made here start with it).
-// control/tests/ui runs it with `cargo test -p kubenova-control --test ui`.
+// server/tests/ui runs it with `cargo test -p kubenova-server --test ui`.
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
