@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::{Client, CustomResourceExt};
 use kubenova_api::Role;
 use kubenova_api::crd::{Cluster, IssuedToken, TokenKind};
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use kubenova_agent::{self as agent, Agent};
 use kubenova_control::rest::{self, clusters::FIELD_MANAGER};
 use kubenova_control::services::audit::Audit;
+use kubenova_control::services::keys::rotation::Rotation;
 use kubenova_control::services::keys::{self, Cipher, KeyStore};
 use kubenova_control::services::state::{AppState, Settings};
 use kubenova_tls::ReloadingCert;
@@ -46,12 +48,23 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
     let max_api_token_ttl = duration("max-api-token-ttl", &args.max_api_token_ttl);
     let request_timeout = duration("request-timeout", &args.request_timeout);
     let clock_skew = duration("clock-skew", &args.clock_skew);
+    let rotation_period = duration("key-rotation-period", &args.key_rotation_period);
+    let publish_delay = duration("key-publish-delay", &args.key_publish_delay);
     if kubeconfig_ttl > max_kubeconfig_ttl {
         errors.push("--kubeconfig-ttl is longer than --max-kubeconfig-ttl".into());
     }
     if api_token_ttl > max_api_token_ttl {
         errors.push("--api-token-ttl is longer than --max-api-token-ttl".into());
     }
+    // Every token a key signed has expired this long after the key stopped signing.
+    let keep_for = max_kubeconfig_ttl.max(max_api_token_ttl) + clock_skew;
+    let key_rotation = if rotation_period.is_zero() {
+        None
+    } else {
+        keys::rotation::Policy::new(rotation_period, publish_delay, keep_for)
+            .map_err(|e| errors.push(e))
+            .ok()
+    };
     if request_timeout.is_zero() && parse_duration(&args.request_timeout).is_ok() {
         errors.push("--request-timeout must be more than 0".into());
     }
@@ -142,6 +155,7 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
                 chart_sources: chart_sources(args, &listen),
             },
             oidc,
+            key_rotation,
         },
         listen,
     ))
@@ -372,17 +386,17 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
     let mut tasks = tokio::task::JoinSet::new();
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
     if !args.no_agent {
-        let identity = args.identity.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            format!("{}-{}", host.trim(), std::process::id())
-        });
         let agent = Agent::new(
             client.clone(),
             agent::Config {
                 leader_election: args.leader_election,
                 app_delivery_timeout,
-                ..agent::Config::new(settings.namespace.clone(), identity)
+                ..agent::Config::new(settings.namespace.clone(), identity.clone())
             },
             &mut registry,
         );
@@ -391,6 +405,23 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
             agent.run(token).await;
             Ok(())
         });
+    }
+    if let Some(policy) = settings.key_rotation {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "kubenova-control".into(),
+                instance: Some(identity.clone()),
+            },
+        );
+        let rotation = Rotation::new(
+            secrets.clone(),
+            Api::all(client.clone()),
+            policy,
+            recorder,
+            &mut registry,
+        );
+        tasks.spawn(map_ok(rotation.run(shutdown.clone())));
     }
     tasks.spawn(map_ok(keys.clone().refresh(
         secrets,

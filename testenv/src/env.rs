@@ -374,6 +374,20 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Kills the program `name` started with [`TestEnv::spawn`] (or a helper that uses it);
+    /// false if there is none.
+    pub fn stop(&self, name: &str) -> bool {
+        let program = {
+            let mut programs = self.lock_programs();
+            let Some(at) = programs.iter().position(|p| p.name == name) else {
+                return false;
+            };
+            programs.remove(at)
+        };
+        program.kill();
+        true
+    }
+
     /// Adds a program started with [`TestEnv::supervisor`] to the ones checked and listed.
     pub(crate) fn adopt(&self, program: Program) {
         self.lock_programs().push(program);

@@ -44,6 +44,12 @@ pub struct Program {
 }
 
 impl Program {
+    /// Kills the program and waits for it (a replica that goes away, in a test).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The program's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -6,6 +6,7 @@
 //! Rotation: [`rotate`] adds a new key and makes it active; once no unexpired token signed by
 //! the old key remains, [`retire`] removes it (tokens signed by it stop working everywhere
 //! within the proxies' reload interval). Every replica re-reads the Secret every 10 s.
+//! [`rotation`] does both on a schedule.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -28,6 +29,7 @@ pub const ENCRYPTION_SECRET: &str = "kubenova-encryption-key";
 const ACTIVE: &str = "active";
 
 mod errors;
+pub mod rotation;
 pub use errors::{CipherError, KeyError};
 
 /// `map_err` for a call to the management cluster.

@@ -48,6 +48,8 @@ pub struct Settings {
     pub app_allowed: kubenova_api::apps::request::Allowed,
     /// The identity providers people may sign in through (`--oidc-config`).
     pub oidc: Option<super::oidc::Oidc>,
+    /// When the signing keys rotate (`--key-rotation-period`); `None`: only by hand.
+    pub key_rotation: Option<super::keys::rotation::Policy>,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             clock_skew: Duration::from_secs(kubenova_api::token::DEFAULT_LEEWAY_SECONDS),
             app_allowed: kubenova_api::apps::request::Allowed::default(),
             oidc: None,
+            key_rotation: None,
         }
     }
 }

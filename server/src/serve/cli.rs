@@ -100,6 +100,19 @@ pub struct ServeArgs {
     /// Longest time one request may take.
     #[arg(long, env = "KUBENOVA_CONTROL_REQUEST_TIMEOUT", default_value = "30s")]
     pub request_timeout: String,
+    /// How long a signing key signs before the next one takes over (`0`: rotate only by hand
+    /// with `keys rotate`). An old key stays in the JWKS until every token it signed has expired
+    /// (the longest token lifetime plus --clock-skew), then it is retired.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_KEY_ROTATION_PERIOD",
+        default_value = "30d"
+    )]
+    pub key_rotation_period: String,
+    /// How long a new signing key is published in the JWKS before tokens are signed with it;
+    /// longer than the proxies' --reload-interval plus 10 s (control replicas' refresh).
+    #[arg(long, env = "KUBENOVA_CONTROL_KEY_PUBLISH_DELAY", default_value = "1m")]
+    pub key_publish_delay: String,
     /// KubeVela trait types apps may pass through (comma-separated; KubeNova sets `scaler` and
     /// `gateway` itself).
     #[arg(

@@ -9,4 +9,5 @@ mod harness;
 mod issued;
 mod keys;
 mod protocol;
+mod rotation;
 mod tls;
