@@ -82,6 +82,37 @@ pub(crate) fn harness() -> &'static Harness {
     }
 }
 
+/// Another `kubenova-control serve` without the agent, logging as `log_name`: in `namespace` (its
+/// own keys and records) or, with `None`, a second replica of the shared one.
+pub(crate) fn another_control(
+    namespace: Option<&str>,
+    log_name: &str,
+    extra_args: &[&str],
+) -> RunningControl {
+    let h = harness();
+    let options = ControlOptions {
+        no_agent: true,
+        namespace: namespace.map(str::to_owned),
+        log_name: Some(log_name.to_owned()),
+        extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    block_on(async move { h.env.start_control(&control_binary(), options).await })
+        .unwrap_or_else(|e| panic!("{log_name}: {e}"))
+}
+
+/// The key id in a token's header.
+pub(crate) fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().expect("header");
+    let json: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url"),
+    )
+    .expect("json");
+    json["kid"].as_str().expect("kid").to_owned()
+}
+
 /// A request to control.
 pub(crate) fn call(method: &str, path: &str, token: &str, body: Option<&Value>) -> HttpResponse {
     harness()

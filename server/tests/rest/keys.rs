@@ -4,20 +4,11 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use testenv::control::{ControlOptions, control_command};
+use testenv::control::control_command;
 
 use crate::harness::*;
 
-fn kid_of(token: &str) -> String {
-    let header = token.split('.').next().expect("header");
-    let json: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("json");
-    json["kid"].as_str().expect("kid").to_owned()
-}
-
-fn jwks_kids(port: u16) -> Vec<String> {
+pub(crate) fn jwks_kids(port: u16) -> Vec<String> {
     let r = testenv::control::http(port, "GET", "/.well-known/jwks.json", &[], b"").expect("jwks");
     let mut kids: Vec<String> = r.json()["keys"]
         .as_array()
@@ -31,21 +22,7 @@ fn jwks_kids(port: u16) -> Vec<String> {
 
 #[test]
 fn rotate_then_retire_the_old_key() {
-    let h = harness();
-    let control = block_on(async move {
-        h.env
-            .start_control(
-                &control_binary(),
-                ControlOptions {
-                    no_agent: true,
-                    namespace: Some("kn-rotation".into()),
-                    log_name: Some("kubenova-control-rotation".into()),
-                    ..ControlOptions::default()
-                },
-            )
-            .await
-            .expect("second control")
-    });
+    let control = another_control(Some("kn-rotation"), "kubenova-control-rotation", &[]);
     let old_token = control.admin_token.clone();
     let old_kid = kid_of(&old_token);
     assert_eq!(jwks_kids(control.port), std::slice::from_ref(&old_kid));

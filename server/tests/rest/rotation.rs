@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
-use testenv::control::{ControlOptions, RunningControl, control_command};
+use testenv::control::{RunningControl, control_command};
 
 use crate::harness::*;
 
@@ -22,10 +22,6 @@ fn claims(token: &str) -> Value {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part(1)).expect("b64")).expect("json");
     body["kid"] = header["kid"].clone();
     body
-}
-
-fn kid_of(token: &str) -> String {
-    claims(token)["kid"].as_str().expect("kid").to_owned()
 }
 
 fn now() -> i64 {
@@ -73,15 +69,8 @@ fn secret_state(namespace: &str) -> (String, BTreeSet<String>, Value) {
     (active, live, schedule)
 }
 
-fn jwks_kids(control: &RunningControl) -> BTreeSet<String> {
-    let r = testenv::control::http(control.port, "GET", "/.well-known/jwks.json", &[], b"")
-        .expect("jwks");
-    r.json()["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap_or_default().to_owned())
-        .collect()
+fn jwks_kids(control: &RunningControl) -> Vec<String> {
+    crate::keys::jwks_kids(control.port)
 }
 
 /// `(seconds-since-epoch field)` of `kid` in `schedule`.
@@ -95,30 +84,19 @@ fn at(schedule: &Value, kid: &str, field: &str) -> i64 {
 fn keys_are_published_before_they_sign_and_retired_after_the_longest_token_lifetime() {
     let h = harness();
     const NS: &str = "kn-schedule";
-    let control = block_on(async move {
-        h.env
-            .start_control(
-                &control_binary(),
-                ControlOptions {
-                    no_agent: true,
-                    namespace: Some(NS.into()),
-                    log_name: Some("kubenova-control-schedule".into()),
-                    extra_args: [
-                        "--key-rotation-period=16s",
-                        "--key-publish-delay=12s",
-                        "--kubeconfig-ttl=20s",
-                        "--max-kubeconfig-ttl=20s",
-                        "--api-token-ttl=20s",
-                        "--max-api-token-ttl=20s",
-                        "--clock-skew=1s",
-                    ]
-                    .map(String::from)
-                    .to_vec(),
-                },
-            )
-            .await
-            .expect("a control plane that rotates its keys")
-    });
+    let control = another_control(
+        Some(NS),
+        "kubenova-control-schedule",
+        &[
+            "--key-rotation-period=16s",
+            "--key-publish-delay=12s",
+            "--kubeconfig-ttl=20s",
+            "--max-kubeconfig-ttl=20s",
+            "--api-token-ttl=20s",
+            "--max-api-token-ttl=20s",
+            "--clock-skew=1s",
+        ],
+    );
     let bootstrap = |ttl: &str| {
         control_command(
             &control.binary,
@@ -317,22 +295,11 @@ fn no_valid_request_is_refused_while_keys_rotate_under_load() {
     // A second replica of the shared control plane (same namespace, same Secret) that rotates
     // every 20 s and publishes 15 s ahead: more than the other replica's 10 s refresh plus the
     // proxy's 1 s reload.
-    let rotating = block_on(async move {
-        h.env
-            .start_control(
-                &control_binary(),
-                ControlOptions {
-                    no_agent: true,
-                    log_name: Some("kubenova-control-rotating".into()),
-                    extra_args: ["--key-rotation-period=20s", "--key-publish-delay=15s"]
-                        .map(String::from)
-                        .to_vec(),
-                    ..ControlOptions::default()
-                },
-            )
-            .await
-            .expect("a rotating replica")
-    });
+    let rotating = another_control(
+        None,
+        "kubenova-control-rotating",
+        &["--key-rotation-period=20s", "--key-publish-delay=15s"],
+    );
     let replicas = [h.control.clone(), rotating.clone()];
     let admins = [h.control.admin_token.clone(), rotating.admin_token.clone()];
     let kids = Arc::new(Mutex::new(BTreeSet::from([kid_of(&admins[0])])));
