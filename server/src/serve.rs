@@ -22,6 +22,7 @@ use kubenova_control::services::keys::{self, Cipher, KeyStore};
 use kubenova_control::services::state::{AppState, Settings};
 use kubenova_tls::ReloadingCert;
 
+mod bootstrap;
 mod cli;
 mod connections;
 pub use cli::*;
@@ -358,6 +359,19 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     prepare_management(&client, &settings.namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
     let keys = KeyStore::load_or_create(&secrets).await?;
+    if let Some(name) = &args.bootstrap_admin_secret {
+        let ttl = parse_duration(&args.bootstrap_admin_ttl)
+            .map_err(|e| anyhow::anyhow!("--bootstrap-admin-ttl: {e}"))?;
+        bootstrap::ensure(
+            &secrets,
+            &Api::all(client.clone()),
+            &keys,
+            &settings.issuer,
+            name,
+            ttl.as_secs(),
+        )
+        .await?;
+    }
     let cipher = match &args.encryption_key_file {
         Some(path) => Cipher::from_file(path)?,
         None => Cipher::from_secret(&secrets).await?,
