@@ -364,13 +364,22 @@ fn write_if_changed(file: &Path, bytes: &[u8]) {
 }
 
 /// Writes a Secret's or ConfigMap's entries (all, or `items`) under `dir`.
-/// Waits for the object as the kubelet does for a pod's volumes (e.g. the `kube-root-ca.crt`
-/// ConfigMap the controller-manager publishes into a new namespace).
-fn write_entries(env: &TestEnv, kind: &str, name: &str, items: Option<&Value>, dir: &Path) {
+/// As the kubelet: a starting pod waits for its volumes' objects (e.g. the `kube-root-ca.crt`
+/// ConfigMap the controller-manager publishes into a new namespace); a running pod keeps the
+/// files it has while an object is gone.
+fn write_entries(
+    env: &TestEnv,
+    kind: &str,
+    name: &str,
+    items: Option<&Value>,
+    dir: &Path,
+    starting: bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let object: Value = loop {
         match run(env.kubectl(), &["get", kind, name, "-n", NAMESPACE, "-o", "json"]) {
             Ok(json) => break serde_json::from_str(&json).expect("JSON"),
+            Err(_) if !starting => return,
             Err(e) if Instant::now() > deadline => panic!("{kind} {name} to mount: {e}"),
             Err(_) => std::thread::sleep(Duration::from_millis(500)),
         }
@@ -407,8 +416,8 @@ fn text(value: &Value) -> &str {
 }
 
 /// Writes the files of the volumes `container` mounts under `dir` (`<dir><mountPath>`), as the
-/// kubelet does: on start everything, ServiceAccount tokens (TokenRequest, for `account`)
-/// included; afterwards (`tokens` false) the Secrets' and ConfigMaps' current contents.
+/// kubelet does: on start (`tokens`) everything, ServiceAccount tokens (TokenRequest, for
+/// `account`) included; afterwards the Secrets' and ConfigMaps' current contents.
 /// Returns the mount paths.
 fn mount_volumes(
     env: &TestEnv,
@@ -434,10 +443,10 @@ fn mount_volumes(
             .expect("volume of a mount");
         if let Some(secret) = volume.get("secret") {
             let name = text(&secret["secretName"]);
-            write_entries(env, "secret", name, secret.get("items"), &target);
+            write_entries(env, "secret", name, secret.get("items"), &target, tokens);
         } else if let Some(map) = volume.get("configMap") {
             let name = text(&map["name"]);
-            write_entries(env, "configmap", name, map.get("items"), &target);
+            write_entries(env, "configmap", name, map.get("items"), &target, tokens);
         } else if let Some(projected) = volume.get("projected") {
             for source in projected["sources"]
                 .as_array()
@@ -450,9 +459,23 @@ fn mount_volumes(
                         std::fs::write(file, token(env, account, seconds)).expect("token");
                     }
                 } else if let Some(s) = source.get("secret") {
-                    write_entries(env, "secret", text(&s["name"]), s.get("items"), &target);
+                    write_entries(
+                        env,
+                        "secret",
+                        text(&s["name"]),
+                        s.get("items"),
+                        &target,
+                        tokens,
+                    );
                 } else if let Some(m) = source.get("configMap") {
-                    write_entries(env, "configmap", text(&m["name"]), m.get("items"), &target);
+                    write_entries(
+                        env,
+                        "configmap",
+                        text(&m["name"]),
+                        m.get("items"),
+                        &target,
+                        tokens,
+                    );
                 } else {
                     panic!("unknown projected source {source}");
                 }
@@ -1004,21 +1027,24 @@ fn the_install_page_runs_as_written() {
     assert!(pods.running.is_empty(), "the page ends uninstalled");
     eprintln!("{} steps of {page} in {:?}", steps.len(), started.elapsed());
 
-    // The bootstrap token was issued like any other: an IssuedToken record names it.
+    // The bootstrap tokens (the first, and the one the page replaced it with) were issued like
+    // any other: IssuedToken records name them, and the revoked one is marked.
     let records = kubectl_json(env, &["get", "issuedtokens.kubenova.io"]);
-    let bootstrap: Vec<&Value> = records["items"]
+    let mut bootstrap: Vec<(String, bool)> = records["items"]
         .as_array()
         .expect("items")
         .iter()
         .filter(|r| r["spec"]["subject"] == "bootstrap-admin")
+        .map(|r| {
+            (
+                r["spec"]["issuedBy"].as_str().unwrap_or_default().to_owned(),
+                r["spec"]["revoked"] == true,
+            )
+        })
         .collect();
-    assert_eq!(bootstrap.len(), 1, "{records}");
-    assert_eq!(
-        bootstrap[0]["spec"]["issuedBy"],
-        "kubenova-control serve --bootstrap-admin-secret",
-        "{}",
-        bootstrap[0]
-    );
+    bootstrap.sort();
+    let by = "kubenova-control serve --bootstrap-admin-secret".to_owned();
+    assert_eq!(bootstrap, [(by.clone(), false), (by, true)], "{records}");
 
     // `helm uninstall` leaves the CRDs (and their objects) and the two key Secrets (kept on
     // purpose, docs/install.md), nothing else of the chart's.
