@@ -279,8 +279,14 @@ pub async fn prepare_management(client: &Client, namespace: &str) -> anyhow::Res
     anyhow::bail!("the KubeNova CRDs did not become available within 10 s")
 }
 
+/// Applies what [`ClusterArgs`] names beyond the cluster: the signing-key Secret.
+fn name_secrets(args: &ClusterArgs) {
+    keys::use_signing_secret(&args.signing_keys_secret);
+}
+
 /// `kubenova-control token --admin`.
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
+    name_secrets(&args.cluster);
     anyhow::ensure!(
         args.admin,
         "only --admin tokens are minted here; use POST /api/v1/tokens for others"
@@ -314,6 +320,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
 
 /// `kubenova-control keys ...`.
 pub async fn keys_command(args: KeysArgs) -> anyhow::Result<String> {
+    name_secrets(&args.cluster);
     let client = management_client(&args.cluster).await?;
     prepare_management(&client, &args.cluster.namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &args.cluster.namespace);
@@ -347,6 +354,7 @@ pub async fn keys_command(args: KeysArgs) -> anyhow::Result<String> {
 
 /// `kubenova-control serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
+    name_secrets(&args.cluster);
     let (mut settings, listen) = settings(&args).map_err(|e| anyhow::anyhow!(e))?;
     let client = management_client(&args.cluster).await?;
     if let Some(apiserver) = management_endpoint(&args.cluster).await {

@@ -43,6 +43,13 @@ pub struct ClusterArgs {
         default_value = "kubenova-system"
     )]
     pub namespace: String,
+    /// The Secret in --namespace holding the signing keys (created on first start when missing).
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_SIGNING_KEYS_SECRET",
+        default_value = "kubenova-signing-keys"
+    )]
+    pub signing_keys_secret: String,
 }
 
 /// `serve`.

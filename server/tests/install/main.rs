@@ -249,6 +249,7 @@ fn every_values_set_is_accepted_by_the_apiserver() {
                 "control.extraEnv[0].name=EXTRA",
                 "control.extraEnv[0].value=one",
                 "keys.encryption.existingSecret=my-key",
+                "keys.signing.existingSecret=my-signing-keys",
                 "networkPolicy.from[0].namespaceSelector.matchLabels.team=platform",
                 "control.replicas=1",
             ],
@@ -1174,4 +1175,189 @@ fn images_are_pushed_pulled_back_and_run_as_non_root_on_a_read_only_root() {
         assert_eq!(out.trim(), format!("{bin} {version}"));
         must(buildah(), &["rm", &ctr]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The certificates' one contract (certs/README.md).
+
+/// What certs/README.md says both generators (the chart's `genCA`/`genSignedCert` and testenv's
+/// rcgen `Pki`) must agree on: a CA marked as one, and serving certificates for server
+/// authentication, naming exactly what they were asked to name, that verify against the CA
+/// handed out with them. Checked with openssl on what each generator makes.
+#[test]
+fn both_certificate_generators_keep_one_contract() {
+    let env = env();
+    let work = env.dir().join("certs-contract");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("dir");
+    let text_of = |file: &Path| {
+        must(
+            Command::new("openssl"),
+            &["x509", "-noout", "-text", "-in", &file.display().to_string()],
+        )
+    };
+    let check = |who: &str, ca: &Path, cert: &Path, names: &[&str]| {
+        let ca_text = text_of(ca);
+        assert!(ca_text.contains("CA:TRUE"), "{who}: the CA is not a CA:\n{ca_text}");
+        let verified = must(
+            Command::new("openssl"),
+            &[
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-CAfile",
+                &ca.display().to_string(),
+                &cert.display().to_string(),
+            ],
+        );
+        assert!(verified.contains(": OK"), "{who}: {verified}");
+        let cert_text = text_of(cert);
+        assert!(
+            cert_text.contains("TLS Web Server Authentication"),
+            "{who}: not for server authentication:\n{cert_text}"
+        );
+        assert!(!cert_text.contains("CA:TRUE"), "{who}: a serving certificate that is a CA");
+        for name in names {
+            assert!(
+                cert_text.contains(name),
+                "{who}: {name} missing:\n{cert_text}"
+            );
+        }
+    };
+
+    // The chart's (tls.mode=helm), as `helm install` renders it.
+    let rendered = template(
+        env,
+        "kn-certs",
+        ALL_APIS,
+        &["proxy.tlsDnsNames[0]=k8s.example.com", "proxy.tlsIpAddresses[0]=10.0.0.9"],
+    )
+    .expect("helm template");
+    let mut kubectl = env.kubectl();
+    kubectl.args([
+        "create",
+        "--dry-run=client",
+        "-o",
+        "json",
+        "-n",
+        "kn-certs",
+        "-f",
+        "-",
+    ]);
+    let objects = testenv::env::run(kubectl, &[], Some(&rendered)).expect("the rendered objects");
+    let objects: Value = serde_json::from_str(&objects).expect("JSON");
+    let secret = |name: &str| -> Value {
+        objects["items"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Secret {name} rendered"))["data"]
+            .clone()
+    };
+    let write = |name: &str, b64: &Value| {
+        let file = work.join(name);
+        std::fs::write(&file, STANDARD.decode(text(b64)).expect("base64")).expect("write");
+        file
+    };
+    let proxy = secret("kubenova-proxy-tls");
+    check(
+        "the chart",
+        &write("chart-ca.crt", &proxy["ca.crt"]),
+        &write("chart-proxy.crt", &proxy["tls.crt"]),
+        &[
+            "DNS:kubenova-proxy.kn-certs.svc,",
+            "DNS:k8s.example.com",
+            "IP Address:10.0.0.9",
+        ],
+    );
+    assert_eq!(proxy["ca.crt"], secret("kubenova-ca")["tls.crt"]);
+
+    // testenv's.
+    let pair = env
+        .pki()
+        .serving("contract", &["kubenova-proxy.kn-certs.svc", "10.0.0.9"])
+        .expect("a testenv certificate");
+    check(
+        "testenv",
+        &env.ca_path(),
+        &pair.cert_path,
+        &["DNS:kubenova-proxy.kn-certs.svc", "IP Address:10.0.0.9"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys of one's own.
+
+/// `keys.signing.existingSecret`: the chart makes no signing-key Secret and names the user's to
+/// control (`--signing-keys-secret`), and control signs with the key in it (made here with
+/// openssl), lists it, and creates no `kubenova-signing-keys` beside it.
+#[test]
+fn a_signing_key_secret_the_user_names_is_the_one_used() {
+    let env = env();
+    let ns = "kn-own-keys";
+    env.create_namespace(ns).expect("namespace");
+    let rendered = template(
+        env,
+        ns,
+        ALL_APIS,
+        &["keys.signing.existingSecret=corp-signing"],
+    )
+    .expect("helm template");
+    assert!(
+        !rendered.contains("name: kubenova-signing-keys"),
+        "the chart still makes its own signing-key Secret"
+    );
+    assert!(rendered.contains("- --signing-keys-secret=corp-signing"));
+
+    let work = env.dir().join("own-keys");
+    std::fs::create_dir_all(&work).expect("dir");
+    let pem = work.join("corp1.pem");
+    must(
+        Command::new("openssl"),
+        &[
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            &pem.display().to_string(),
+        ],
+    );
+    must(
+        env.kubectl(),
+        &[
+            "create",
+            "secret",
+            "generic",
+            "corp-signing",
+            "-n",
+            ns,
+            &format!("--from-file=corp1.pem={}", pem.display()),
+            "--from-literal=active=corp1",
+        ],
+    );
+    let control = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubenova-control"));
+        cmd.env("KUBECONFIG", env.kubeconfig_path());
+        let mut all = args.to_vec();
+        let namespace = format!("--namespace={ns}");
+        all.extend([namespace.as_str(), "--signing-keys-secret=corp-signing"]);
+        must(cmd, &all)
+    };
+    let token = control(&["token", "--admin", "--issuer=https://kubenova.example.com"]);
+    let header = token.trim().split('.').next().expect("a JWT");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url"),
+    )
+    .expect("JSON header");
+    assert_eq!(header["kid"], "corp1", "{header}");
+    assert_eq!(control(&["keys", "list"]), "corp1 (active)\n");
+    let err = run(
+        env.kubectl(),
+        &["get", "secret", "kubenova-signing-keys", "-n", ns],
+    )
+    .expect_err("no second signing-key Secret");
+    assert!(err.contains("NotFound"), "{err}");
 }
