@@ -30,7 +30,10 @@ pub(super) async fn ensure(
     ttl_seconds: u64,
 ) -> anyhow::Result<()> {
     if secrets.get_opt(name).await?.is_some() {
-        tracing::info!(secret = name, "bootstrap admin Secret present; not minting another");
+        tracing::info!(
+            secret = name,
+            "bootstrap admin Secret present; not minting another"
+        );
         return Ok(());
     }
     let (token, claims) = rest::tokens::issue(
@@ -74,7 +77,10 @@ pub(super) async fn ensure(
             Ok(())
         }
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            tracing::info!(secret = name, "another replica wrote the bootstrap admin Secret first");
+            tracing::info!(
+                secret = name,
+                "another replica wrote the bootstrap admin Secret first"
+            );
             Ok(())
         }
         Err(e) => Err(anyhow::anyhow!("writing the Secret {name}: {e}")),

@@ -126,4 +126,3 @@ pub(crate) fn judge(step: &Step, ran: &Ran) -> Option<String> {
     };
     (!script::matches(shown, &printed)).then(|| format!("printed something else than\n  {shown}"))
 }
-

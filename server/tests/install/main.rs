@@ -378,7 +378,10 @@ fn write_entries(
 ) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let object: Value = loop {
-        match run(env.kubectl(), &["get", kind, name, "-n", NAMESPACE, "-o", "json"]) {
+        match run(
+            env.kubectl(),
+            &["get", kind, name, "-n", NAMESPACE, "-o", "json"],
+        ) {
             Ok(json) => break serde_json::from_str(&json).expect("JSON"),
             Err(_) if !starting => return,
             Err(e) if Instant::now() > deadline => panic!("{kind} {name} to mount: {e}"),
@@ -585,10 +588,8 @@ fn run_pod(
     // The image's entrypoint, built from this workspace.
     let binary = match command[0] {
         "/kubenova-control" => PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control")),
-        "/kubenova-proxy" => {
-            testenv::workspace_binary(&root(), "kubenova-proxy", "kubenova-proxy")
-                .expect("proxy binary")
-        }
+        "/kubenova-proxy" => testenv::workspace_binary(&root(), "kubenova-proxy", "kubenova-proxy")
+            .expect("proxy binary"),
         other => panic!("no local program for the image command {other}"),
     };
     let wrapper = with_hosts(hosts);
@@ -643,7 +644,10 @@ fn readiness_url(container: &Value) -> String {
             .unwrap_or_else(|| panic!("no port named {name}")),
         other => panic!("readiness probe port {other}"),
     };
-    let scheme = get["scheme"].as_str().unwrap_or("HTTP").to_ascii_lowercase();
+    let scheme = get["scheme"]
+        .as_str()
+        .unwrap_or("HTTP")
+        .to_ascii_lowercase();
     format!("{scheme}://127.0.0.1:{port}{}", text(&get["path"]))
 }
 
@@ -945,8 +949,11 @@ fn the_install_page_runs_as_written() {
                 let file = dir.join("charts/kubenova/Chart.yaml");
                 let meta = std::fs::read_to_string(&file).expect("Chart.yaml");
                 assert!(meta.contains("\nversion: 0.1.0\n"), "{meta}");
-                std::fs::write(&file, meta.replace("\nversion: 0.1.0\n", "\nversion: 0.2.0\n"))
-                    .expect("Chart.yaml");
+                std::fs::write(
+                    &file,
+                    meta.replace("\nversion: 0.1.0\n", "\nversion: 0.2.0\n"),
+                )
+                .expect("Chart.yaml");
                 kept_before = KEPT.iter().map(|s| secret_data(env, s)).collect();
             }
         }
@@ -958,7 +965,12 @@ fn the_install_page_runs_as_written() {
         }
         let at = Instant::now();
         let ran = sh.run(&step.command).unwrap_or_else(|e| {
-            panic!("{}: {e}\n{}\n{}", step.place, step.command.trim_end(), pods.logs())
+            panic!(
+                "{}: {e}\n{}\n{}",
+                step.place,
+                step.command.trim_end(),
+                pods.logs()
+            )
         });
         eprintln!(
             "{} ({} ms, exit {}): {}",
@@ -987,7 +999,8 @@ fn the_install_page_runs_as_written() {
             for (name, before) in KEPT.iter().zip(&kept_before) {
                 // Compared whole, printed by entry names only (they hold keys).
                 let after = secret_data(env, name);
-                let names = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+                let names =
+                    |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
                 assert!(
                     *before == after,
                     "the Secret {name} changed in the upgrade: entries {:?} before, {:?} after",
@@ -999,7 +1012,11 @@ fn the_install_page_runs_as_written() {
         if command == upgrade && upgrades == 2 {
             // The renewed certificates: the kubelet stand-in updates the mounted files, and
             // the same processes serve them within their reload interval.
-            assert_eq!(served_before.len(), 2, "the renewal deletes the Secrets first");
+            assert_eq!(
+                served_before.len(),
+                2,
+                "the renewal deletes the Secrets first"
+            );
             let pids: Vec<u32> = ["kubenova-control", "kubenova-proxy"]
                 .map(|d| pods.pod(d).pid)
                 .to_vec();
@@ -1023,7 +1040,10 @@ fn the_install_page_runs_as_written() {
             assert_eq!(pids, after, "a pod was restarted for the renewal");
         }
     }
-    assert_eq!(upgrades, 2, "the page upgrades, then renews the certificates");
+    assert_eq!(
+        upgrades, 2,
+        "the page upgrades, then renews the certificates"
+    );
     pods.sync();
     assert!(pods.running.is_empty(), "the page ends uninstalled");
     eprintln!("{} steps of {page} in {:?}", steps.len(), started.elapsed());
@@ -1038,7 +1058,10 @@ fn the_install_page_runs_as_written() {
         .filter(|r| r["spec"]["subject"] == "bootstrap-admin")
         .map(|r| {
             (
-                r["spec"]["issuedBy"].as_str().unwrap_or_default().to_owned(),
+                r["spec"]["issuedBy"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 r["spec"]["revoked"] == true,
             )
         })
@@ -1193,12 +1216,21 @@ fn both_certificate_generators_keep_one_contract() {
     let text_of = |file: &Path| {
         must(
             Command::new("openssl"),
-            &["x509", "-noout", "-text", "-in", &file.display().to_string()],
+            &[
+                "x509",
+                "-noout",
+                "-text",
+                "-in",
+                &file.display().to_string(),
+            ],
         )
     };
     let check = |who: &str, ca: &Path, cert: &Path, names: &[&str]| {
         let ca_text = text_of(ca);
-        assert!(ca_text.contains("CA:TRUE"), "{who}: the CA is not a CA:\n{ca_text}");
+        assert!(
+            ca_text.contains("CA:TRUE"),
+            "{who}: the CA is not a CA:\n{ca_text}"
+        );
         let verified = must(
             Command::new("openssl"),
             &[
@@ -1216,7 +1248,10 @@ fn both_certificate_generators_keep_one_contract() {
             cert_text.contains("TLS Web Server Authentication"),
             "{who}: not for server authentication:\n{cert_text}"
         );
-        assert!(!cert_text.contains("CA:TRUE"), "{who}: a serving certificate that is a CA");
+        assert!(
+            !cert_text.contains("CA:TRUE"),
+            "{who}: a serving certificate that is a CA"
+        );
         for name in names {
             assert!(
                 cert_text.contains(name),
@@ -1230,7 +1265,10 @@ fn both_certificate_generators_keep_one_contract() {
         env,
         "kn-certs",
         ALL_APIS,
-        &["proxy.tlsDnsNames[0]=k8s.example.com", "proxy.tlsIpAddresses[0]=10.0.0.9"],
+        &[
+            "proxy.tlsDnsNames[0]=k8s.example.com",
+            "proxy.tlsIpAddresses[0]=10.0.0.9",
+        ],
     )
     .expect("helm template");
     let mut kubectl = env.kubectl();
@@ -1245,11 +1283,12 @@ fn both_certificate_generators_keep_one_contract() {
         "-",
     ]);
     let objects = testenv::env::run(kubectl, &[], Some(&rendered)).expect("the rendered objects");
-    let objects: Value = serde_json::from_str(&objects).expect("JSON");
+    let objects: Vec<Value> = serde_json::Deserializer::from_str(&objects)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON objects");
     let secret = |name: &str| -> Value {
-        objects["items"]
-            .as_array()
-            .expect("a list")
+        objects
             .iter()
             .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name)
             .unwrap_or_else(|| panic!("no Secret {name} rendered"))["data"]
@@ -1339,9 +1378,14 @@ fn a_signing_key_secret_the_user_names_is_the_one_used() {
     let control = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubenova-control"));
         cmd.env("KUBECONFIG", env.kubeconfig_path());
-        let mut all = args.to_vec();
+        // The command, then the management cluster's flags (`keys` takes them before its action).
         let namespace = format!("--namespace={ns}");
-        all.extend([namespace.as_str(), "--signing-keys-secret=corp-signing"]);
+        let mut all = vec![
+            args[0],
+            namespace.as_str(),
+            "--signing-keys-secret=corp-signing",
+        ];
+        all.extend(&args[1..]);
         must(cmd, &all)
     };
     let token = control(&["token", "--admin", "--issuer=https://kubenova.example.com"]);
