@@ -1388,7 +1388,13 @@ fn a_signing_key_secret_the_user_names_is_the_one_used() {
         all.extend(&args[1..]);
         must(cmd, &all)
     };
-    let token = control(&["token", "--admin", "--issuer=https://kubenova.example.com"]);
+    // Not `bootstrap-admin`: the install page, beside it in the same cluster, lists those.
+    let token = control(&[
+        "token",
+        "--admin",
+        "--subject=corp-admin",
+        "--issuer=https://kubenova.example.com",
+    ]);
     let header = token.trim().split('.').next().expect("a JWT");
     let header: Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
