@@ -24,6 +24,7 @@ use kubenova_control::services::keys::{self, Cipher, KeyStore};
 use kubenova_control::services::state::{AppState, Settings};
 use kubenova_tls::ReloadingCert;
 
+mod bootstrap;
 mod cli;
 mod connections;
 pub use cli::*;
@@ -292,8 +293,14 @@ pub async fn prepare_management(client: &Client, namespace: &str) -> anyhow::Res
     anyhow::bail!("the KubeNova CRDs did not become available within 10 s")
 }
 
+/// Applies what [`ClusterArgs`] names beyond the cluster: the signing-key Secret.
+fn name_secrets(args: &ClusterArgs) {
+    keys::use_signing_secret(&args.signing_keys_secret);
+}
+
 /// `kubenova-control token --admin`.
 pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
+    name_secrets(&args.cluster);
     anyhow::ensure!(
         args.admin,
         "only --admin tokens are minted here; use POST /api/v1/tokens for others"
@@ -327,6 +334,7 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<String> {
 
 /// `kubenova-control keys ...`.
 pub async fn keys_command(args: KeysArgs) -> anyhow::Result<String> {
+    name_secrets(&args.cluster);
     let client = management_client(&args.cluster).await?;
     prepare_management(&client, &args.cluster.namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &args.cluster.namespace);
@@ -360,6 +368,7 @@ pub async fn keys_command(args: KeysArgs) -> anyhow::Result<String> {
 
 /// `kubenova-control serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
+    name_secrets(&args.cluster);
     let (mut settings, listen) = settings(&args).map_err(|e| anyhow::anyhow!(e))?;
     let client = management_client(&args.cluster).await?;
     if let Some(apiserver) = management_endpoint(&args.cluster).await {
@@ -372,6 +381,19 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     prepare_management(&client, &settings.namespace).await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
     let keys = KeyStore::load_or_create(&secrets).await?;
+    if let Some(name) = &args.bootstrap_admin_secret {
+        let ttl = parse_duration(&args.bootstrap_admin_ttl)
+            .map_err(|e| anyhow::anyhow!("--bootstrap-admin-ttl: {e}"))?;
+        bootstrap::ensure(
+            &secrets,
+            &Api::all(client.clone()),
+            &keys,
+            &settings.issuer,
+            name,
+            ttl.as_secs(),
+        )
+        .await?;
+    }
     let cipher = match &args.encryption_key_file {
         Some(path) => Cipher::from_file(path)?,
         None => Cipher::from_secret(&secrets).await?,

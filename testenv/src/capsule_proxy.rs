@@ -9,7 +9,9 @@
 //! - Its credential is that ServiceAccount's token (TokenRequest) in a kubeconfig: capsule-proxy
 //!   expects a bearer token (with a client certificate it panics at start) and forwards with it
 //!   plus `Impersonate-User`/`Impersonate-Group`.
-//! - It serves TLS with a certificate from the environment's CA, the chart's default flags
+//! - It serves TLS with a certificate from the environment's CA, also stored as its chart's
+//!   cert-manager Certificate stores it (Secret `capsule-proxy`: `tls.crt`, `tls.key`,
+//!   `ca.crt`), with the chart's default flags
 //!   (pprof off, no reflector), and reads Capsule's user groups from the `CapsuleConfiguration`
 //!   `default` that [`crate::capsule`] installs.
 //! - It runs in its most trusting configuration, so that tests show the KubeNova proxy never
@@ -94,6 +96,20 @@ pub async fn start(
     let (cert_path, key_path) = (certs.join("tls.crt"), certs.join("tls.key"));
     write_file(&cert_path, &serving.cert_pem)?;
     write_file(&key_path, &serving.key_pem)?;
+    // The Secret its chart's certificate makes (cert-manager, the chart's default): named after
+    // the release, with the CA under `ca.crt`, where docs/install.md reads the CA from.
+    let secret = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE},
+        "type": "kubernetes.io/tls",
+        "stringData": {
+            "tls.crt": serving.cert_pem,
+            "tls.key": serving.key_pem,
+            "ca.crt": env.ca_pem(),
+        },
+    });
+    env.apply(&secret.to_string())?;
 
     let port = free_port()?;
     let metrics_port = free_port()?;

@@ -169,7 +169,28 @@ pub fn block_on<T: Send + 'static>(f: impl std::future::Future<Output = T> + Sen
 /// tests that need a binary of another package.
 pub fn workspace_binary(root: &Path, package: &str, bin: &str) -> Result<std::path::PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(&cargo)
+    let mut command = std::process::Command::new(&cargo);
+    // Without what cargo sets for the running test (its package's name, manifest directory,
+    // OUT_DIR...): build scripts that watch those variables (ring's) would otherwise see them
+    // change between this build and the next `cargo test`, and everything above them would be
+    // rebuilt both times.
+    for (name, _) in std::env::vars_os() {
+        let name_str = name.to_string_lossy();
+        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_"]
+            .iter()
+            .any(|p| name_str.starts_with(p))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&name_str.as_ref())
+        {
+            command.env_remove(&name);
+        }
+    }
+    let status = command
         .args(["build", "-q", "-p", package, "--bin", bin])
         .current_dir(root)
         .status()

@@ -53,3 +53,15 @@ topologySpreadConstraints:
         {{- include "kubenova.selector" . | nindent 8 }}
 {{- end }}
 {{- end }}
+
+{{/* The extra DNS names of a component's serving certificate: its tls*DnsNames plus the hosts
+of its Ingress and route when enabled (an Ingress that passes TLS through or re-encrypts to
+the pod checks that name). A YAML list. */}}
+{{- define "kubenova.tlsDnsNames" -}}
+{{- $v := .values }}
+{{- $names := $v.tlsDnsNames }}
+{{- if $v.ingress.enabled }}{{ $names = concat $names $v.ingress.hosts }}{{ end }}
+{{- with $v.httpRoute }}{{ if .enabled }}{{ $names = concat $names .hostnames }}{{ end }}{{ end }}
+{{- with $v.tlsRoute }}{{ if .enabled }}{{ $names = concat $names .hostnames }}{{ end }}{{ end }}
+{{- toYaml (uniq $names) }}
+{{- end }}

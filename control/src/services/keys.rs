@@ -1,7 +1,7 @@
 //! Signing keys in a Secret of the management namespace, and the encryption key that protects
 //! registered clusters' admin kubeconfigs.
 //!
-//! The Secret `kubenova-signing-keys` holds one `<kid>.pem` entry (PKCS#8 Ed25519) per live key
+//! The Secret `kubenova-signing-keys` (or the one `--signing-keys-secret` names) holds one `<kid>.pem` entry (PKCS#8 Ed25519) per live key
 //! and `active`, the kid new tokens are signed with. The JWKS publishes every live key.
 //! Rotation: [`rotate`] adds a new key and makes it active; once no unexpired token signed by
 //! the old key remains, [`retire`] removes it (tokens signed by it stop working everywhere
@@ -22,8 +22,24 @@ use kubenova_api::{JwkSet, KeySet, SigningKey};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// The Secret holding the signing keys.
+/// The Secret holding the signing keys unless [`use_signing_secret`] named another.
 pub const SIGNING_SECRET: &str = "kubenova-signing-keys";
+
+static SIGNING_SECRET_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names the Secret holding the signing keys for this process (`--signing-keys-secret`); set
+/// once, at start, before any key is read. A second call changes nothing.
+pub fn use_signing_secret(name: &str) {
+    let _ = SIGNING_SECRET_NAME.set(name.to_owned());
+}
+
+/// The Secret holding the signing keys: [`SIGNING_SECRET`], or the name [`use_signing_secret`]
+/// gave.
+pub fn signing_secret() -> &'static str {
+    SIGNING_SECRET_NAME
+        .get()
+        .map_or(SIGNING_SECRET, String::as_str)
+}
 /// The Secret holding the encryption key (when no `--encryption-key-file` is given).
 pub const ENCRYPTION_SECRET: &str = "kubenova-encryption-key";
 const ACTIVE: &str = "active";
@@ -136,7 +152,7 @@ impl KeyStore {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match secrets.get(SIGNING_SECRET).await {
+            match secrets.get(signing_secret()).await {
                 Ok(secret) => match Keys::from_secret(&secret) {
                     Ok(keys) => {
                         let mut guard = match self.keys.write() {
@@ -171,9 +187,9 @@ pub fn time_now() -> i64 {
 }
 
 async fn load_or_create(secrets: &Api<Secret>) -> Result<Keys, KeyError> {
-    const READING: &str = "reading the Secret kubenova-signing-keys";
+    const READING: &str = "reading the signing-key Secret";
     if let Some(secret) = secrets
-        .get_opt(SIGNING_SECRET)
+        .get_opt(signing_secret())
         .await
         .map_err(kube_err(READING))?
     {
@@ -187,7 +203,7 @@ async fn load_or_create(secrets: &Api<Secret>) -> Result<Keys, KeyError> {
     );
     data.insert(ACTIVE.into(), ByteString(key.kid().as_bytes().to_vec()));
     let secret = Secret {
-        metadata: meta(SIGNING_SECRET),
+        metadata: meta(signing_secret()),
         data: Some(data),
         ..Secret::default()
     };
@@ -196,7 +212,7 @@ async fn load_or_create(secrets: &Api<Secret>) -> Result<Keys, KeyError> {
         // Another replica was first: use its key.
         Err(kube::Error::Api(status)) if status.code == 409 => Keys::from_secret(
             &secrets
-                .get(SIGNING_SECRET)
+                .get(signing_secret())
                 .await
                 .map_err(kube_err(READING))?,
         ),
@@ -228,7 +244,7 @@ pub async fn rotate(secrets: &Api<Secret>) -> Result<String, KeyError> {
     });
     secrets
         .patch(
-            SIGNING_SECRET,
+            signing_secret(),
             &PatchParams::default(),
             &Patch::Merge(&patch),
         )
@@ -246,9 +262,9 @@ pub async fn retire(
     force: bool,
 ) -> Result<(), KeyError> {
     let secret = secrets
-        .get(SIGNING_SECRET)
+        .get(signing_secret())
         .await
-        .map_err(kube_err("reading the Secret kubenova-signing-keys"))?;
+        .map_err(kube_err("reading the signing-key Secret"))?;
     let keys = Keys::from_secret(&secret)?;
     if !keys.all.contains_key(kid) {
         return Err(KeyError::Unknown {
@@ -281,7 +297,7 @@ pub async fn retire(
     let patch = serde_json::json!({ "data": { format!("{kid}.pem"): null } });
     secrets
         .patch(
-            SIGNING_SECRET,
+            signing_secret(),
             &PatchParams::default(),
             &Patch::Merge(&patch),
         )

@@ -43,6 +43,13 @@ pub struct ClusterArgs {
         default_value = "kubenova-system"
     )]
     pub namespace: String,
+    /// The Secret in --namespace holding the signing keys (created on first start when missing).
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_SIGNING_KEYS_SECRET",
+        default_value = "kubenova-signing-keys"
+    )]
+    pub signing_keys_secret: String,
 }
 
 /// `serve`.
@@ -166,6 +173,17 @@ pub struct ServeArgs {
     /// This replica's identity in the agent's Lease (default: host name and pid).
     #[arg(long, env = "KUBENOVA_CONTROL_IDENTITY")]
     pub identity: Option<String>,
+    /// On start, when the Secret of this name does not exist in --namespace, mint a platform
+    /// admin token (subject `bootstrap-admin`) and write it there (`token`, `jti`). Off unless set.
+    #[arg(long, env = "KUBENOVA_CONTROL_BOOTSTRAP_ADMIN_SECRET")]
+    pub bootstrap_admin_secret: Option<String>,
+    /// Lifetime of that token.
+    #[arg(
+        long,
+        env = "KUBENOVA_CONTROL_BOOTSTRAP_ADMIN_TTL",
+        default_value = "24h"
+    )]
+    pub bootstrap_admin_ttl: String,
 }
 
 /// `token`.

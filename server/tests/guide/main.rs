@@ -9,20 +9,17 @@
 //! shell runs with `pipefail`.
 
 mod script;
+mod shell;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use script::Step;
+use shell::{Shell, judge};
 
 /// The guides, in the order a reader follows them; the README's quick start last, once the
 /// guide has cleaned up the tenant they both make.
 const GUIDES: &[&str] = &["docs/index.md", "docs/apps.md", "README.md"];
-
-/// The longest one command may take (a chart app coming up on a loaded machine).
-const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,117 +100,6 @@ impl Drop for Dev {
     }
 }
 
-/// One bash, fed one command at a time; each command's stdout, stderr and exit code land in
-/// files the runner reads once the exit code is there.
-struct Shell {
-    child: Child,
-    stdin: ChildStdin,
-    out: PathBuf,
-    n: usize,
-}
-
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Shell {
-    fn start(dir: &Path) -> Shell {
-        let out = dir.join(".guide");
-        std::fs::create_dir_all(&out).expect("output dir");
-        let mut child = Command::new("bash")
-            .args(["--noprofile", "--norc", "-s"])
-            .current_dir(dir)
-            .env_remove("KUBECONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(out.join("shell.err")).expect("shell log"))
-            .spawn()
-            .expect("bash");
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(
-            stdin,
-            "set -o pipefail\ncurl() {{ command curl --fail-with-body \"$@\"; }}"
-        )
-        .expect("bash");
-        Shell {
-            child,
-            stdin,
-            out,
-            n: 0,
-        }
-    }
-
-    fn run(&mut self, command: &str) -> Result<Ran, String> {
-        self.n += 1;
-        let base = self.out.join(self.n.to_string());
-        let (out, err, code) = (
-            base.with_extension("out"),
-            base.with_extension("err"),
-            base.with_extension("code"),
-        );
-        // The command in braces runs in this shell (so `.` and variables carry on); the closing
-        // brace on a line of its own ends here-documents too.
-        write!(
-            self.stdin,
-            "{{\n{command}\n}} >'{}' 2>'{}' </dev/null\necho $? >'{}.tmp' && mv '{}.tmp' '{}'\n",
-            out.display(),
-            err.display(),
-            code.display(),
-            code.display(),
-            code.display()
-        )
-        .and_then(|()| self.stdin.flush())
-        .map_err(|e| format!("the shell stopped: {e}"))?;
-        let started = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&code) {
-                return Ok(Ran {
-                    code: text.trim().parse().unwrap_or(-1),
-                    stdout: std::fs::read_to_string(&out).unwrap_or_default(),
-                    stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-                });
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "the shell exited ({status}); the guide must not `exit`"
-                ));
-            }
-            if started.elapsed() > STEP_TIMEOUT {
-                return Err(format!("did not finish within {STEP_TIMEOUT:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Shell {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What is wrong with a step's run, if anything.
-fn judge(step: &Step, ran: &Ran) -> Option<String> {
-    let failed = ran.code != 0;
-    if failed != step.fails {
-        return Some(if step.fails {
-            "the guide says it fails, but it succeeded".to_owned()
-        } else {
-            format!("exited with {}", ran.code)
-        });
-    }
-    let shown = step.shows.as_deref()?;
-    let printed = if step.fails {
-        format!("{}{}", ran.stderr, ran.stdout)
-    } else {
-        ran.stdout.clone()
-    };
-    (!script::matches(shown, &printed)).then(|| format!("printed something else than\n  {shown}"))
-}
-
 /// What the cluster looked like when a step failed, as the platform's admin sees it: KubeNova's
 /// objects that are not Ready and why, namespaces being deleted and what holds them, and the
 /// objects with finalizers in them. CI shows only the test's output, so it has to be here.
@@ -271,7 +157,7 @@ fn the_guides_run_as_written() {
     eprintln!("running the guides in {}", dir.display());
     std::os::unix::fs::symlink(root.join("docs"), dir.join("docs")).expect("docs link");
     let dev = Dev::start(&dir);
-    let mut shell = Shell::start(&dir);
+    let mut shell = Shell::start(&dir, &[]);
     let started = Instant::now();
     for step in &steps {
         let at = Instant::now();

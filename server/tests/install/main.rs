@@ -26,11 +26,13 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use testenv::{Options, TestEnv, upstream::Module};
 
+#[path = "../guide/script.rs"]
+mod script;
+#[path = "../guide/shell.rs"]
+mod shell;
+
 const NAMESPACE: &str = "kubenova-system";
 const RELEASE: &str = "kubenova";
-/// The issuer the install uses: an external address, as with an Ingress.
-const ISSUER: &str = "https://kubenova.example.test";
-const CLUSTER: &str = "prod";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -247,6 +249,7 @@ fn every_values_set_is_accepted_by_the_apiserver() {
                 "control.extraEnv[0].name=EXTRA",
                 "control.extraEnv[0].value=one",
                 "keys.encryption.existingSecret=my-key",
+                "keys.signing.existingSecret=my-signing-keys",
                 "networkPolicy.from[0].namespaceSelector.matchLabels.team=platform",
                 "control.replicas=1",
             ],
@@ -324,7 +327,7 @@ fn bad_values_fail_with_the_schemas_message() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The install.
+// The install: docs/install.md, run as written.
 
 fn kubectl_json(env: &TestEnv, args: &[&str]) -> Value {
     let mut all = args.to_vec();
@@ -349,9 +352,42 @@ fn token(env: &TestEnv, account: &str, seconds: u64) -> String {
     .to_owned()
 }
 
+/// Writes `bytes` to `file` unless it holds them already, by a rename (as the kubelet swaps a
+/// mounted Secret's files), so a reader never sees half a file.
+fn write_if_changed(file: &Path, bytes: &[u8]) {
+    if std::fs::read(file).ok().as_deref() == Some(bytes) {
+        return;
+    }
+    std::fs::create_dir_all(file.parent().expect("a parent directory")).expect("dir");
+    let tmp = file.with_extension("kubelet-tmp");
+    std::fs::write(&tmp, bytes).expect("write");
+    std::fs::rename(&tmp, file).expect("rename");
+}
+
 /// Writes a Secret's or ConfigMap's entries (all, or `items`) under `dir`.
-fn write_entries(env: &TestEnv, kind: &str, name: &str, items: Option<&Value>, dir: &Path) {
-    let object = kubectl_json(env, &["get", kind, name, "-n", NAMESPACE]);
+/// As the kubelet: a starting pod waits for its volumes' objects (e.g. the `kube-root-ca.crt`
+/// ConfigMap the controller-manager publishes into a new namespace); a running pod keeps the
+/// files it has while an object is gone.
+fn write_entries(
+    env: &TestEnv,
+    kind: &str,
+    name: &str,
+    items: Option<&Value>,
+    dir: &Path,
+    starting: bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let object: Value = loop {
+        match run(
+            env.kubectl(),
+            &["get", kind, name, "-n", NAMESPACE, "-o", "json"],
+        ) {
+            Ok(json) => break serde_json::from_str(&json).expect("JSON"),
+            Err(_) if !starting => return,
+            Err(e) if Instant::now() > deadline => panic!("{kind} {name} to mount: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    };
     let data = object["data"].as_object().cloned().unwrap_or_default();
     let value = |key: &str| -> Vec<u8> {
         let raw = data
@@ -367,74 +403,34 @@ fn write_entries(env: &TestEnv, kind: &str, name: &str, items: Option<&Value>, d
     let pairs: Vec<(String, String)> = match items.and_then(Value::as_array) {
         Some(items) => items
             .iter()
-            .map(|i| {
-                (
-                    i["key"]
-                        .as_str()
-                        .expect("a string in the rendered pod")
-                        .to_owned(),
-                    i["path"]
-                        .as_str()
-                        .expect("a string in the rendered pod")
-                        .to_owned(),
-                )
-            })
+            .map(|i| (text(&i["key"]).to_owned(), text(&i["path"]).to_owned()))
             .collect(),
         None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
     };
     for (key, path) in pairs {
-        let file = dir.join(path);
-        std::fs::create_dir_all(file.parent().expect("a parent directory")).expect("dir");
-        std::fs::write(&file, value(&key)).expect("write");
+        write_if_changed(&dir.join(path), &value(&key));
     }
 }
 
-/// One rendered pod run as a local process.
-struct Pod {
-    pid: u32,
-    name: String,
-    /// Its directory: mounted files are under `<dir><mountPath>`.
-    dir: PathBuf,
-    /// Its ServiceAccount's kubeconfig.
-    kubeconfig: PathBuf,
-}
-
-impl Pod {
-    fn stop(&self) {
-        // Our own child, by its pid.
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
-            let stat =
-                std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-            if stat.contains(") Z ") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-/// Starts the pod of Deployment `deployment` as a process named `name`, with `binary` for the
-/// image's entrypoint and `urls` mapping in-cluster URLs to where their processes listen.
-fn run_pod(
-    env: &TestEnv,
-    deployment: &str,
-    name: &str,
-    binary: &Path,
-    urls: &[(String, String)],
-) -> Pod {
-    let object = kubectl_json(env, &["get", "deployment", deployment, "-n", NAMESPACE]);
-    let spec = &object["spec"]["template"]["spec"];
-    let container = &spec["containers"][0];
-    let account = spec["serviceAccountName"]
+/// A string of the rendered pod.
+fn text(value: &Value) -> &str {
+    value
         .as_str()
-        .expect("serviceAccountName");
-    let dir = env.dir().join("pods").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("pod dir");
-    let under = |path: &str| format!("{}{path}", dir.display());
+        .unwrap_or_else(|| panic!("a string in the rendered pod, not {value}"))
+}
 
+/// Writes the files of the volumes `container` mounts under `dir` (`<dir><mountPath>`), as the
+/// kubelet does: on start (`tokens`) everything, ServiceAccount tokens (TokenRequest, for
+/// `account`) included; afterwards the Secrets' and ConfigMaps' current contents.
+/// Returns the mount paths.
+fn mount_volumes(
+    env: &TestEnv,
+    spec: &Value,
+    container: &Value,
+    dir: &Path,
+    tokens: bool,
+) -> Vec<String> {
+    let account = text(&spec["serviceAccountName"]);
     let volumes: Vec<Value> = spec["volumes"].as_array().cloned().unwrap_or_default();
     let mut mounts = Vec::new();
     for mount in container["volumeMounts"]
@@ -442,59 +438,47 @@ fn run_pod(
         .cloned()
         .unwrap_or_default()
     {
-        let path = mount["mountPath"]
-            .as_str()
-            .expect("a string in the rendered pod")
-            .to_owned();
-        let target = PathBuf::from(under(&path));
+        let path = text(&mount["mountPath"]).to_owned();
+        let target = PathBuf::from(format!("{}{path}", dir.display()));
         std::fs::create_dir_all(&target).expect("mount dir");
         let volume = volumes
             .iter()
             .find(|v| v["name"] == mount["name"])
             .expect("volume of a mount");
         if let Some(secret) = volume.get("secret") {
-            write_entries(
-                env,
-                "secret",
-                secret["secretName"]
-                    .as_str()
-                    .expect("a string in the rendered pod"),
-                secret.get("items"),
-                &target,
-            );
+            let name = text(&secret["secretName"]);
+            write_entries(env, "secret", name, secret.get("items"), &target, tokens);
         } else if let Some(map) = volume.get("configMap") {
-            write_entries(
-                env,
-                "configmap",
-                map["name"].as_str().expect("a string in the rendered pod"),
-                map.get("items"),
-                &target,
-            );
+            let name = text(&map["name"]);
+            write_entries(env, "configmap", name, map.get("items"), &target, tokens);
         } else if let Some(projected) = volume.get("projected") {
             for source in projected["sources"]
                 .as_array()
                 .expect("a list in the rendered pod")
             {
                 if let Some(t) = source.get("serviceAccountToken") {
-                    let seconds = t["expirationSeconds"].as_u64().unwrap_or(3600);
-                    let file =
-                        target.join(t["path"].as_str().expect("a string in the rendered pod"));
-                    std::fs::write(file, token(env, account, seconds)).expect("token");
+                    if tokens {
+                        let seconds = t["expirationSeconds"].as_u64().unwrap_or(3600);
+                        let file = target.join(text(&t["path"]));
+                        std::fs::write(file, token(env, account, seconds)).expect("token");
+                    }
                 } else if let Some(s) = source.get("secret") {
                     write_entries(
                         env,
                         "secret",
-                        s["name"].as_str().expect("a string in the rendered pod"),
+                        text(&s["name"]),
                         s.get("items"),
                         &target,
+                        tokens,
                     );
                 } else if let Some(m) = source.get("configMap") {
                     write_entries(
                         env,
                         "configmap",
-                        m["name"].as_str().expect("a string in the rendered pod"),
+                        text(&m["name"]),
                         m.get("items"),
                         &target,
+                        tokens,
                     );
                 } else {
                     panic!("unknown projected source {source}");
@@ -505,15 +489,81 @@ fn run_pod(
         }
         mounts.push(path);
     }
+    mounts
+}
+
+/// One rendered pod run as a local process.
+struct Pod {
+    pid: u32,
+    name: String,
+    /// Its directory: mounted files are under `<dir><mountPath>`.
+    dir: PathBuf,
+}
+
+impl Pod {
+    fn alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    }
+
+    fn stop(&self) {
+        // Our own child, by its pid.
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self, env: &TestEnv) -> String {
+        format!(
+            "--- {}:\n{}\n",
+            self.name,
+            testenv::process::tail(&env.log(&self.name), 40)
+        )
+    }
+}
+
+/// The command that runs the rest of its arguments with `hosts` as /etc/hosts (a mount
+/// namespace of its own; CI runs as root).
+fn with_hosts(hosts: &Path) -> Vec<String> {
+    [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        r#"mount --bind "$0" /etc/hosts && exec "$@""#,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([hosts.display().to_string()])
+    .collect()
+}
+
+/// Starts the pod of the Deployment `deployment` (its current template) as the process `name`.
+fn run_pod(
+    env: &TestEnv,
+    deployment: &Value,
+    name: &str,
+    hosts: &Path,
+    urls: &[(String, String)],
+) -> Pod {
+    let spec = &deployment["spec"]["template"]["spec"];
+    let container = &spec["containers"][0];
+    let account = text(&spec["serviceAccountName"]);
+    let dir = env.dir().join("pods").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("pod dir");
+    let mounts = mount_volumes(env, spec, container, &dir, true);
     let rewrite = |value: &str| -> String {
         let mut out = value.to_owned();
         for (from, to) in urls {
             out = out.replace(from.as_str(), to);
         }
         for path in &mounts {
-            if out.contains(path.as_str()) {
-                out = out.replace(path.as_str(), &under(path));
-            }
+            out = out.replace(path.as_str(), &format!("{}{path}", dir.display()));
         }
         out
     };
@@ -529,29 +579,38 @@ fn run_pod(
     )
     .expect("kubeconfig");
 
-    let command: Vec<String> = container["command"]
+    let command: Vec<&str> = container["command"]
         .as_array()
         .expect("command")
         .iter()
-        .map(|c| c.as_str().expect("a string in the rendered pod").to_owned())
+        .map(text)
         .collect();
-    let mut cmd = Command::new(binary);
+    // The image's entrypoint, built from this workspace.
+    let binary = match command[0] {
+        "/kubenova-control" => PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control")),
+        "/kubenova-proxy" => testenv::workspace_binary(&root(), "kubenova-proxy", "kubenova-proxy")
+            .expect("proxy binary"),
+        other => panic!("no local program for the image command {other}"),
+    };
+    let wrapper = with_hosts(hosts);
+    let mut cmd = Command::new(&wrapper[0]);
+    cmd.args(&wrapper[1..]).arg(binary);
     cmd.args(command[1..].iter().map(|c| rewrite(c)));
     for arg in container["args"].as_array().cloned().unwrap_or_default() {
-        cmd.arg(rewrite(arg.as_str().expect("a string in the rendered pod")));
+        cmd.arg(rewrite(text(&arg)));
     }
     cmd.env_clear().env("PATH", "/usr/bin:/bin");
     if spec["automountServiceAccountToken"] != Value::Bool(false) {
         cmd.env("KUBECONFIG", &kubeconfig);
     }
     for var in container["env"].as_array().cloned().unwrap_or_default() {
-        let var_name = var["name"].as_str().expect("a string in the rendered pod");
+        let var_name = text(&var["name"]);
         let value = if let Some(v) = var["value"].as_str() {
             rewrite(v)
         } else {
             match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
                 // The pod's name, as the kubelet would give it.
-                Some("metadata.name") => format!("{deployment}-{name}"),
+                Some("metadata.name") => name.to_owned(),
                 Some("metadata.namespace") => NAMESPACE.to_owned(),
                 other => panic!("env {var_name}: unsupported {other:?}"),
             }
@@ -570,462 +629,449 @@ fn run_pod(
         pid,
         name: name.to_owned(),
         dir,
-        kubeconfig,
     }
 }
 
-/// `curl` with the CA of `pod`'s serving certificate; Ok((status, body)).
-fn curl(
-    ca: &Path,
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "60", "--cacert"])
-        .arg(ca)
-        .args(["-X", method, "-w", "\n%{http_code}", url]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+/// The URL of a container's readiness probe (`httpGet`), on loopback.
+fn readiness_url(container: &Value) -> String {
+    let get = &container["readinessProbe"]["httpGet"];
+    let port = match &get["port"] {
+        Value::Number(n) => n.to_string(),
+        Value::String(name) => container["ports"]
+            .as_array()
+            .and_then(|ports| ports.iter().find(|p| p["name"] == *name))
+            .map(|p| p["containerPort"].to_string())
+            .unwrap_or_else(|| panic!("no port named {name}")),
+        other => panic!("readiness probe port {other}"),
+    };
+    let scheme = get["scheme"]
+        .as_str()
+        .unwrap_or("HTTP")
+        .to_ascii_lowercase();
+    format!("{scheme}://127.0.0.1:{port}{}", text(&get["path"]))
+}
+
+/// A rendered Deployment's pod, running.
+struct Running {
+    pod: Pod,
+    /// The pod template it runs (a new one replaces the process).
+    template: String,
+    spec: Value,
+}
+
+/// The stand-in for the kubelets: the release's Deployments in [`NAMESPACE`] each run as one
+/// process (one replica: the ports are the pod's own), replaced when their pod template changes,
+/// restarted when they exit, stopped when the Deployment goes; mounted Secrets and ConfigMaps
+/// follow their objects. [`Pods::sync`] runs between the page's commands and returns once
+/// every pod passes its readiness probe, as `kubectl rollout status` would wait on real nodes.
+struct Pods<'a> {
+    env: &'a TestEnv,
+    hosts: PathBuf,
+    urls: Vec<(String, String)>,
+    running: std::collections::BTreeMap<String, Running>,
+    started: usize,
+    /// What the reader's machine trusts (see [`Pods::trust`]).
+    trust: PathBuf,
+}
+
+impl Pods<'_> {
+    fn sync(&mut self) {
+        let env = self.env;
+        let selector = format!("app.kubernetes.io/instance={RELEASE}");
+        let list = kubectl_json(
+            env,
+            &["get", "deployments", "-n", NAMESPACE, "-l", &selector],
+        );
+        let mut seen = Vec::new();
+        for deployment in list["items"].as_array().cloned().unwrap_or_default() {
+            let name = text(&deployment["metadata"]["name"]).to_owned();
+            if deployment["spec"]["replicas"] == 0 {
+                continue;
+            }
+            seen.push(name.clone());
+            let template = deployment["spec"]["template"].to_string();
+            let spec = deployment["spec"]["template"]["spec"].clone();
+            match self.running.get(&name) {
+                Some(r) if r.template == template && r.pod.alive() => {
+                    // The kubelet keeps mounted Secrets and ConfigMaps current.
+                    mount_volumes(env, &spec, &spec["containers"][0], &r.pod.dir, false);
+                    continue;
+                }
+                Some(r) if r.template == template => {
+                    panic!("{name} exited:\n{}", r.pod.log_tail(env));
+                }
+                Some(r) => r.pod.stop(),
+                None => {}
+            }
+            self.started += 1;
+            let pod_name = format!("{name}-{}", self.started);
+            let pod = run_pod(env, &deployment, &pod_name, &self.hosts, &self.urls);
+            self.running.insert(
+                name,
+                Running {
+                    pod,
+                    template,
+                    spec,
+                },
+            );
+        }
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|n| !seen.contains(n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(r) = self.running.remove(&name) {
+                r.pod.stop();
+            }
+        }
+        for r in self.running.values() {
+            let url = readiness_url(&r.spec["containers"][0]);
+            wait_for(&format!("{} ready ({url})", r.pod.name), &[&r.pod], || {
+                Command::new("curl")
+                    .args(["-skf", "--max-time", "5", &url])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
+        }
+        self.trust();
     }
-    if let Some(b) = body {
-        cmd.args([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &b.to_string(),
-        ]);
+
+    /// The reader reaches the API through an Ingress whose certificate their machine trusts;
+    /// here the Ingress passes TLS through to control, so the shell's curl trusts control's CA
+    /// (and the environment's).
+    fn trust(&self) {
+        let mut bundle = self.env.ca_pem().to_owned();
+        if let Some(control) = self.running.get("kubenova-control") {
+            let ca = control.pod.dir.join("etc/kubenova/tls/ca.crt");
+            bundle.push_str(&std::fs::read_to_string(ca).expect("control's CA"));
+        }
+        write_if_changed(&self.trust, bundle.as_bytes());
     }
-    let out = cmd.output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (status.trim().parse().unwrap_or(0), body.to_owned())
+
+    fn logs(&self) -> String {
+        self.running
+            .values()
+            .map(|r| r.pod.log_tail(self.env))
+            .collect()
+    }
+
+    fn pod(&self, deployment: &str) -> &Pod {
+        &self.running.get(deployment).expect("running").pod
+    }
 }
 
 fn wait_for(what: &str, pods: &[&Pod], mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while !ready() {
         if Instant::now() > deadline {
-            let logs: String = pods
-                .iter()
-                .map(|p| {
-                    let log = env().log(&p.name);
-                    format!("--- {}:\n{}\n", p.name, testenv::process::tail(&log, 40))
-                })
-                .collect();
+            let logs: String = pods.iter().map(|p| p.log_tail(env())).collect();
             panic!("{what} did not happen within 90 s\n{logs}");
         }
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
-struct Running {
-    control: Pod,
-    proxy: Pod,
-    control_ca: PathBuf,
-}
-
-/// Runs both Deployments' pods and waits until they are ready.
-fn run_release(env: &TestEnv, generation: &str) -> Running {
-    let capsule_proxy = env
-        .capsule_proxy
-        .as_ref()
-        .expect("capsule-proxy")
-        .url
-        .clone();
-    let urls = vec![
-        (
-            format!("https://kubenova-control.{NAMESPACE}.svc:8443"),
-            "https://127.0.0.1:8443".to_owned(),
-        ),
-        (
-            "https://capsule-proxy.capsule-system.svc:9001".to_owned(),
-            capsule_proxy,
-        ),
-    ];
-    let control_bin = PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control"));
-    let proxy_bin = testenv::workspace_binary(&root(), "kubenova-proxy", "kubenova-proxy")
-        .expect("proxy binary");
-    let control = run_pod(
-        env,
-        "kubenova-control",
-        &format!("control-{generation}"),
-        &control_bin,
-        &urls,
-    );
-    let control_ca = control.dir.join("etc/kubenova/tls/ca.crt");
-    wait_for("kubenova-control /readyz", &[&control], || {
-        curl(
-            &control_ca,
-            "GET",
-            "https://127.0.0.1:8443/readyz",
-            None,
-            None,
-        ) == (200, "ok".to_owned())
+/// A TCP relay from `listen` to `to`, for as long as the test runs: a Service's or Ingress's
+/// address on loopback.
+fn relay(listen: &str, to: String) {
+    let listener = std::net::TcpListener::bind(listen)
+        .unwrap_or_else(|e| panic!("binding {listen} (run with /work/bin/isolated, as root): {e}"));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = std::net::TcpStream::connect(&to) else {
+                continue;
+            };
+            let (mut a, mut b) = (
+                client.try_clone().expect("clone"),
+                upstream.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut a, mut b) = (upstream, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+        }
     });
-    let proxy = run_pod(
-        env,
-        "kubenova-proxy",
-        &format!("proxy-{generation}"),
-        &proxy_bin,
-        &urls,
-    );
-    wait_for("kubenova-proxy /readyz", &[&control, &proxy], || {
-        Command::new("curl")
-            .args(["-sf", "http://127.0.0.1:9090/readyz"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    Running {
-        control,
-        proxy,
-        control_ca,
-    }
 }
 
 fn secret_data(env: &TestEnv, name: &str) -> Value {
     kubectl_json(env, &["get", "secret", name, "-n", NAMESPACE])["data"].clone()
 }
 
-fn kubectl_as(env: &TestEnv, kubeconfig: &Path, args: &[&str]) -> Result<String, String> {
-    run(env.kubectl_with(kubeconfig), args)
+/// The SHA-256 fingerprint of the certificate served on a loopback port.
+fn served(port: u16) -> String {
+    must(
+        Command::new("sh"),
+        &[
+            "-c",
+            &format!(
+                "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+            ),
+        ],
+    )
 }
 
+/// The SHA-256 fingerprint of a pod's mounted serving certificate.
+fn on_disk(pod: &Pod) -> String {
+    let file = pod.dir.join("etc/kubenova/tls/tls.crt");
+    must(
+        Command::new("openssl"),
+        &[
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            &file.display().to_string(),
+        ],
+    )
+}
+
+/// The page's names for what the reader reaches: the API through an Ingress at
+/// kubenova.example.com (TLS passed through to control's Service), the proxy's LoadBalancer at
+/// k8s.example.com, and the in-cluster names of control's Service and the apiserver.
+const HOSTS: &str = "127.0.0.1 localhost
+127.0.0.1 k8s.example.com
+127.0.0.1 kubenova-control.kubenova-system.svc
+127.0.0.2 kubenova.example.com
+127.0.0.3 kubernetes.default.svc kubernetes.default.svc.cluster.local
+";
+
+/// The Secrets an upgrade must leave as they are.
+const KEPT: &[&str] = &[
+    "kubenova-signing-keys",
+    "kubenova-encryption-key",
+    "kubenova-ca",
+    "kubenova-proxy-tls",
+    "kubenova-control-tls",
+    "kubenova-cluster-prod",
+];
+
+/// docs/install.md's shell blocks, run as written by the guides' block runner
+/// (`server/tests/guide/{script,shell}.rs`) in one bash, with the pods of what it installs run
+/// as processes ([`Pods`]). Between its commands the test checks what the page claims but does
+/// not print: an upgrade to a new chart version keeps every key and certificate Secret; renewed
+/// serving certificates are served without a restart; the bootstrap token is recorded like
+/// every issued token; `helm uninstall` leaves only what the page lists.
 #[test]
-fn install_use_upgrade_uninstall() {
+fn the_install_page_runs_as_written() {
     let env = env();
+    // KubeVela is a prerequisite the chart checks for; apps are not part of this page.
     env.install_crds(&[Module::KubeVela.path("crds").expect("vela CRDs")])
         .expect("vela CRDs");
-    env.create_namespace(NAMESPACE).expect("namespace");
-    // capsule-proxy's serving certificate comes from the environment's CA.
-    let from_file = format!("--from-file=ca.crt={}", env.ca_path().display());
-    must(
-        env.kubectl(),
-        &[
-            "create",
-            "secret",
-            "generic",
-            "capsule-proxy-ca",
-            "-n",
-            NAMESPACE,
-            &from_file,
-        ],
-    );
+    let page = "docs/install.md";
+    let markdown = std::fs::read_to_string(root().join(page)).expect("the page");
+    let (steps, skipped) = script::parse(page, &markdown).unwrap_or_else(|e| panic!("{e}"));
+    for s in &skipped {
+        eprintln!("{}: skipped: {}", s.place, s.reason);
+    }
+    assert!(steps.len() > 20, "only {} steps found", steps.len());
 
-    let values = [
-        format!("--set=issuer={ISSUER}"),
-        format!("--set=clusterName={CLUSTER}"),
-        "--set=proxy.mode=capsule-proxy".to_owned(),
-        "--set=proxy.capsuleProxy.caSecret=capsule-proxy-ca".to_owned(),
-        "--set=control.tlsIpAddresses[0]=127.0.0.1".to_owned(),
-        "--set=proxy.tlsIpAddresses[0]=127.0.0.1".to_owned(),
-    ];
-    let chart = chart().display().to_string();
-    let mut args = vec!["install", RELEASE, &chart, "-n", NAMESPACE];
-    args.extend(values.iter().map(String::as_str));
-    let notes = must(helm(env), &args);
-    assert!(
-        notes.contains("kubenova-control token --admin"),
-        "NOTES: {notes}"
-    );
-
-    let first = run_release(env, "1");
-    let ca = &first.control_ca;
-    let api = "https://127.0.0.1:8443/api/v1";
-
-    // The first admin token, as NOTES.txt says (`kubectl exec` runs it in the control pod, as
-    // its ServiceAccount: here the same command with that ServiceAccount's credential).
-    let mut tok = Command::new(env!("CARGO_BIN_EXE_kubenova-control"));
-    tok.env("KUBECONFIG", &first.control.kubeconfig);
-    let admin = must(
-        tok,
-        &[
-            "token",
-            "--admin",
-            &format!("--namespace={NAMESPACE}"),
-            &format!("--issuer={ISSUER}"),
-        ],
-    )
-    .trim()
-    .to_owned();
-
-    // Register this cluster: the control ServiceAccount's kubeconfig, the proxy and its CA.
-    let proxy_ca = String::from_utf8(
-        STANDARD
-            .decode(
-                secret_data(env, "kubenova-proxy-tls")["ca.crt"]
-                    .as_str()
-                    .expect("ca.crt in base64"),
-            )
-            .expect("ca.crt in base64"),
-    )
-    .expect("ca.crt as text");
-    let register = serde_json::json!({
-        "name": CLUSTER,
-        "kubeconfig": std::fs::read_to_string(&first.control.kubeconfig).expect("the control pod kubeconfig"),
-        "proxyUrl": "https://127.0.0.1:9443",
-        "proxyCa": proxy_ca,
-    });
-    let (status, body) = curl(
-        ca,
-        "POST",
-        &format!("{api}/clusters"),
-        Some(&admin),
-        Some(&register),
-    );
-    assert_eq!(status, 201, "{body}");
-
-    // A tenant, a project, kubeconfigs, kubectl through the proxy.
-    let tenant: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("docs/examples/tenant.json"))
-            .expect("docs/examples/tenant.json"),
-    )
-    .expect("tenant.json is JSON");
-    let project: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("docs/examples/project.json"))
-            .expect("docs/examples/project.json"),
-    )
-    .expect("project.json is JSON");
-    let (status, body) = curl(
-        ca,
-        "POST",
-        &format!("{api}/clusters/{CLUSTER}/tenants"),
-        Some(&admin),
-        Some(&tenant),
-    );
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = curl(
-        ca,
-        "POST",
-        &format!("{api}/clusters/{CLUSTER}/tenants/acme/projects"),
-        Some(&admin),
-        Some(&project),
-    );
-    assert_eq!(status, 201, "{body}");
-    wait_for("the project to be ready", &[&first.control], || {
-        let (s, b) = curl(
-            ca,
-            "GET",
-            &format!("{api}/clusters/{CLUSTER}/tenants/acme/projects/shop"),
-            Some(&admin),
-            None,
-        );
-        s == 200 && serde_json::from_str::<Value>(&b).is_ok_and(|v| v["status"]["ready"] == true)
-    });
-    // The agent ran under leader election, holding the Lease as the pod (downward API name).
-    let lease = kubectl_json(env, &["get", "lease", "kubenova-agent", "-n", NAMESPACE]);
-    assert_eq!(
-        lease["spec"]["holderIdentity"],
-        "kubenova-control-control-1"
-    );
-    let work = env.dir().join("install-work");
-    std::fs::create_dir_all(&work).expect("work directory");
-    let alice = work.join("acme-alice.kubeconfig");
-    let (status, body) = curl(
-        ca,
-        "POST",
-        &format!("{api}/tenants/acme/kubeconfig?subject=alice&format=yaml"),
-        Some(&admin),
-        None,
-    );
-    // (A kubeconfig holds a token: not printed.)
-    assert_eq!(status, 201, "the tenant kubeconfig");
-    std::fs::write(&alice, &body).expect("writing a kubeconfig");
-    let bob = work.join("shop-bob.kubeconfig");
-    let (status, body) = curl(
-        ca,
-        "GET",
-        &format!(
-            "{api}/clusters/{CLUSTER}/tenants/acme/projects/shop/kubeconfig?role=projectDev&subject=bob&format=yaml"
-        ),
-        Some(&admin),
-        None,
-    );
-    assert_eq!(status, 201, "the project kubeconfig");
-    std::fs::write(&bob, &body).expect("writing a kubeconfig");
-
-    let namespaces =
-        kubectl_as(env, &alice, &["get", "ns", "-o", "name"]).expect("alice lists namespaces");
-    assert_eq!(
-        namespaces.trim(),
-        "namespace/acme-shop",
-        "alice sees only acme's namespaces"
-    );
-    kubectl_as(
-        env,
-        &bob,
-        &[
-            "-n",
-            "acme-shop",
-            "create",
-            "configmap",
-            "hello",
-            "--from-literal=greeting=hi",
-        ],
-    )
-    .expect("bob creates");
-    let err = kubectl_as(env, &bob, &["-n", "kube-system", "get", "pods"])
-        .expect_err("outside the project");
-    assert!(
-        err.contains("Forbidden") || err.contains("forbidden"),
-        "{err}"
-    );
-
-    // Keys and the cluster's encrypted kubeconfig before the upgrade.
-    let kept = [
-        "kubenova-signing-keys",
-        "kubenova-encryption-key",
-        "kubenova-ca",
-        "kubenova-proxy-tls",
-        "kubenova-control-tls",
-        &format!("kubenova-cluster-{CLUSTER}"),
-    ];
-    let before: Vec<Value> = kept.iter().map(|s| secret_data(env, s)).collect();
-
-    // `helm upgrade` to a new chart version, then the new pods replace the old ones.
-    let next = work.join("chart-0.2.0");
-    let _ = std::fs::remove_dir_all(&next);
+    // The reader's working directory: a copy of the chart (an upgrade brings a new version of
+    // it), the docs' examples.
+    let dir = env.dir().join("install-page");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("charts")).expect("scratch dir");
+    std::os::unix::fs::symlink(root().join("docs"), dir.join("docs")).expect("docs link");
     must(
         Command::new("cp"),
-        &["-r", &chart, &next.display().to_string()],
+        &[
+            "-r",
+            &chart().display().to_string(),
+            &dir.join("charts/kubenova").display().to_string(),
+        ],
     );
-    let meta = std::fs::read_to_string(next.join("Chart.yaml")).expect("the copied Chart.yaml");
-    std::fs::write(
-        next.join("Chart.yaml"),
-        meta.replace("version: 0.1.0", "version: 0.2.0"),
-    )
-    .expect("writing Chart.yaml");
-    let next_chart = next.display().to_string();
-    let mut args = vec!["upgrade", RELEASE, &next_chart, "-n", NAMESPACE];
-    args.extend(values.iter().map(String::as_str));
-    must(helm(env), &args);
-    let label = kubectl_json(
-        env,
-        &["get", "deployment", "kubenova-proxy", "-n", NAMESPACE],
-    )["metadata"]["labels"]["helm.sh/chart"]
+    let hosts = dir.join(".hosts");
+    std::fs::write(&hosts, HOSTS).expect("hosts");
+    relay("127.0.0.2:443", "127.0.0.1:8443".into());
+    let apiserver = env
+        .server()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    relay("127.0.0.3:443", apiserver);
+    let capsule_proxy = env
+        .capsule_proxy
+        .as_ref()
+        .expect("capsule-proxy")
+        .url
         .clone();
-    assert_eq!(label, "kubenova-0.2.0");
-    let after: Vec<Value> = kept.iter().map(|s| secret_data(env, s)).collect();
-    for ((name, b), a) in kept.iter().zip(&before).zip(&after) {
-        // Compared whole, printed by entry names only (they hold keys).
-        let names = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
-        assert!(
-            b == a,
-            "the Secret {name} changed in the upgrade: entries {:?} before, {:?} after",
-            names(b),
-            names(a)
-        );
-    }
-    first.proxy.stop();
-    first.control.stop();
-    let second = run_release(env, "2");
-    // The kubeconfig issued before still works, through the new proxy, verified by the new control's keys.
-    let namespaces =
-        kubectl_as(env, &alice, &["get", "ns", "-o", "name"]).expect("alice after the upgrade");
-    assert_eq!(namespaces.trim(), "namespace/acme-shop");
-    let cm = kubectl_as(
+    let mut pods = Pods {
         env,
-        &bob,
-        &[
-            "-n",
-            "acme-shop",
-            "get",
-            "configmap",
-            "hello",
-            "-o",
-            "jsonpath={.data.greeting}",
-        ],
-    )
-    .expect("bob after the upgrade");
-    assert_eq!(cm, "hi");
-    // The cluster's kubeconfig is still readable: reading the tenant goes through it.
-    let (status, body) = curl(
-        &second.control_ca,
-        "GET",
-        &format!("{api}/clusters/{CLUSTER}/tenants/acme"),
-        Some(&admin),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+        hosts: hosts.clone(),
+        // testenv's capsule-proxy stands in for its chart's Service.
+        urls: vec![(
+            "https://capsule-proxy.capsule-system.svc:9001".to_owned(),
+            capsule_proxy,
+        )],
+        running: std::collections::BTreeMap::new(),
+        started: 0,
+        trust: dir.join(".trusted.pem"),
+    };
+    pods.trust();
 
-    // Renewing the serving certificates (docs/install.md: delete the Secret, `helm upgrade`):
-    // once the files change, as the kubelet changes a mounted Secret, both serve the new ones
-    // without a restart.
-    let served = |port: u16| {
-        must(
-            Command::new("sh"),
-            &[
-                "-c",
-                &format!(
-                    "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
-                ),
-            ],
-        )
-    };
-    let on_disk = |pod: &Pod| {
-        let file = pod.dir.join("etc/kubenova/tls/tls.crt");
-        must(
-            Command::new("openssl"),
-            &[
-                "x509",
-                "-noout",
-                "-fingerprint",
-                "-sha256",
-                "-in",
-                &file.display().to_string(),
-            ],
-        )
-    };
-    let ports = [(8443, &second.control), (9443, &second.proxy)];
-    for (port, pod) in ports {
-        assert_eq!(served(port), on_disk(pod), "port {port} before the renewal");
-    }
-    let old: Vec<String> = ports.iter().map(|(port, _)| served(*port)).collect();
-    must(
-        env.kubectl(),
-        &[
-            "delete",
-            "secret",
-            "kubenova-control-tls",
-            "kubenova-proxy-tls",
-            "-n",
-            NAMESPACE,
-        ],
+    let wrapper = with_hosts(&hosts);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut sh = shell::Shell::start(&dir, &wrapper);
+    let helm_dir = Module::Helm.path("helm").expect("helm");
+    let kubectl_dir = env.kubectl_path().parent().expect("kubectl's directory");
+    let home = env.dir().join("helm-home");
+    let setup = format!(
+        "export KUBECONFIG='{}' PATH='{}:{}':\"$PATH\" HELM_CONFIG_HOME='{}' HELM_CACHE_HOME='{}' HELM_DATA_HOME='{}' CURL_CA_BUNDLE='{}'",
+        env.kubeconfig_path().display(),
+        helm_dir.parent().expect("helm's directory").display(),
+        kubectl_dir.display(),
+        home.join("config").display(),
+        home.join("cache").display(),
+        home.join("data").display(),
+        pods.trust.display(),
     );
-    let mut args = vec!["upgrade", RELEASE, &next_chart, "-n", NAMESPACE];
-    args.extend(values.iter().map(String::as_str));
-    must(helm(env), &args);
-    for (secret, pod) in [
-        ("kubenova-control-tls", &second.control),
-        ("kubenova-proxy-tls", &second.proxy),
-    ] {
-        write_entries(
-            env,
-            "secret",
-            secret,
-            None,
-            &pod.dir.join("etc/kubenova/tls"),
+    assert_eq!(sh.run(&setup).expect("the shell").code, 0, "{setup}");
+
+    let upgrade = "helm upgrade kubenova charts/kubenova -n kubenova-system --reuse-values";
+    let mut upgrades = 0;
+    let mut kept_before: Vec<Value> = Vec::new();
+    let mut served_before: Vec<String> = Vec::new();
+    let started = Instant::now();
+    for step in &steps {
+        pods.sync();
+        let command = step.command.trim();
+        if command == upgrade {
+            upgrades += 1;
+            if upgrades == 1 {
+                // A new chart version arrives in the reader's copy.
+                let file = dir.join("charts/kubenova/Chart.yaml");
+                let meta = std::fs::read_to_string(&file).expect("Chart.yaml");
+                assert!(meta.contains("\nversion: 0.1.0\n"), "{meta}");
+                std::fs::write(
+                    &file,
+                    meta.replace("\nversion: 0.1.0\n", "\nversion: 0.2.0\n"),
+                )
+                .expect("Chart.yaml");
+                kept_before = KEPT.iter().map(|s| secret_data(env, s)).collect();
+            }
+        }
+        if command.starts_with("kubectl -n kubenova-system delete secret kubenova-control-tls") {
+            served_before = [8443, 9443].map(served).to_vec();
+            for (port, deployment) in [(8443, "kubenova-control"), (9443, "kubenova-proxy")] {
+                assert_eq!(served(port), on_disk(pods.pod(deployment)), "port {port}");
+            }
+        }
+        let at = Instant::now();
+        let ran = sh.run(&step.command).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}\n{}\n{}",
+                step.place,
+                step.command.trim_end(),
+                pods.logs()
+            )
+        });
+        eprintln!(
+            "{} ({} ms, exit {}): {}",
+            step.place,
+            at.elapsed().as_millis(),
+            ran.code,
+            step.command.lines().next().unwrap_or_default()
         );
+        if let Some(problem) = shell::judge(step, &ran) {
+            panic!(
+                "{}: {problem}\ncommand:\n{}\nstdout:\n{}\nstderr:\n{}\n{}",
+                step.place,
+                step.command.trim_end(),
+                ran.stdout.trim_end(),
+                ran.stderr.trim_end(),
+                pods.logs()
+            );
+        }
+        if command == upgrade && upgrades == 1 {
+            let label = kubectl_json(
+                env,
+                &["get", "deployment", "kubenova-proxy", "-n", NAMESPACE],
+            )["metadata"]["labels"]["helm.sh/chart"]
+                .clone();
+            assert_eq!(label, "kubenova-0.2.0");
+            for (name, before) in KEPT.iter().zip(&kept_before) {
+                // Compared whole, printed by entry names only (they hold keys).
+                let after = secret_data(env, name);
+                let names =
+                    |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+                assert!(
+                    *before == after,
+                    "the Secret {name} changed in the upgrade: entries {:?} before, {:?} after",
+                    names(before),
+                    names(&after)
+                );
+            }
+        }
+        if command == upgrade && upgrades == 2 {
+            // The renewed certificates: the kubelet stand-in updates the mounted files, and
+            // the same processes serve them within their reload interval.
+            assert_eq!(
+                served_before.len(),
+                2,
+                "the renewal deletes the Secrets first"
+            );
+            let pids: Vec<u32> = ["kubenova-control", "kubenova-proxy"]
+                .map(|d| pods.pod(d).pid)
+                .to_vec();
+            pods.sync();
+            for ((port, deployment), old) in [(8443, "kubenova-control"), (9443, "kubenova-proxy")]
+                .iter()
+                .zip(&served_before)
+            {
+                let pod = pods.pod(deployment);
+                let new = on_disk(pod);
+                assert_ne!(&new, old, "port {port}: the certificate was not re-signed");
+                wait_for(
+                    &format!("port {port} to serve the renewed certificate"),
+                    &[pod],
+                    || served(*port) == new,
+                );
+            }
+            let after: Vec<u32> = ["kubenova-control", "kubenova-proxy"]
+                .map(|d| pods.pod(d).pid)
+                .to_vec();
+            assert_eq!(pids, after, "a pod was restarted for the renewal");
+        }
     }
-    for ((port, pod), old) in ports.iter().zip(&old) {
-        let new = on_disk(pod);
-        assert_ne!(&new, old, "port {port}: the certificate was not re-signed");
-        wait_for(
-            &format!("port {port} to serve the renewed certificate"),
-            &[pod],
-            || served(*port) == new,
-        );
-    }
+    assert_eq!(
+        upgrades, 2,
+        "the page upgrades, then renews the certificates"
+    );
+    pods.sync();
+    assert!(pods.running.is_empty(), "the page ends uninstalled");
+    eprintln!("{} steps of {page} in {:?}", steps.len(), started.elapsed());
+
+    // The bootstrap tokens (the first, and the one the page replaced it with) were issued like
+    // any other: IssuedToken records name them, and the revoked one is marked.
+    let records = kubectl_json(env, &["get", "issuedtokens.kubenova.io"]);
+    let mut bootstrap: Vec<(String, bool)> = records["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["spec"]["subject"] == "bootstrap-admin")
+        .map(|r| {
+            (
+                r["spec"]["issuedBy"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                r["spec"]["revoked"] == true,
+            )
+        })
+        .collect();
+    bootstrap.sort();
+    let by = "kubenova-control serve --bootstrap-admin-secret".to_owned();
+    assert_eq!(bootstrap, [(by.clone(), false), (by, true)], "{records}");
 
     // `helm uninstall` leaves the CRDs (and their objects) and the two key Secrets (kept on
     // purpose, docs/install.md), nothing else of the chart's.
-    second.proxy.stop();
-    second.control.stop();
-    must(
-        helm(env),
-        &["uninstall", RELEASE, "-n", NAMESPACE, "--wait"],
-    );
     let selector = format!("app.kubernetes.io/instance={RELEASE}");
     let left = must(
         env.kubectl(),
@@ -1152,4 +1198,216 @@ fn images_are_pushed_pulled_back_and_run_as_non_root_on_a_read_only_root() {
         assert_eq!(out.trim(), format!("{bin} {version}"));
         must(buildah(), &["rm", &ctr]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The certificates' one contract (certs/README.md).
+
+/// What certs/README.md says both generators (the chart's `genCA`/`genSignedCert` and testenv's
+/// rcgen `Pki`) must agree on: a CA marked as one, and serving certificates for server
+/// authentication, naming exactly what they were asked to name, that verify against the CA
+/// handed out with them. Checked with openssl on what each generator makes.
+#[test]
+fn both_certificate_generators_keep_one_contract() {
+    let env = env();
+    let work = env.dir().join("certs-contract");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("dir");
+    let text_of = |file: &Path| {
+        must(
+            Command::new("openssl"),
+            &[
+                "x509",
+                "-noout",
+                "-text",
+                "-in",
+                &file.display().to_string(),
+            ],
+        )
+    };
+    let check = |who: &str, ca: &Path, cert: &Path, names: &[&str]| {
+        let ca_text = text_of(ca);
+        assert!(
+            ca_text.contains("CA:TRUE"),
+            "{who}: the CA is not a CA:\n{ca_text}"
+        );
+        let verified = must(
+            Command::new("openssl"),
+            &[
+                "verify",
+                "-purpose",
+                "sslserver",
+                "-CAfile",
+                &ca.display().to_string(),
+                &cert.display().to_string(),
+            ],
+        );
+        assert!(verified.contains(": OK"), "{who}: {verified}");
+        let cert_text = text_of(cert);
+        assert!(
+            cert_text.contains("TLS Web Server Authentication"),
+            "{who}: not for server authentication:\n{cert_text}"
+        );
+        assert!(
+            !cert_text.contains("CA:TRUE"),
+            "{who}: a serving certificate that is a CA"
+        );
+        for name in names {
+            assert!(
+                cert_text.contains(name),
+                "{who}: {name} missing:\n{cert_text}"
+            );
+        }
+    };
+
+    // The chart's (tls.mode=helm), as `helm install` renders it.
+    let rendered = template(
+        env,
+        "kn-certs",
+        ALL_APIS,
+        &[
+            "proxy.tlsDnsNames[0]=k8s.example.com",
+            "proxy.tlsIpAddresses[0]=10.0.0.9",
+        ],
+    )
+    .expect("helm template");
+    let mut kubectl = env.kubectl();
+    kubectl.args([
+        "create",
+        "--dry-run=client",
+        "-o",
+        "json",
+        "-n",
+        "kn-certs",
+        "-f",
+        "-",
+    ]);
+    let objects = testenv::env::run(kubectl, &[], Some(&rendered)).expect("the rendered objects");
+    let objects: Vec<Value> = serde_json::Deserializer::from_str(&objects)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .expect("JSON objects");
+    let secret = |name: &str| -> Value {
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Secret {name} rendered"))["data"]
+            .clone()
+    };
+    let write = |name: &str, b64: &Value| {
+        let file = work.join(name);
+        std::fs::write(&file, STANDARD.decode(text(b64)).expect("base64")).expect("write");
+        file
+    };
+    let proxy = secret("kubenova-proxy-tls");
+    check(
+        "the chart",
+        &write("chart-ca.crt", &proxy["ca.crt"]),
+        &write("chart-proxy.crt", &proxy["tls.crt"]),
+        &[
+            "DNS:kubenova-proxy.kn-certs.svc,",
+            "DNS:k8s.example.com",
+            "IP Address:10.0.0.9",
+        ],
+    );
+    assert_eq!(proxy["ca.crt"], secret("kubenova-ca")["tls.crt"]);
+
+    // testenv's.
+    let pair = env
+        .pki()
+        .serving("contract", &["kubenova-proxy.kn-certs.svc", "10.0.0.9"])
+        .expect("a testenv certificate");
+    check(
+        "testenv",
+        &env.ca_path(),
+        &pair.cert_path,
+        &["DNS:kubenova-proxy.kn-certs.svc", "IP Address:10.0.0.9"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys of one's own.
+
+/// `keys.signing.existingSecret`: the chart makes no signing-key Secret and names the user's to
+/// control (`--signing-keys-secret`), and control signs with the key in it (made here with
+/// openssl), lists it, and creates no `kubenova-signing-keys` beside it.
+#[test]
+fn a_signing_key_secret_the_user_names_is_the_one_used() {
+    let env = env();
+    let ns = "kn-own-keys";
+    env.create_namespace(ns).expect("namespace");
+    let rendered = template(
+        env,
+        ns,
+        ALL_APIS,
+        &["keys.signing.existingSecret=corp-signing"],
+    )
+    .expect("helm template");
+    assert!(
+        !rendered.contains("name: kubenova-signing-keys"),
+        "the chart still makes its own signing-key Secret"
+    );
+    assert!(rendered.contains("- --signing-keys-secret=corp-signing"));
+
+    let work = env.dir().join("own-keys");
+    std::fs::create_dir_all(&work).expect("dir");
+    let pem = work.join("corp1.pem");
+    must(
+        Command::new("openssl"),
+        &[
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            &pem.display().to_string(),
+        ],
+    );
+    must(
+        env.kubectl(),
+        &[
+            "create",
+            "secret",
+            "generic",
+            "corp-signing",
+            "-n",
+            ns,
+            &format!("--from-file=corp1.pem={}", pem.display()),
+            "--from-literal=active=corp1",
+        ],
+    );
+    let control = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubenova-control"));
+        cmd.env("KUBECONFIG", env.kubeconfig_path());
+        // The command, then the management cluster's flags (`keys` takes them before its action).
+        let namespace = format!("--namespace={ns}");
+        let mut all = vec![
+            args[0],
+            namespace.as_str(),
+            "--signing-keys-secret=corp-signing",
+        ];
+        all.extend(&args[1..]);
+        must(cmd, &all)
+    };
+    // Not `bootstrap-admin`: the install page, beside it in the same cluster, lists those.
+    let token = control(&[
+        "token",
+        "--admin",
+        "--subject=corp-admin",
+        "--issuer=https://kubenova.example.com",
+    ]);
+    let header = token.trim().split('.').next().expect("a JWT");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url"),
+    )
+    .expect("JSON header");
+    assert_eq!(header["kid"], "corp1", "{header}");
+    assert_eq!(control(&["keys", "list"]), "corp1 (active)\n");
+    let err = run(
+        env.kubectl(),
+        &["get", "secret", "kubenova-signing-keys", "-n", ns],
+    )
+    .expect_err("no second signing-key Secret");
+    assert!(err.contains("NotFound"), "{err}");
 }

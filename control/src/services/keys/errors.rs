@@ -3,7 +3,7 @@
 
 use kubenova_api::TokenError;
 
-use super::{ENCRYPTION_SECRET, SIGNING_SECRET};
+use super::{ENCRYPTION_SECRET, signing_secret};
 
 /// Why the signing keys could not be read, made or changed. The messages reach operators at
 /// start-up and from `kubenova-control keys`, and say what to fix.
@@ -11,20 +11,24 @@ use super::{ENCRYPTION_SECRET, SIGNING_SECRET};
 pub enum KeyError {
     /// The Secret lacks an entry it needs.
     #[error(
-        "Secret {SIGNING_SECRET} has no `{entry}`; restore the Secret from a backup (docs/install.md)"
+        "Secret {name} has no `{entry}`; restore the Secret from a backup (docs/install.md)",
+        name = signing_secret()
     )]
     Missing {
         /// The missing entry.
         entry: String,
     },
     /// An entry is not text.
-    #[error("Secret {SIGNING_SECRET}: `{entry}` is not UTF-8; restore the Secret from a backup")]
+    #[error(
+        "Secret {name}: `{entry}` is not UTF-8; restore the Secret from a backup",
+        name = signing_secret()
+    )]
     NotUtf8 {
         /// The entry.
         entry: String,
     },
     /// A key entry is not a usable Ed25519 PKCS#8 PEM key.
-    #[error("Secret {SIGNING_SECRET}: key `{kid}`: {error}")]
+    #[error("Secret {name}: key `{kid}`: {error}", name = signing_secret())]
     BadKey {
         /// The key's id.
         kid: String,
@@ -33,7 +37,8 @@ pub enum KeyError {
     },
     /// `active` names a key the Secret does not hold.
     #[error(
-        "the active key `{kid}` is not in the Secret {SIGNING_SECRET} (live: {live}); set `active` to a live key"
+        "the active key `{kid}` is not in the Secret {name} (live: {live}); set `active` to a live key",
+        name = signing_secret()
     )]
     NoActive {
         /// The kid `active` names.
