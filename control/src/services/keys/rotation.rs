@@ -37,7 +37,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{ACTIVE, Keys, SIGNING_SECRET, new_kid, time_now};
+use super::{ACTIVE, Keys, new_kid, signing_secret, time_now};
 
 /// The annotation of the signing-key Secret that holds the [`Schedule`] (JSON).
 pub const SCHEDULE_ANNOTATION: &str = "kubenova.io/key-schedule";
@@ -273,7 +273,7 @@ impl Rotation {
 
     /// Reads the Secret and makes the step that is due, if any.
     async fn once(&self) -> Result<(), kube::Error> {
-        let secret = self.secrets.get(SIGNING_SECRET).await?;
+        let secret = self.secrets.get(signing_secret()).await?;
         let keys = match Keys::from_secret(&secret) {
             Ok(keys) => keys,
             Err(e) => {
@@ -392,7 +392,7 @@ impl Rotation {
         });
         self.secrets
             .patch(
-                SIGNING_SECRET,
+                signing_secret(),
                 &PatchParams::default(),
                 &Patch::Merge(&patch),
             )
