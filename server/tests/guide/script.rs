@@ -447,7 +447,12 @@ kubenova tenant create acme --wait     # kubenova tenant create is prose here
         let forms: Vec<Option<Form>> = steps.iter().map(|s| s.form).collect();
         assert_eq!(
             forms,
-            [vec![None], vec![Some(Form::Curl); 9], vec![Some(Form::Cli); 2]].concat()
+            [
+                vec![None],
+                vec![Some(Form::Curl); 9],
+                vec![Some(Form::Cli); 2]
+            ]
+            .concat()
         );
         assert_eq!(
             steps[11].shows.as_deref(),
@@ -493,7 +498,13 @@ kubenova tenant create acme --wait     # kubenova tenant create is prose here
         assert!(parse("g.md", "```sh cli\ncurl -s \"$KUBENOVA_API_URL/x\"\n```\n").is_err());
         let err = parse("g.md", "```sh\nx=$(kubenova whoami)\n```\n").expect_err("untagged cli");
         assert!(err.contains("mark the block ```sh cli"), "{err}");
-        assert!(parse("g.md", "```sh curl\necho | kubenova x\n```\n```sh cli\n```\n").is_err());
+        assert!(
+            parse(
+                "g.md",
+                "```sh curl\necho | kubenova x\n```\n```sh cli\n```\n"
+            )
+            .is_err()
+        );
         // curl to something else, and prose naming kubenova, are plain shell.
         assert!(parse("g.md", "```sh\ncurl -s localhost:8080   # kubenova\n```\n").is_ok());
         assert!(parse("g.md", "```sh bash\nls\n```\n").is_err());
@@ -533,7 +544,10 @@ kubenova tenant create acme --wait     # kubenova tenant create is prose here
             "app/grafana running (revision grafana-v1)",
             "app/grafana running   (revision grafana-v1)\n"
         ));
-        assert!(!matches("app/grafana running (revision grafana-v1)", "app/grafana running (revision grafana-v2)"));
+        assert!(!matches(
+            "app/grafana running (revision grafana-v1)",
+            "app/grafana running (revision grafana-v2)"
+        ));
         assert!(is_output("tenant/acme created and ready"));
         assert!(!is_output("docs/examples/x.json: the body"));
         assert!(!is_output("the agent makes the namespace"));
