@@ -66,6 +66,8 @@ pub(crate) enum Error {
     },
     /// The server could not be reached or the connection broke.
     Transport(String),
+    /// The server's certificate is not signed by a CA the client trusts.
+    Untrusted(String),
     /// The command line or an input file is wrong.
     Usage(String),
     /// Anything else (a file that cannot be written, a wait that timed out, ...).
@@ -78,7 +80,7 @@ impl Error {
         let status = match self {
             Error::Api { status, .. } | Error::Http { status, .. } => *status,
             Error::Usage(_) => return 2,
-            Error::Transport(_) | Error::Other(_) => return 1,
+            Error::Transport(_) | Error::Untrusted(_) | Error::Other(_) => return 1,
         };
         match status {
             404 => 3,
@@ -114,6 +116,9 @@ impl Error {
             }
             Error::Transport(m) => format!(
                 "error: {m}\nhint: check the server URL (`kubenova context list`) and that the server is up\n"
+            ),
+            Error::Untrusted(m) => format!(
+                "error: {m}\nhint: give the CA that signed it with --certificate-authority FILE (login keeps it in the context)\n"
             ),
             Error::Usage(m) => format!("error: {m}\nhint: see `kubenova --help`\n"),
             Error::Other(m) => format!("error: {m}\n"),
@@ -286,6 +291,10 @@ fn transport(base: &str, e: &reqwest::Error) -> Error {
         cause = format!("{cause}: {s}");
         source = s.source();
     }
+    // rustls names the reason: `invalid peer certificate: UnknownIssuer`, `NotValidForName`, ...
+    if cause.contains("invalid peer certificate") {
+        return Error::Untrusted(format!("the certificate of {base} is not trusted: {cause}"));
+    }
     let what = if e.is_connect() {
         "cannot connect to"
     } else if e.is_timeout() {
@@ -345,5 +354,6 @@ mod tests {
         assert_eq!(api(422).exit_code(), 1);
         assert_eq!(Error::Usage(String::new()).exit_code(), 2);
         assert_eq!(Error::Transport(String::new()).exit_code(), 1);
+        assert_eq!(Error::Untrusted(String::new()).exit_code(), 1);
     }
 }

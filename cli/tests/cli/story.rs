@@ -22,6 +22,7 @@ fn the_story_with_the_cli_alone() {
     let bob = User::new(&dir, "bob", &path);
 
     logins(&admin, &server, dev.var("KUBENOVA_ADMIN_TOKEN"));
+    certificate_authority(&dev, &dir);
     platform(&admin);
     tenant(&admin);
     let alice_jti = owner(&admin, &alice, &server);
@@ -122,6 +123,177 @@ fn logins(admin: &User, server: &str, token: &str) {
         admin.ok(&["context", "list", "--no-headers", "-o", "name"]),
         "context/dev\n"
     );
+}
+
+/// `--certificate-authority`: a second kubenova-control (the environment's management cluster
+/// and keys, API only) serving TLS with a certificate from a CA of this test's. Logging in with
+/// that CA works and the CA is kept in the context; no CA, a wrong one or a file that is not one
+/// is refused with a clear message and exit code, and writes nothing.
+fn certificate_authority(dev: &Dev, dir: &Path) {
+    let tls = dir.join("tls");
+    let ca = testenv::pki::Pki::new(&tls.join("ca")).expect("CA");
+    let serving = ca
+        .serving("kubenova-control", &["127.0.0.1"])
+        .expect("serving certificate");
+    let wrong = testenv::pki::Pki::new(&tls.join("wrong")).expect("another CA");
+    let (ca_file, wrong_file) = (
+        ca.ca().cert_path.to_str().expect("utf-8").to_owned(),
+        wrong.ca().cert_path.to_str().expect("utf-8").to_owned(),
+    );
+    let port = testenv::free_port().expect("a port");
+    let control = testenv::workspace_binary(&root(), "kubenova-server", "kubenova-control")
+        .expect("kubenova-control");
+    let log = std::fs::File::create(tls.join("control.log")).expect("log");
+    let child = Command::new(control)
+        .arg("serve")
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(format!("--kubeconfig={}", dev.var("KUBECONFIG")))
+        .arg(format!("--namespace={}", testenv::control::NAMESPACE))
+        .arg(format!("--issuer={}", testenv::proxy::ISSUER))
+        .arg(format!("--audit-log={}", tls.join("audit.log").display()))
+        .args(["--leader-election=false", "--no-agent"])
+        .arg(format!("--tls-cert={}", serving.cert_path.display()))
+        .arg(format!("--tls-key={}", serving.key_path.display()))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("kubenova-control serve");
+    struct Stop(Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _control = Stop(child);
+    let server = format!("https://127.0.0.1:{port}");
+    let token = dev.var("KUBENOVA_ADMIN_TOKEN");
+    let user = User::new(dir, "tls-user", &dev.path());
+    eventually("the TLS API answers", Duration::from_secs(90), || {
+        user.kn(&[
+            "--server",
+            &server,
+            "--token",
+            token,
+            "--certificate-authority",
+            &ca_file,
+            "health",
+            "--ready",
+        ])
+        .code
+            == 0
+    });
+
+    // Without the CA (the system's roots do not know it), and with a CA that did not sign it.
+    for (case, ca_args) in [
+        ("no CA", vec![]),
+        (
+            "a wrong CA",
+            vec!["--certificate-authority", wrong_file.as_str()],
+        ),
+    ] {
+        let mut args = vec!["login", "--server", &server, "--token", token];
+        args.extend(ca_args.iter().copied());
+        let ran = user.kn(&args);
+        assert_eq!(ran.code, 1, "{case}: {ran:?}");
+        assert!(
+            ran.stderr.starts_with(&format!(
+                "error: the certificate of {server} is not trusted"
+            )),
+            "{case}: {ran:?}"
+        );
+        assert!(
+            ran.stderr
+                .contains("hint: give the CA that signed it with --certificate-authority FILE"),
+            "{case}: {ran:?}"
+        );
+        assert!(!user.config().exists(), "a refused login wrote the config");
+    }
+    // A file that is no CA, and none at all: usage errors.
+    let ran = user.kn(&[
+        "login",
+        "--server",
+        &server,
+        "--token",
+        token,
+        "--certificate-authority",
+        "Cargo.toml",
+    ]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.starts_with("error: the certificate authority"),
+        "{ran:?}"
+    );
+    let missing = tls.join("missing.crt");
+    let ran = user.kn(&[
+        "login",
+        "--server",
+        &server,
+        "--token",
+        token,
+        "--certificate-authority",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr
+            .starts_with("error: reading --certificate-authority"),
+        "{ran:?}"
+    );
+    assert!(!user.config().exists(), "a refused login wrote the config");
+
+    // The right CA: logged in, the CA kept in the context, used by later commands.
+    let ran = user.kn(&[
+        "login",
+        "--server",
+        &server,
+        "--token",
+        token,
+        "--certificate-authority",
+        &ca_file,
+        "--name",
+        "tls",
+    ]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let config = std::fs::read_to_string(user.config()).expect("config");
+    assert!(
+        config.contains("certificate-authority-data")
+            && config.contains("BEGIN CERTIFICATE")
+            && !config.contains("insecure-skip-tls-verify: true"),
+        "{config}"
+    );
+    assert_eq!(user.json(&["whoami"])["subject"], "bootstrap-admin");
+    assert_eq!(
+        user.ok(&["cluster", "list", "-o", "name"]),
+        "cluster/local\n"
+    );
+    // The context's default cluster, kept beside its CA.
+    assert_eq!(
+        user.ok(&["context", "set-cluster", "local"]),
+        "Context \"tls\" uses cluster \"local\".\n"
+    );
+    let config = std::fs::read_to_string(user.config()).expect("config");
+    assert!(
+        config.contains("cluster: local") && config.contains("certificate-authority-data"),
+        "{config}"
+    );
+    // --insecure-skip-tls-verify gets through without a CA (testing only), and is kept.
+    let insecure = User::new(dir, "tls-insecure", &dev.path());
+    let ran = insecure.kn(&[
+        "login",
+        "--server",
+        &server,
+        "--token",
+        token,
+        "--insecure-skip-tls-verify",
+    ]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let config = std::fs::read_to_string(insecure.config()).expect("config");
+    assert!(
+        config.contains("insecure-skip-tls-verify: true"),
+        "{config}"
+    );
+    assert_eq!(insecure.json(&["whoami"])["subject"], "bootstrap-admin");
 }
 
 /// Clusters, health, version and the public documents as the admin.
@@ -646,6 +818,8 @@ fn developer(dev: &Dev, admin: &User, bob: &User, server: &str) {
     let _ = follow.wait();
     assert!(seen, "logs -f did not show {marker} within 60 s");
 
+    wordpress(dev, bob);
+
     // Tokens: bob sees his own, revokes his kubeconfig's.
     let list = bob.json(&["token", "list"]);
     let kubeconfig_jti = list["items"]
@@ -693,6 +867,98 @@ fn developer(dev: &Dev, admin: &User, bob: &User, server: &str) {
     eventually("grafana gone", Duration::from_secs(60), || {
         bob.kn(&["app", "get", "grafana"]).code == 3
     });
+}
+
+/// WordPress from the environment's chart repository (docs/examples/wordpress-app.json with the
+/// repository's URL and a host the tenant claims), waited for: the platform makes the volume its
+/// claim binds to (no provisioner here), bob the database Secret with kubectl.
+fn wordpress(dev: &Dev, bob: &User) {
+    let ns = format!("{T}-{P}");
+    let pv = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {ns}-wordpress-data}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  storageClassName: standard\n  hostPath: {{path: /tmp/kubenova-cli-pv}}\n  claimRef: {{namespace: {ns}, name: wordpress-data}}\n"
+    );
+    let mut apply = bob
+        .command("kubectl")
+        .args(["--kubeconfig", dev.var("KUBECONFIG"), "apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl apply");
+    apply
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(pv.as_bytes())
+        .expect("the volume");
+    let out = apply.wait_with_output().expect("kubectl apply");
+    assert!(
+        out.status.success(),
+        "the volume: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bob
+        .command("kubectl")
+        .args([
+            "create",
+            "secret",
+            "generic",
+            "wordpress-db",
+            "--from-literal=database=wordpress",
+            "--from-literal=user=wordpress",
+            "--from-literal=password=s3cret",
+        ])
+        .output()
+        .expect("kubectl create secret");
+    assert!(
+        out.status.success(),
+        "the Secret: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let example = std::fs::read_to_string(root().join("docs/examples/wordpress-app.json"))
+        .expect("the example");
+    let mut app: Value = serde_json::from_str(&example).expect("JSON");
+    app["helm"]["repo"] = Value::from(dev.var("KUBENOVA_CHART_REPO"));
+    app["helm"]["values"]["hostname"] = Value::from(format!("blog.{T}.example.com"));
+    let ran = bob.kn_in(
+        &["app", "create", "-f", "-", "--wait", "--timeout", "4m"],
+        Some(&app.to_string()),
+    );
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        ran.stdout,
+        "app/wordpress running (revision wordpress-v1)\n"
+    );
+    let status = bob.json(&["app", "status", "wordpress"]);
+    assert_eq!(status["phase"], "running", "{status}");
+    let pods: Vec<&str> = status["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["ready"] == true)
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        pods.iter().any(|p| p.starts_with("wordpress-wordpress-"))
+            && pods.iter().any(|p| p.starts_with("wordpress-mariadb-")),
+        "the chart's pods, ready: {status}"
+    );
+    let out = bob
+        .command("kubectl")
+        .args([
+            "get",
+            "pvc",
+            "wordpress-data",
+            "-o",
+            "jsonpath={.status.phase}",
+        ])
+        .output()
+        .expect("kubectl get pvc");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Bound");
+    assert_eq!(
+        bob.ok(&["app", "delete", "wordpress"]),
+        "app/wordpress deleted\n"
+    );
 }
 
 /// Kubeconfigs the admin fetches for others: a file 0600, a reader's by the GET form.

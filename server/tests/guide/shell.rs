@@ -28,17 +28,33 @@ pub(crate) struct Ran {
 }
 
 impl Shell {
-    /// One bash in `dir`, run by `wrapper` when it is not empty (a command and its arguments
-    /// that ends by running the rest of its arguments, e.g. one entering a mount namespace).
-    pub(crate) fn start(dir: &Path, wrapper: &[&str]) -> Shell {
-        let out = dir.join(".guide");
+    /// One bash in `dir` (its outputs under `dir/<outputs>`), run by `wrapper` when it is not
+    /// empty (a command and its arguments that ends by running the rest of its arguments, e.g.
+    /// one entering a mount namespace), with `env` set (e.g. `HOME`, `PATH`) and none of the
+    /// caller's kubectl or kubenova settings.
+    pub(crate) fn start(
+        dir: &Path,
+        outputs: &str,
+        wrapper: &[&str],
+        env: &[(&str, String)],
+    ) -> Shell {
+        let out = dir.join(outputs);
         std::fs::create_dir_all(&out).expect("output dir");
         let bash = ["bash", "--noprofile", "--norc", "-s"];
         let mut argv = wrapper.iter().chain(&bash);
         let mut child = Command::new(argv.next().expect("a program"))
             .args(argv)
             .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("KUBECONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("KUBENOVA_CONFIG")
+            .env_remove("KUBENOVA_CONTEXT")
+            .env_remove("KUBENOVA_SERVER")
+            .env_remove("KUBENOVA_TOKEN")
+            .env_remove("KUBENOVA_CLUSTER")
+            .env_remove("KUBENOVA_TENANT")
+            .env_remove("KUBENOVA_PROJECT")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(out.join("shell.err")).expect("shell log"))
