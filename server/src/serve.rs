@@ -426,8 +426,16 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
             Ok(())
         });
     }
+    // The web UI signs people in at the identity providers themselves (PKCE in the browser): its
+    // Content-Security-Policy lets it connect to their origins, and to nothing else.
+    let provider_origins: Vec<String> = settings
+        .oidc
+        .iter()
+        .flat_map(|oidc| oidc.issuers())
+        .filter_map(|issuer| kubenova_control::ui::origin_of(&issuer.issuer_url))
+        .collect();
     let state = AppState::new(settings, client, keys, cipher, audit, registry);
-    let app = kubenova_control::ui::mount(rest::router(state));
+    let app = kubenova_control::ui::mount_with(rest::router(state), &provider_origins);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

@@ -195,16 +195,14 @@ pub fn filter(pairs: &[(String, String)]) -> Result<Filter, ApiError> {
                 });
             }
             "since" => {
-                let at = value
-                    .parse::<k8s_openapi::jiff::Timestamp>()
-                    .map_err(|_| {
-                        ApiError::invalid(
-                            "since",
-                            format!(
-                                "must be an RFC 3339 time such as 2026-12-07T06:00:00Z, not `{value}`"
-                            ),
-                        )
-                    })?;
+                let at = value.parse::<k8s_openapi::jiff::Timestamp>().map_err(|_| {
+                    ApiError::invalid(
+                        "since",
+                        format!(
+                            "must be an RFC 3339 time such as 2026-12-07T06:00:00Z, not `{value}`"
+                        ),
+                    )
+                })?;
                 out.since = Some(at.as_second());
             }
             _ => {
@@ -296,11 +294,10 @@ pub async fn list(
         .map(|s| AuditSource {
             replica: s.replica.clone(),
             events: s.lines.len(),
-            oldest: s.lines.first().and_then(|l| {
-                serde_json::from_str::<AuditEntry>(l)
-                    .ok()
-                    .map(|e| e.time)
-            }),
+            oldest: s
+                .lines
+                .first()
+                .and_then(|l| serde_json::from_str::<AuditEntry>(l).ok().map(|e| e.time)),
             updated: s.updated.clone(),
         })
         .collect();
@@ -346,24 +343,54 @@ mod tests {
         assert_eq!(f.since, Some(1_796_623_200));
         let status = |q: &[(&str, &str)]| filter(&pairs(q)).expect_err("refused").status;
         assert_eq!(status(&[("limit", "0")]), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(&[("limit", "1001")]), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(&[("limit", "ten")]), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(&[("outcome", "ok")]), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(&[("since", "yesterday")]), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status(&[("tenant", "Not_A_Name")]), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            status(&[("limit", "1001")]),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(&[("limit", "ten")]),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(&[("outcome", "ok")]),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(&[("since", "yesterday")]),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(&[("tenant", "Not_A_Name")]),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
         assert_eq!(status(&[("actor", "")]), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(status(&[("user", "alice")]), StatusCode::BAD_REQUEST);
-        assert_eq!(status(&[("limit", "1"), ("limit", "2")]), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(&[("limit", "1"), ("limit", "2")]),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]
     fn the_tenant_comes_from_the_path_else_the_scope() {
         let t = |target, scope| tenant_of(target, scope);
-        assert_eq!(t("POST /api/v1/clusters/main/tenants/acme/projects", "platform"), Some("acme".into()));
-        assert_eq!(t("GET /api/v1/tenants/acme/usage", "platform"), Some("acme".into()));
+        assert_eq!(
+            t(
+                "POST /api/v1/clusters/main/tenants/acme/projects",
+                "platform"
+            ),
+            Some("acme".into())
+        );
+        assert_eq!(
+            t("GET /api/v1/tenants/acme/usage", "platform"),
+            Some("acme".into())
+        );
         assert_eq!(t("POST /api/v1/clusters/main/tenants", "platform"), None);
         assert_eq!(t("POST /api/v1/tokens", "tenant:acme"), Some("acme".into()));
-        assert_eq!(t("DELETE /api/v1/tokens/x", "project:acme/web"), Some("acme".into()));
+        assert_eq!(
+            t("DELETE /api/v1/tokens/x", "project:acme/web"),
+            Some("acme".into())
+        );
         assert_eq!(t("POST /api/v1/tokens", "none"), None);
     }
 
@@ -373,8 +400,20 @@ mod tests {
             Source {
                 replica: "a".into(),
                 lines: vec![
-                    line("2026-12-07T06:00:00Z", "alice", "POST /api/v1/clusters/main/tenants/acme/projects", "platform", 201),
-                    line("2026-12-07T06:00:02Z", "bob", "POST /api/v1/tokens", "tenant:acme", 403),
+                    line(
+                        "2026-12-07T06:00:00Z",
+                        "alice",
+                        "POST /api/v1/clusters/main/tenants/acme/projects",
+                        "platform",
+                        201,
+                    ),
+                    line(
+                        "2026-12-07T06:00:02Z",
+                        "bob",
+                        "POST /api/v1/tokens",
+                        "tenant:acme",
+                        403,
+                    ),
                     "not json".into(),
                 ],
                 updated: None,
@@ -382,8 +421,20 @@ mod tests {
             Source {
                 replica: "b".into(),
                 lines: vec![
-                    line("2026-12-07T06:00:01Z", "carol", "POST /api/v1/clusters/main/tenants/zeta/projects", "platform", 201),
-                    line("2026-12-07T06:00:02Z", "carol", "DELETE /api/v1/tokens/j", "platform", 200),
+                    line(
+                        "2026-12-07T06:00:01Z",
+                        "carol",
+                        "POST /api/v1/clusters/main/tenants/zeta/projects",
+                        "platform",
+                        201,
+                    ),
+                    line(
+                        "2026-12-07T06:00:02Z",
+                        "carol",
+                        "DELETE /api/v1/tokens/j",
+                        "platform",
+                        200,
+                    ),
                 ],
                 updated: Some("2026-12-07T06:00:03Z".into()),
             },
@@ -408,7 +459,10 @@ mod tests {
         assert_eq!(f(&[("tenant", "acme")]), ["bob", "alice"]);
         assert_eq!(f(&[("outcome", "failure")]), ["bob"]);
         assert_eq!(f(&[("actor", "carol")]), ["carol", "carol"]);
-        assert_eq!(f(&[("since", "2026-12-07T06:00:02Z"), ("outcome", "success")]), ["carol"]);
+        assert_eq!(
+            f(&[("since", "2026-12-07T06:00:02Z"), ("outcome", "success")]),
+            ["carol"]
+        );
         let (one, truncated) = select(&sources, &filter(&pairs(&[("limit", "1")])).expect("f"));
         assert_eq!(one.len(), 1);
         assert!(truncated);

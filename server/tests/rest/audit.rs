@@ -10,7 +10,10 @@ use testenv::control::ControlOptions;
 use crate::harness::*;
 
 fn audit(token: &str, query: &str) -> Value {
-    expect(&call("GET", &format!("/api/v1/audit{query}"), token, None), 200)
+    expect(
+        &call("GET", &format!("/api/v1/audit{query}"), token, None),
+        200,
+    )
 }
 
 #[test]
@@ -68,7 +71,10 @@ fn audit_an_admin_sees_an_event_made_a_moment_before() {
         &json!({"subject": "aud-seen-owner", "roles": ["readOnly"], "tenant": t, "ttlSeconds": 600}),
     );
     let secret = minted["token"].as_str().expect("token").to_owned();
-    let jti = minted["jti"].as_str().expect("the minted token's id").to_owned();
+    let jti = minted["jti"]
+        .as_str()
+        .expect("the minted token's id")
+        .to_owned();
 
     let list = audit(admin(), &format!("?tenant={t}"));
     let items = list["items"].as_array().expect("items");
@@ -86,11 +92,21 @@ fn audit_an_admin_sees_an_event_made_a_moment_before() {
     assert_eq!(items[0]["tenant"], t.as_str());
     assert_eq!(items[1]["result"], 403);
     assert_eq!(items[1]["scope"], format!("tenant:{t}"));
-    assert!(items.iter().all(|e| e["replica"].as_str().is_some_and(|r| !r.is_empty())));
+    assert!(
+        items
+            .iter()
+            .all(|e| e["replica"].as_str().is_some_and(|r| !r.is_empty()))
+    );
     // Never a token.
     let text = list.to_string();
-    assert!(!text.contains(&secret), "the minted token is in the audit answer");
-    assert!(!text.contains(admin()), "the admin's token is in the audit answer");
+    assert!(
+        !text.contains(&secret),
+        "the minted token is in the audit answer"
+    );
+    assert!(
+        !text.contains(admin()),
+        "the admin's token is in the audit answer"
+    );
 
     // The filters.
     let subjects = |query: &str| -> Vec<String> {
@@ -98,7 +114,13 @@ fn audit_an_admin_sees_an_event_made_a_moment_before() {
             .as_array()
             .expect("items")
             .iter()
-            .map(|e| format!("{} {}", e["action"].as_str().unwrap_or_default(), e["result"]))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["action"].as_str().unwrap_or_default(),
+                    e["result"]
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -109,13 +131,22 @@ fn audit_an_admin_sees_an_event_made_a_moment_before() {
         subjects(&format!("?tenant={t}&actor=aud-seen-owner&outcome=success")),
         ["tokens.create 201"]
     );
-    assert_eq!(subjects(&format!("?tenant={t}&limit=1")), ["tokens.create 201"]);
+    assert_eq!(
+        subjects(&format!("?tenant={t}&limit=1")),
+        ["tokens.create 201"]
+    );
     let one = audit(admin(), &format!("?tenant={t}&limit=1"));
     assert_eq!(one["truncated"], true, "{one}");
     assert!(subjects(&format!("?tenant={t}&since=2999-01-01T00:00:00Z")).is_empty());
-    assert_eq!(subjects(&format!("?tenant={t}&since=2020-01-01T00:00:00Z")).len(), 2);
+    assert_eq!(
+        subjects(&format!("?tenant={t}&since=2020-01-01T00:00:00Z")).len(),
+        2
+    );
     assert!(one["perReplica"].as_u64().is_some_and(|n| n > 0), "{one}");
-    assert!(!one["sources"].as_array().expect("sources").is_empty(), "{one}");
+    assert!(
+        !one["sources"].as_array().expect("sources").is_empty(),
+        "{one}"
+    );
 
     // Bad queries name what to fix.
     for (query, status, words) in [

@@ -144,11 +144,7 @@ impl Ring {
         let name = ring_name(replica);
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let mut lines = VecDeque::new();
-        if let Some(cm) = api
-            .get_opt(&name)
-            .await
-            .map_err(RingError::Kube)?
-        {
+        if let Some(cm) = api.get_opt(&name).await.map_err(RingError::Kube)? {
             let text = cm
                 .data
                 .as_ref()
@@ -289,7 +285,10 @@ impl Ring {
                 .map(|t| t.as_second());
             if written.is_some_and(|w| w < oldest) {
                 api.delete(&cm.name_any(), &DeleteParams::default()).await?;
-                tracing::info!(ring = cm.name_any(), "deleted an audit ring not written for the retention period");
+                tracing::info!(
+                    ring = cm.name_any(),
+                    "deleted an audit ring not written for the retention period"
+                );
                 deleted += 1;
             }
         }
