@@ -221,10 +221,10 @@ pub fn tenant_of(target: &str, scope: &str) -> Option<String> {
     let path = target.split_once(' ').map_or(target, |(_, p)| p);
     let mut parts = path.split('/');
     while let Some(part) = parts.next() {
-        if part == "tenants" {
-            if let Some(t) = parts.next().filter(|t| !t.is_empty()) {
-                return Some(t.to_owned());
-            }
+        if part == "tenants"
+            && let Some(t) = parts.next().filter(|t| !t.is_empty())
+        {
+            return Some(t.to_owned());
         }
     }
     let scoped = scope
@@ -266,7 +266,7 @@ pub fn select(sources: &[Source], filter: &Filter) -> (Vec<AuditEntry>, bool) {
             }
         }
     }
-    all.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    all.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
     let truncated = all.len() > filter.limit;
     all.truncate(filter.limit);
     (all.into_iter().map(|(_, _, e)| e).collect(), truncated)
