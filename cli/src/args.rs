@@ -91,6 +91,8 @@ pub(crate) enum Command {
     /// Kubeconfigs for kubectl: print, save, or merge into ~/.kube/config.
     #[command(subcommand)]
     Kubeconfig(KubeconfigCmd),
+    /// The recent audit events of every control replica, newest first (admin).
+    Audit(AuditArgs),
     /// Shell completions.
     Completion {
         /// The shell.
@@ -106,6 +108,26 @@ pub(crate) enum Command {
     /// Print the command reference (docs/cli.md) as Markdown.
     #[command(hide = true)]
     Reference,
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only events of this subject.
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// Only events about this tenant.
+    #[arg(long)]
+    pub(crate) tenant: Option<String>,
+    /// `success` or `failure`.
+    #[arg(long)]
+    pub(crate) outcome: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// The most events (default 100, at most 1000).
+    #[arg(long)]
+    pub(crate) limit: Option<i64>,
 }
 
 /// `login`.

@@ -269,6 +269,16 @@ async fn dispatch(env: &mut Env, command: Command) -> Result<(), Error> {
         Command::App(cmd) => crate::apps::run(env, cmd).await,
         Command::Token(cmd) => token(env, cmd).await,
         Command::Kubeconfig(cmd) => kubeconfig(env, cmd).await,
+        Command::Audit(a) => {
+            let query = crate::api::AuditListQuery {
+                actor: a.actor,
+                limit: a.limit,
+                outcome: a.outcome,
+                since: a.since,
+                tenant: a.tenant,
+            };
+            env.print(Kind::Other, &api::json(c.audit_list(&query).await?).await?)
+        }
         Command::Login(_)
         | Command::Context(_)
         | Command::Completion { .. }

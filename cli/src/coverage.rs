@@ -19,6 +19,7 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("apps.suspend", "app suspend"),
     ("apps.traits", "app traits"),
     ("apps.update", "app update"),
+    ("audit.list", "audit"),
     ("clusters.create", "cluster create"),
     ("clusters.delete", "cluster delete"),
     ("clusters.get", "cluster get"),

@@ -9,6 +9,7 @@
 //! [`table::ROUTES`].
 
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod clusters;

@@ -11,7 +11,9 @@
 //! A binary built with `KUBENOVA_UI_SKIP=1` (only `make generate` does) serves the API alone.
 //!
 //! Every UI answer carries a strict Content-Security-Policy (scripts, styles and API calls from
-//! this origin only, no inline script, no framing) and `nosniff`.
+//! this origin only, no inline script, no framing) and `nosniff`. When identity providers are
+//! configured, `connect-src` also names each provider's origin (the page reads its discovery
+//! document and redeems the authorization code there), and nothing else: [`mount_with`].
 
 use axum::Router;
 use axum::body::Body;
@@ -25,10 +27,42 @@ mod files {
     include!(concat!(env!("OUT_DIR"), "/ui_files.rs"));
 }
 
-/// The Content-Security-Policy of every UI answer. `img-src data:` is for the empty favicon.
+/// The Content-Security-Policy of every UI answer when no identity provider is configured.
+/// `img-src data:` is for the empty favicon.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
+
+/// [`CSP`] with `connect-src` widened to `origins` (each `scheme://host[:port]`, from
+/// [`origin_of`]).
+pub fn csp(origins: &[String]) -> String {
+    let mut connect = String::from("connect-src 'self'");
+    for origin in origins {
+        if !connect.split(' ').any(|o| o == origin) {
+            connect.push(' ');
+            connect.push_str(origin);
+        }
+    }
+    CSP.replace("connect-src 'self'", &connect)
+}
+
+/// The origin (`https://host[:port]`) of an identity provider's issuer URL, for `connect-src`;
+/// `None` unless it is an `http(s)` URL whose host holds only what a host name, an IPv4 or a
+/// bracketed IPv6 address may (nothing that could end or extend the policy).
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_ok = !authority.is_empty()
+        && !authority.contains('@')
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    host_ok.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
 
 /// `Cache-Control` of the shell: always revalidated, so a new build is picked up at once.
 pub const SHELL_CACHE: &str = "no-cache";
@@ -38,18 +72,37 @@ pub const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
 /// Puts the UI in front of `api`: the UI's paths are answered here, every other request goes to
 /// `api` as it came.
 pub fn mount(api: Router) -> Router {
+    mount_with(api, &[])
+}
+
+/// [`mount`], with the UI allowed to connect to `origins` besides its own (the identity
+/// providers' origins, [`origin_of`]).
+pub fn mount_with(api: Router, origins: &[String]) -> Router {
     if files::FILES.is_empty() {
         // Built with KUBENOVA_UI_SKIP=1 (`make generate`): the API alone.
         return api;
     }
+    let csp =
+        HeaderValue::from_str(&csp(origins)).unwrap_or_else(|_| HeaderValue::from_static(CSP));
+    let state = Ui {
+        api: api.clone(),
+        csp,
+    };
     let page = || get(shell).fallback_service(api.clone());
     Router::new()
         .route("/", page())
         .route("/ui", page())
         .route("/ui/{*rest}", page())
         .route("/assets/{*file}", get(asset).fallback_service(api.clone()))
-        .with_state(api.clone())
+        .with_state(state)
         .fallback_service(api)
+}
+
+/// What the UI's handlers need: the API (for what they do not answer) and the policy.
+#[derive(Clone)]
+struct Ui {
+    api: Router,
+    csp: HeaderValue,
 }
 
 fn file(name: &str) -> Option<&'static [u8]> {
@@ -72,7 +125,7 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-fn respond(name: &str, body: &'static [u8], cache: &'static str) -> Response {
+fn respond(name: &str, body: &'static [u8], cache: &'static str, csp: &HeaderValue) -> Response {
     let mut response = Response::new(Body::from(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -80,10 +133,7 @@ fn respond(name: &str, body: &'static [u8], cache: &'static str) -> Response {
         HeaderValue::from_static(content_type(name)),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -100,18 +150,18 @@ fn respond(name: &str, body: &'static [u8], cache: &'static str) -> Response {
     response
 }
 
-async fn shell() -> Response {
+async fn shell(State(ui): State<Ui>) -> Response {
     match file("index.html") {
-        Some(body) => respond("index.html", body, SHELL_CACHE),
+        Some(body) => respond("index.html", body, SHELL_CACHE, &ui.csp),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-async fn asset(State(api): State<Router>, req: Request) -> Response {
+async fn asset(State(ui): State<Ui>, req: Request) -> Response {
     let name = req.uri().path().trim_start_matches('/');
     match file(name) {
-        Some(body) if name.starts_with("assets/") => respond(name, body, ASSET_CACHE),
-        _ => match api.oneshot(req).await {
+        Some(body) if name.starts_with("assets/") => respond(name, body, ASSET_CACHE, &ui.csp),
+        _ => match ui.api.oneshot(req).await {
             Ok(response) => response,
             Err(never) => match never {},
         },
@@ -202,6 +252,58 @@ mod tests {
         assert_eq!(header(&r, "content-security-policy"), CSP);
         let head = request(Method::HEAD, &path).await;
         assert_eq!(head.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn identity_provider_origins_widen_connect_src_only() {
+        let origins: Vec<String> = [
+            "https://dex.example.com:5556/dex",
+            "https://DEX.example.com:5556/other",
+            "http://127.0.0.1:41000/dex",
+        ]
+        .iter()
+        .filter_map(|u| origin_of(u))
+        .collect();
+        assert_eq!(
+            origins,
+            [
+                "https://dex.example.com:5556",
+                "https://dex.example.com:5556",
+                "http://127.0.0.1:41000"
+            ]
+        );
+        let policy = csp(&origins);
+        assert!(
+            policy.contains(
+                "connect-src 'self' https://dex.example.com:5556 http://127.0.0.1:41000;"
+            ),
+            "{policy}"
+        );
+        assert_eq!(
+            policy.replace(" https://dex.example.com:5556 http://127.0.0.1:41000", ""),
+            CSP
+        );
+        for bad in [
+            "ftp://dex.example.com",
+            "https://dex.example.com; script-src *",
+            "https://user@dex.example.com",
+            "https://dex.example.com *",
+            "dex.example.com",
+            "https://",
+        ] {
+            assert_eq!(origin_of(bad), None, "{bad}");
+        }
+        let r = mount_with(api(), &origins)
+            .oneshot(
+                Request::builder()
+                    .uri("/ui/callback")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "content-security-policy"), policy);
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use kubenova_agent::{self as agent, Agent};
 use kubenova_control::rest::{self, clusters::FIELD_MANAGER};
 use kubenova_control::services::audit::Audit;
+use kubenova_control::services::audit::ring::Ring;
 use kubenova_control::services::keys::rotation::Rotation;
 use kubenova_control::services::keys::{self, Cipher, KeyStore};
 use kubenova_control::services::state::{AppState, Settings};
@@ -403,15 +404,35 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
     } else {
         Audit::file(std::path::Path::new(&args.audit_log))?
     };
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let audit_retention = kubenova_api::duration::parse(&args.audit_retention)
+        .map_err(|e| anyhow::anyhow!("--audit-retention: {e}"))?;
+    let ring = if args.audit_events == 0 {
+        None
+    } else {
+        Some(std::sync::Arc::new(
+            Ring::load(
+                client.clone(),
+                &settings.namespace,
+                &identity,
+                args.audit_events,
+                audit_retention,
+            )
+            .await?,
+        ))
+    };
+    let audit = match &ring {
+        Some(ring) => audit.with_ring(ring.clone()),
+        None => audit,
+    };
     let app_delivery_timeout = kubenova_api::duration::parse(&args.app_delivery_timeout)
         .map_err(|e| anyhow::anyhow!("--app-delivery-timeout: {e}"))?;
     let shutdown = CancellationToken::new();
     let mut registry = Registry::default();
     let mut tasks = tokio::task::JoinSet::new();
-    let identity = args.identity.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!("{}-{}", host.trim(), std::process::id())
-    });
     if !args.no_agent {
         let agent = Agent::new(
             client.clone(),
@@ -450,8 +471,23 @@ pub async fn serve(args: Box<ServeArgs>) -> anyhow::Result<()> {
         Duration::from_secs(10),
         shutdown.clone(),
     )));
+    if let Some(ring) = ring {
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            ring.run(token).await;
+            Ok(())
+        });
+    }
+    // The web UI signs people in at the identity providers themselves (PKCE in the browser): its
+    // Content-Security-Policy lets it connect to their origins, and to nothing else.
+    let provider_origins: Vec<String> = settings
+        .oidc
+        .iter()
+        .flat_map(|oidc| oidc.issuers())
+        .filter_map(|issuer| kubenova_control::ui::origin_of(&issuer.issuer_url))
+        .collect();
     let state = AppState::new(settings, client, keys, cipher, audit, registry);
-    let app = kubenova_control::ui::mount(rest::router(state));
+    let app = kubenova_control::ui::mount_with(rest::router(state), &provider_origins);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

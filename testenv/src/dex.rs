@@ -159,6 +159,10 @@ pub async fn start(
             "https": format!("127.0.0.1:{port}"),
             "tlsCert": cert,
             "tlsKey": key,
+            // CORS on discovery, token and keys, for a web page signing in with PKCE (the web
+            // UI, on whatever loopback port control has). A test provider's choice: a real one
+            // lists the UI's origin.
+            "allowedOrigins": ["*"],
         },
         "frontend": {"dir": web, "issuer": "KubeNova testenv"},
         "expiry": {"idTokens": ttl, "deviceRequests": "5m"},

@@ -42,6 +42,10 @@ enum Cmd {
         /// Do not start capsule-proxy (the proxy then runs in direct mode).
         #[arg(long)]
         no_capsule_proxy: bool,
+        /// Also start Dex (an identity provider with the users of `testenv::dex::USERS`) and let
+        /// people sign in to control through it (`--oidc-config`): the web UI offers it.
+        #[arg(long)]
+        dex: bool,
         /// The proxy's `--mode`: `capsule-proxy` (in front of the environment's capsule-proxy,
         /// the default when it runs) or `direct` (in front of kube-apiserver).
         #[arg(long, value_parser = ["direct", "capsule-proxy"])]
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         no_capsule,
         no_vela,
         no_capsule_proxy,
+        dex,
         proxy_mode,
         proxy_binary,
         control_binary,
@@ -104,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
             no_capsule,
             no_vela,
             no_capsule_proxy,
+            dex,
             proxy_mode,
             proxy_binary,
             control_binary,
@@ -113,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
             no_capsule,
             no_vela,
             no_capsule_proxy,
+            dex,
             proxy_mode,
             proxy_binary,
             control_binary,
@@ -159,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         capsule: !no_capsule,
         vela: !no_vela,
         capsule_proxy: with_capsule_proxy,
+        dex: dex.then(testenv::dex::DexOptions::default),
         ..Options::default()
     };
     let env = tokio::select! {
@@ -174,10 +182,14 @@ async fn main() -> anyhow::Result<()> {
                     // `make dev` serves example charts from loopback HTTP servers (a chart
                     // repository, an OCI registry): allowed here explicitly; the default refuses
                     // loopback hosts and plain HTTP (docs/security.md).
-                    extra_args: vec![
-                        "--app-chart-hosts=127.0.0.1".into(),
-                        "--app-chart-plain-http".into(),
-                    ],
+                    // With Dex, people sign in through it too.
+                    extra_args: [
+                        "--app-chart-hosts=127.0.0.1".to_owned(),
+                        "--app-chart-plain-http".to_owned(),
+                    ]
+                    .into_iter()
+                    .chain(dev_oidc_config(&env)?.map(|f| format!("--oidc-config={}", f.display())))
+                    .collect(),
                     ..ControlOptions::default()
                 },
             )
@@ -297,6 +309,28 @@ fn write_pids(env: &TestEnv) -> anyhow::Result<()> {
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// With Dex: control's `--oidc-config` for it, written into the environment's directory. Its
+/// provider is `dex`; `kubenova-platform` members are admins, `tenant-acme-owners` own `acme`.
+fn dev_oidc_config(env: &TestEnv) -> anyhow::Result<Option<PathBuf>> {
+    let Some(dex) = &env.dex else {
+        return Ok(None);
+    };
+    let config = serde_json::json!({"issuers": [{
+        "name": "dex",
+        "issuerUrl": dex.issuer,
+        "clientId": dex.client_id,
+        "caFile": env.ca_path(),
+        "mapping": [
+            {"group": testenv::dex::PLATFORM_GROUP, "role": "admin"},
+            {"group": "tenant-acme-owners", "role": "tenantOwner", "tenant": "acme"},
+        ],
+    }]});
+    let path = env.dir().join("oidc.yaml");
+    std::fs::write(&path, config.to_string())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
+}
+
 /// The user and password of the dev chart repository: the ones `docs/examples/wordpress-app.json`
 /// sends.
 const DEV_CHART_CREDENTIALS: (&str, &str) = ("reader", "change-me");
@@ -354,6 +388,23 @@ fn write_env_file(
             .unwrap_or_default()
         + &charts
             .map(|r| format!("export KUBENOVA_CHART_REPO={}\n", shell_quote(r.url())))
+            .unwrap_or_default()
+        + &env
+            .dex
+            .as_ref()
+            .map(|d| {
+                // Who may sign in through Dex (`<user>@example.test`) and their passwords, made
+                // at start: KUBENOVA_DEX_PASSWORD_ALICE, ...
+                let mut lines = format!("export KUBENOVA_DEX_ISSUER={}\n", shell_quote(&d.issuer));
+                for u in &d.users {
+                    lines.push_str(&format!(
+                        "export KUBENOVA_DEX_PASSWORD_{}={}\n",
+                        u.username.to_ascii_uppercase(),
+                        shell_quote(&u.password)
+                    ));
+                }
+                lines
+            })
             .unwrap_or_default();
     if let Some(parent) = env_file.parent() {
         std::fs::create_dir_all(parent)?;

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, call, isPlatform, KnError, setToken, setUnauthorizedHandler, type Me } from "./api";
 import { href, navigate, parse, usePath } from "./router";
 import { ErrorBox, Link, Loading } from "./ui";
+import { finish } from "./oidc";
 import { SignIn } from "./views/SignIn";
 import { Clusters } from "./views/Clusters";
 import { Tenants } from "./views/Tenants";
@@ -9,6 +10,7 @@ import { Tenant } from "./views/Tenant";
 import { Project } from "./views/Project";
 import { AppDetail } from "./views/AppDetail";
 import { Tokens } from "./views/Tokens";
+import { Audit } from "./views/Audit";
 
 export type Session = Me;
 
@@ -23,6 +25,7 @@ export function App() {
   const path = usePath();
   const [session, setSession] = useState<Session | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [signInError, setSignInError] = useState<unknown>();
 
   const signOut = useCallback((message: string | null) => {
     setToken(null);
@@ -41,6 +44,7 @@ export function App() {
       const me = await call(api.GET("/api/v1/me"), { signOutOn401: false });
       const s: Session = me;
       setNotice(null);
+      setSignInError(undefined);
       setSession(s);
       if (parse(location.pathname).view === "home") navigate(await home(s));
     } catch (e) {
@@ -50,6 +54,20 @@ export function App() {
   };
 
   const route = parse(path);
+  // Back from the identity provider: finish its sign-in, or say in place why it failed.
+  const [finishing, setFinishing] = useState(route.view === "callback");
+  useEffect(() => {
+    if (route.view !== "callback" || session) return;
+    setFinishing(true);
+    finish()
+      .then((token) => signIn(token))
+      .catch((e: unknown) => {
+        setSignInError(e);
+        navigate("/");
+      })
+      .finally(() => setFinishing(false));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [route.view]);
   useEffect(() => {
     if (session && route.view === "home") void home(session).then(navigate);
   }, [session, route.view]);
@@ -57,7 +75,7 @@ export function App() {
   useEffect(() => {
     const titles: Record<string, string> = {
       home: "Sign in", clusters: "Clusters", tenants: "Tenants", tenant: "Tenant", project: "Project",
-      app: "App", tokens: "Tokens", notfound: "Not found",
+      app: "App", tokens: "Tokens", audit: "Audit log", callback: "Signing in", notfound: "Not found",
     };
     document.title = `${session ? titles[route.view] : "Sign in"} · KubeNova`;
   }, [route.view, session]);
@@ -69,13 +87,14 @@ export function App() {
           <span className="brand">KubeNova</span>
         </header>
         <main id="main">
-          <SignIn onSignIn={signIn} notice={notice} />
+          {finishing ? <Loading what="your sign-in from the identity provider" /> : <SignIn onSignIn={signIn} notice={notice} error={signInError} />}
         </main>
       </>
     );
   }
 
   const platform = isPlatform(session.roles);
+  const admin = session.roles.includes("admin");
   const scopeHome = session.tenant && session.cluster
     ? session.project ? href.project(session.cluster, session.tenant, session.project) : href.tenant(session.cluster, session.tenant)
     : null;
@@ -102,6 +121,9 @@ export function App() {
     case "tokens":
       view = <Tokens session={session} />;
       break;
+    case "audit":
+      view = admin ? <Audit /> : <NotAllowed />;
+      break;
     default:
       view = (
         <section>
@@ -121,6 +143,7 @@ export function App() {
             {platform && <li><Link to="/ui/tenants">Tenants</Link></li>}
             {scopeHome && <li><Link to={scopeHome}>{session.project ? `Project ${session.project}` : `Tenant ${session.tenant}`}</Link></li>}
             <li><Link to="/ui/tokens">Tokens</Link></li>
+            {admin && <li><Link to="/ui/audit">Audit</Link></li>}
           </ul>
         </nav>
         <div className="who">

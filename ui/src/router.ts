@@ -29,6 +29,8 @@ export type Route =
   | { view: "project"; c: string; t: string; p: string }
   | { view: "app"; c: string; t: string; p: string; a: string }
   | { view: "tokens" }
+  | { view: "audit" }
+  | { view: "callback" }
   | { view: "notfound" };
 
 export function parse(path: string): Route {
@@ -39,6 +41,8 @@ export function parse(path: string): Route {
   if (r.length === 1 && r[0] === "clusters") return { view: "clusters" };
   if (r.length === 1 && r[0] === "tenants") return { view: "tenants" };
   if (r.length === 1 && r[0] === "tokens") return { view: "tokens" };
+  if (r.length === 1 && r[0] === "audit") return { view: "audit" };
+  if (r.length === 1 && r[0] === "callback") return { view: "callback" };
   if (r[0] === "clusters" && r[2] === "tenants") {
     const [, c, , t, pk, p, ak, a] = r;
     if (r.length === 4 && c && t) return { view: "tenant", c, t };

@@ -20,7 +20,7 @@ use super::apps::{self, AppStatusView, AppView, ImageUpdateInput, LogsQuery, Rev
 use super::body::NoBody;
 use super::dto::*;
 use super::error::ApiError;
-use super::{clusters, login, meta, projects, tenants, tokens};
+use super::{audit, clusters, login, meta, projects, tenants, tokens};
 use crate::services::state::AppState;
 use kubenova_api::apps::request::AppRequest;
 
@@ -303,6 +303,10 @@ pub const ROUTES: &[Route] = &[
         body TokenInput ["token.json"] => 201 TokenView),
     route!(DELETE "/api/v1/tokens/{jti}" => tokens::revoke, "tokens.revoke", APP_WRITERS, Own, "Revoke a token (proxies refuse it within 2 s)"
         => 200 TokenRecordView),
+    // The audit log.
+    route!(GET "/api/v1/audit" => audit::list, "audit.list", ADMIN, Platform,
+        "The recent audit events of every control replica, newest first (admin only)",
+        query audit::AuditQuery => 200 audit::AuditList),
     // Signing in through an identity provider.
     route!(GET "/api/v1/login/oidc" => login::providers, "login.providers", NONE, Public, "The identity providers people may sign in through (empty when none is configured)"
         => 200 login::Providers),

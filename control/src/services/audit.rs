@@ -1,6 +1,9 @@
 //! The audit log: one JSON line per mutating request and per token or kubeconfig issued or
 //! revoked, to stdout or a file. It names who did what to which object and how it ended; it
-//! never holds a token, a kubeconfig or a request body.
+//! never holds a token, a kubeconfig or a request body. The last events of each replica are also
+//! kept where admins can read them back ([`ring`], `GET /api/v1/audit`, ADR 0026).
+
+pub mod ring;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -86,6 +89,7 @@ pub struct Event<'a> {
 #[derive(Clone)]
 pub struct Audit {
     sink: Arc<Mutex<Box<dyn Write + Send>>>,
+    ring: Option<Arc<ring::Ring>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -130,7 +134,19 @@ impl Audit {
     pub fn to(sink: Box<dyn Write + Send>) -> Audit {
         Audit {
             sink: Arc::new(Mutex::new(sink)),
+            ring: None,
         }
+    }
+
+    /// Also keeps every event in `ring`, where `GET /api/v1/audit` reads it back.
+    pub fn with_ring(mut self, ring: Arc<ring::Ring>) -> Audit {
+        self.ring = Some(ring);
+        self
+    }
+
+    /// The readable store of recent events, when this replica keeps one.
+    pub fn ring(&self) -> Option<&Arc<ring::Ring>> {
+        self.ring.as_ref()
     }
 
     /// Writes one event as a JSON line.
@@ -138,6 +154,9 @@ impl Audit {
         let Ok(mut line) = serde_json::to_vec(event) else {
             return;
         };
+        if let Some(ring) = &self.ring {
+            ring.push(&String::from_utf8_lossy(&line));
+        }
         line.push(b'\n');
         let mut sink = match self.sink.lock() {
             Ok(guard) => guard,

@@ -160,6 +160,15 @@ pub struct ServeArgs {
     /// Where audit lines go: `-` for stdout, or a file (appended).
     #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_LOG", default_value = "-")]
     pub audit_log: String,
+    /// How many of its latest audit events each replica keeps readable for admins
+    /// (`GET /api/v1/audit`, the UI's audit page), in a ConfigMap of its own in the management
+    /// namespace; 0 keeps none (the endpoint then answers KN-501). At most 2000.
+    #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_EVENTS", default_value_t = 1000)]
+    pub audit_events: usize,
+    /// How long a replica's readable audit events stay after it last wrote them (a replica that
+    /// is gone); then any replica deletes them.
+    #[arg(long, env = "KUBENOVA_CONTROL_AUDIT_RETENTION", default_value = "7d")]
+    pub audit_retention: String,
     /// The identity providers people may sign in through (`POST /api/v1/login/oidc`): a YAML
     /// file of issuers and their group-to-role mapping (docs/identity.md). None by default.
     #[arg(long, env = "KUBENOVA_CONTROL_OIDC_CONFIG")]
@@ -170,7 +179,8 @@ pub struct ServeArgs {
     /// Leader election for the agent (off only for single-replica setups and tests).
     #[arg(long, env = "KUBENOVA_CONTROL_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
-    /// This replica's identity in the agent's Lease (default: host name and pid).
+    /// This replica's identity in the agent's Lease and its audit ring (default: host name and
+    /// pid).
     #[arg(long, env = "KUBENOVA_CONTROL_IDENTITY")]
     pub identity: Option<String>,
     /// On start, when the Secret of this name does not exist in --namespace, mint a platform

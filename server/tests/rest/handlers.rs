@@ -109,7 +109,7 @@ fn fill(path: &str, c: &str, t: &str, p: &str) -> String {
 fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
     const PLATFORM: &[&str] = &["admin", "ops"];
     match (route.action, route.method.as_str()) {
-        ("clusters.kubeconfig", _) => &["admin"],
+        ("clusters.kubeconfig" | "audit.list", _) => &["admin"],
         (a, _) if a.starts_with("clusters.") => PLATFORM,
         ("tenants.create" | "tenants.list" | "tenants.listAll", _) => PLATFORM,
         ("tenants.get" | "tenants.getByName" | "tenants.usage" | "projects.list", _) => {

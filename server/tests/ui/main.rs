@@ -38,6 +38,7 @@ impl Dev {
             .arg(dir.join("run"))
             .arg("--env-file")
             .arg(&env_file)
+            .arg("--dex")
             .arg("--proxy-binary")
             .arg(bin("kubenova-proxy", "kubenova-proxy"))
             .arg("--control-binary")
@@ -67,16 +68,27 @@ impl Dev {
         dev
     }
 
-    /// The `export NAME='value'` lines of the env file.
+    /// The `export NAME='value'` lines of the env file: `KUBENOVA_*`, the admin `KUBECONFIG`,
+    /// and `PATH` with the environment's kubectl first.
     fn vars(&self) -> Vec<(String, String)> {
-        std::fs::read_to_string(&self.env_file)
-            .expect("env file")
+        let text = std::fs::read_to_string(&self.env_file).expect("env file");
+        let mut vars: Vec<(String, String)> = text
             .lines()
             .filter_map(|l| l.strip_prefix("export "))
             .filter_map(|l| l.split_once('='))
-            .filter(|(k, _)| k.starts_with("KUBENOVA_"))
+            .filter(|(k, _)| k.starts_with("KUBENOVA_") || *k == "KUBECONFIG")
             .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect()
+            .collect();
+        // `export PATH='<kubectl dir>':"$PATH"`
+        let kubectl_dir = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export PATH="))
+            .find_map(|l| l.strip_suffix(":\"$PATH\""))
+            .map(|d| d.trim_matches('\'').to_owned())
+            .expect("the env file puts kubectl on PATH");
+        let path = std::env::var("PATH").unwrap_or_default();
+        vars.push(("PATH".into(), format!("{kubectl_dir}:{path}")));
+        vars
     }
 }
 

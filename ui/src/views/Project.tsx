@@ -86,6 +86,8 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
   const [chart, setChart] = useState("wordpress");
   const [version, setVersion] = useState("");
   const [values, setValues] = useState("{}");
+  const [repoUser, setRepoUser] = useState("");
+  const [repoPassword, setRepoPassword] = useState("");
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   return (
@@ -114,7 +116,10 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
                 env: [], configFiles: [], ingress: null, registry: null,
                 resources: { cpu: cpu || null, memory: memory || null },
               } : null,
-              helm: kind === "chart" ? { repo, chart, version, values: parsed, credentials: null, insecure: false } : null,
+              helm: kind === "chart" ? {
+                repo, chart, version, values: parsed, insecure: false,
+                credentials: repoUser ? { username: repoUser, password: repoPassword } : null,
+              } : null,
             },
           }));
           navigate(href.app(c, t, p, a.name));
@@ -156,6 +161,12 @@ function CreateApp({ c, t, p }: { c: string; t: string; p: string }) {
           <input id="na-chart" required value={chart} onChange={(e) => setChart(e.target.value)} />
           <label htmlFor="na-version">Version</label>
           <input id="na-version" required value={version} onChange={(e) => setVersion(e.target.value)} />
+          <label htmlFor="na-repo-user">Repository user (if it asks for one)</label>
+          <input id="na-repo-user" autoComplete="off" value={repoUser} onChange={(e) => setRepoUser(e.target.value)} />
+          <label htmlFor="na-repo-password">Repository password</label>
+          <input id="na-repo-password" type="password" autoComplete="off" value={repoPassword} onChange={(e) => setRepoPassword(e.target.value)}
+            aria-describedby="na-repo-help" />
+          <p id="na-repo-help" className="muted">Kept in a Secret in the project's namespace; never shown again.</p>
           <label htmlFor="na-values">Values (JSON)</label>
           <textarea id="na-values" rows={5} value={values} onChange={(e) => setValues(e.target.value)} spellCheck={false} />
         </>

@@ -52,6 +52,7 @@ function CreateTenant({ clusters }: { clusters: string[] }) {
   const [cpu, setCpu] = useState("4");
   const [memory, setMemory] = useState("8Gi");
   const [pods, setPods] = useState("50");
+  const [hosts, setHosts] = useState("");
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const c = cluster || clusters[0] || "";
@@ -66,7 +67,7 @@ function CreateTenant({ clusters }: { clusters: string[] }) {
             params: { path: { c } },
             body: {
               name, owners: split(owners), displayName: null, annotations: {}, labels: {},
-              ingressClasses: [], ingressHosts: [], storageClasses: [], limits: {},
+              ingressClasses: [], ingressHosts: split(hosts), storageClasses: [], limits: {},
               networkPolicy: { isolation: "tenant" }, podSecurity: "baseline", preventDeletion: false,
               quota: { cpu: cpu || null, memory: memory || null, pods: pods ? Number(pods) : null },
             },
@@ -89,6 +90,9 @@ function CreateTenant({ clusters }: { clusters: string[] }) {
       <p id="nt-name-help" className="muted">Up to 40 {DNS_LABEL_HINT}; unique across clusters.</p>
       <label htmlFor="nt-owners">Owners (comma separated)</label>
       <input id="nt-owners" required value={owners} onChange={(e) => setOwners(e.target.value)} />
+      <label htmlFor="nt-hosts">Ingress hosts (comma separated, optional)</label>
+      <input id="nt-hosts" value={hosts} onChange={(e) => setHosts(e.target.value)} aria-describedby="nt-hosts-help" />
+      <p id="nt-hosts-help" className="muted">Host names its apps' Ingresses may use, e.g. <code>*.acme.example.com</code>; no other tenant may use them.</p>
       <fieldset>
         <legend>Quota</legend>
         <label htmlFor="nt-cpu">CPU</label>
