@@ -374,17 +374,16 @@ pub struct KubeconfigView {
     /// The kubeconfig file (YAML): the cluster's proxy URL and CA, and the token (or, with
     /// `mode=exec`, the `kubenova credential` command).
     pub kubeconfig: String,
-    /// The token's id (revoke it with `DELETE /api/v1/tokens/{jti}`); absent with `mode=exec`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
+    /// The token's id (revoke it with `DELETE /api/v1/tokens/{jti}`); with `mode=exec`, the
+    /// caller's token's (the session the plugin gets its tokens from).
+    pub jti: String,
     /// Who it is for.
     pub subject: String,
     /// Its role.
     pub role: Role,
-    /// When it stops working (RFC 3339); absent with `mode=exec` (it works while the
-    /// caller's session does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
+    /// When it stops working (RFC 3339); with `mode=exec`, when the caller's token (the
+    /// session) expires.
+    pub expires_at: String,
 }
 
 /// Mint an API token.

@@ -131,6 +131,15 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
             "read-project",
         ],
         ("kubeconfigs.project", _) => &["admin", "ops", "owner", "dev"],
+        ("credentials.tenant", _) => &["admin", "ops", "owner"],
+        ("credentials.project", _) => &[
+            "admin",
+            "ops",
+            "owner",
+            "dev",
+            "read-tenant",
+            "read-project",
+        ],
         ("tokens.list" | "tokens.me", _) => &[
             "admin",
             "ops",

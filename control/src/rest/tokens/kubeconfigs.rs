@@ -143,10 +143,10 @@ async fn kubeconfig_for(
     } else {
         axum::Json(KubeconfigView {
             kubeconfig,
-            jti: Some(claims.jti.clone()),
+            jti: claims.jti.clone(),
             subject: subject.clone(),
             role,
-            expires_at: Some(rfc3339(claims.exp)),
+            expires_at: rfc3339(claims.exp),
         })
         .into_response()
     };
@@ -206,10 +206,10 @@ async fn exec_kubeconfig_for(
     } else {
         axum::Json(KubeconfigView {
             kubeconfig,
-            jti: None,
+            jti: caller.claims.jti.clone(),
             subject: caller.sub().to_owned(),
             role,
-            expires_at: None,
+            expires_at: rfc3339(caller.claims.exp),
         })
         .into_response()
     };
