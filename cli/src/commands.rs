@@ -1075,11 +1075,11 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
         )
     } else {
         format!(
-        "kubeconfig for {} ({}), expires {}, token id {}",
-        v.get("subject").and_then(Value::as_str).unwrap_or("?"),
-        v.get("role").and_then(Value::as_str).unwrap_or("?"),
-        v.get("expiresAt").and_then(Value::as_str).unwrap_or("?"),
-        v.get("jti").and_then(Value::as_str).unwrap_or("?"),
+            "kubeconfig for {} ({}), expires {}, token id {}",
+            v.get("subject").and_then(Value::as_str).unwrap_or("?"),
+            v.get("role").and_then(Value::as_str).unwrap_or("?"),
+            v.get("expiresAt").and_then(Value::as_str).unwrap_or("?"),
+            v.get("jti").and_then(Value::as_str).unwrap_or("?"),
         )
     };
     if out.merge {

@@ -176,7 +176,9 @@ pub(crate) async fn run(env: &mut Env, args: CredentialArgs) -> Result<(), Error
         jti: field("jti")?,
         received: now,
         expires: parse_rfc3339(&expires_at).ok_or_else(|| {
-            Error::Other(format!("the credential's expiresAt {expires_at:?} is not RFC 3339"))
+            Error::Other(format!(
+                "the credential's expiresAt {expires_at:?} is not RFC 3339"
+            ))
         })?,
     };
     let text = serde_json::to_string(&cached).map_err(|e| Error::Other(e.to_string()))?;

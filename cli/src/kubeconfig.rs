@@ -182,7 +182,15 @@ mod tests {
             .collect();
         assert_eq!(
             args,
-            ["credential", "--context", "corp", "--cluster", "main", "--tenant", "acme"]
+            [
+                "credential",
+                "--context",
+                "corp",
+                "--cluster",
+                "main",
+                "--tenant",
+                "acme"
+            ]
         );
         assert_eq!(exec["env"][0]["name"], Value::from("KUBENOVA_CONFIG"));
         assert_eq!(exec["env"][0]["value"], Value::from("/home/me/kn.yaml"));

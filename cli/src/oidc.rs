@@ -169,9 +169,8 @@ async fn discover(http: &reqwest::Client, provider: &Provider) -> Result<Endpoin
     }
     let field = |name: &str| doc.get(name).and_then(Value::as_str).map(str::to_owned);
     Ok(Endpoints {
-        authorization: field("authorization_endpoint").ok_or_else(|| {
-            Error::Other(format!("{url} names no authorization_endpoint"))
-        })?,
+        authorization: field("authorization_endpoint")
+            .ok_or_else(|| Error::Other(format!("{url} names no authorization_endpoint")))?,
         token: field("token_endpoint")
             .ok_or_else(|| Error::Other(format!("{url} names no token_endpoint")))?,
         device: field("device_authorization_endpoint"),
@@ -253,10 +252,7 @@ async fn answer(stream: &mut tokio::net::TcpStream, status: &str, text: &str) {
 }
 
 /// Waits for the provider's redirect on `listener`; the code, once `state` matches.
-async fn wait_for_code(
-    listener: &tokio::net::TcpListener,
-    state: &str,
-) -> Result<String, Error> {
+async fn wait_for_code(listener: &tokio::net::TcpListener, state: &str) -> Result<String, Error> {
     loop {
         let (mut stream, _) = listener
             .accept()
@@ -460,7 +456,10 @@ async fn device_flow(
     let scope = provider.scopes.join(" ");
     let response = http
         .post(device)
-        .form(&[("client_id", provider.client_id.as_str()), ("scope", &scope)])
+        .form(&[
+            ("client_id", provider.client_id.as_str()),
+            ("scope", &scope),
+        ])
         .send()
         .await
         .map_err(|e| Error::Transport(format!("the provider's device endpoint: {e}")))?;

@@ -1,5 +1,7 @@
 //! `kubenova-testenv`: runs the test environment outside of tests, for `make dev`.
 
+mod dev_oidc;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,6 +44,9 @@ enum Cmd {
         /// Do not start capsule-proxy (the proxy then runs in direct mode).
         #[arg(long)]
         no_capsule_proxy: bool,
+        /// Do not start Dex (people then cannot sign in through an identity provider).
+        #[arg(long)]
+        no_dex: bool,
         /// The proxy's `--mode`: `capsule-proxy` (in front of the environment's capsule-proxy,
         /// the default when it runs) or `direct` (in front of kube-apiserver).
         #[arg(long, value_parser = ["direct", "capsule-proxy"])]
@@ -94,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         no_capsule,
         no_vela,
         no_capsule_proxy,
+        no_dex,
         proxy_mode,
         proxy_binary,
         control_binary,
@@ -104,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
             no_capsule,
             no_vela,
             no_capsule_proxy,
+            no_dex,
             proxy_mode,
             proxy_binary,
             control_binary,
@@ -113,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             no_capsule,
             no_vela,
             no_capsule_proxy,
+            no_dex,
             proxy_mode,
             proxy_binary,
             control_binary,
@@ -159,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
         capsule: !no_capsule,
         vela: !no_vela,
         capsule_proxy: with_capsule_proxy,
+        dex: (!no_dex).then(testenv::dex::DexOptions::default),
         ..Options::default()
     };
     let env = tokio::select! {
@@ -166,6 +175,18 @@ async fn main() -> anyhow::Result<()> {
         _ = terminate.recv() => anyhow::bail!("stopped before the environment was ready"),
         _ = interrupt.recv() => anyhow::bail!("stopped before the environment was ready"),
     };
+    let dex_users = match &env.dex {
+        Some(dex) => Some(dev_oidc::write_users(&env, dex)?),
+        None => None,
+    };
+    let mut control_args = vec![
+        "--app-chart-hosts=127.0.0.1".to_owned(),
+        "--app-chart-plain-http".to_owned(),
+    ];
+    if let Some(dex) = &env.dex {
+        let config = dev_oidc::write_config(&env, dex)?;
+        control_args.push(format!("--oidc-config={}", config.display()));
+    }
     let control = match &control_binary {
         Some(binary) => Some(
             env.start_control(
@@ -173,11 +194,9 @@ async fn main() -> anyhow::Result<()> {
                 ControlOptions {
                     // `make dev` serves example charts from loopback HTTP servers (a chart
                     // repository, an OCI registry): allowed here explicitly; the default refuses
-                    // loopback hosts and plain HTTP (docs/security.md).
-                    extra_args: vec![
-                        "--app-chart-hosts=127.0.0.1".into(),
-                        "--app-chart-plain-http".into(),
-                    ],
+                    // loopback hosts and plain HTTP (docs/security.md). With Dex, people sign in
+                    // through it (docs/identity.md).
+                    extra_args: control_args,
                     ..ControlOptions::default()
                 },
             )
@@ -237,6 +256,12 @@ async fn main() -> anyhow::Result<()> {
         &env_file,
         started.elapsed(),
     );
+    if let (Some(dex), Some(users), Some(control)) = (&env.dex, &dex_users, &control) {
+        eprintln!(
+            "\n{}",
+            dev_oidc::usage(dex, &control.url, &env.ca_path(), users)
+        );
+    }
 
     let mut check = tokio::time::interval(Duration::from_secs(2));
     let outcome = loop {
@@ -354,6 +379,17 @@ fn write_env_file(
             .unwrap_or_default()
         + &charts
             .map(|r| format!("export KUBENOVA_CHART_REPO={}\n", shell_quote(r.url())))
+            .unwrap_or_default()
+        + &env
+            .dex
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "export KUBENOVA_DEX_ISSUER={}\nexport KUBENOVA_DEX_USERS_FILE={}\n",
+                    shell_quote(&d.issuer),
+                    shell_quote(&env.dir().join("dex-users.txt").display().to_string())
+                )
+            })
             .unwrap_or_default();
     if let Some(parent) = env_file.parent() {
         std::fs::create_dir_all(parent)?;

@@ -229,7 +229,15 @@ fn login_oidc_signs_in_through_the_browser() {
     );
     assert_eq!(param(&url, "client_id").as_deref(), Some("kubenova"));
     let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .arg(format!("{redirect}?code=stolen&state=not-the-one"))
         .output()
         .expect("curl");
@@ -412,7 +420,14 @@ fn kubectl_with_an_exec_kubeconfig_lives_as_long_as_the_session() {
     let server = h.control.url.as_str();
     let t = Terminal::new("exec");
     let (code, _, err) = t.run(
-        &["login", "--server", server, "--id-token-stdin", "--name", "corp"],
+        &[
+            "login",
+            "--server",
+            server,
+            "--id-token-stdin",
+            "--name",
+            "corp",
+        ],
         Some(&id_token_of("bob")),
     );
     assert_eq!(code, 0, "{err}");
@@ -442,8 +457,17 @@ fn kubectl_with_an_exec_kubeconfig_lives_as_long_as_the_session() {
     assert_eq!(
         user["exec"]["args"],
         json!([
-            "credential", "--context", "corp", "--cluster", MAIN, "--tenant", "acme",
-            "--project", "web", "--role", "projectDev"
+            "credential",
+            "--context",
+            "corp",
+            "--cluster",
+            MAIN,
+            "--tenant",
+            "acme",
+            "--project",
+            "web",
+            "--role",
+            "projectDev"
         ]),
         "{kubeconfig}"
     );
@@ -547,13 +571,23 @@ fn kubectl_with_an_exec_kubeconfig_lives_as_long_as_the_session() {
     }
     let (code, out, err) = t.run(
         &[
-            "credential", "--context", "corp", "--cluster", MAIN, "--tenant", "acme",
-            "--project", "web",
+            "credential",
+            "--context",
+            "corp",
+            "--cluster",
+            MAIN,
+            "--tenant",
+            "acme",
+            "--project",
+            "web",
         ],
         None,
     );
     assert_ne!(code, 0, "{out}");
-    assert!(err.contains("KN-401") && err.contains("kubenova login"), "{err}");
+    assert!(
+        err.contains("KN-401") && err.contains("kubenova login"),
+        "{err}"
+    );
     let (code, out) = t.kubectl(&["get", "configmaps"]);
     assert_ne!(code, 0, "{out}");
 
@@ -591,7 +625,13 @@ fn logout_revokes_the_session() {
         .to_owned();
     let (code, out, err) = t.run(
         &[
-            "credential", "--cluster", MAIN, "--tenant", "acme", "--project", "web",
+            "credential",
+            "--cluster",
+            MAIN,
+            "--tenant",
+            "acme",
+            "--project",
+            "web",
         ],
         None,
     );

@@ -276,7 +276,13 @@ pub fn render_kubeconfig(
     token: &str,
     namespace: Option<&str>,
 ) -> String {
-    render_with_user(context, server, ca_pem, json!({ "token": token }), namespace)
+    render_with_user(
+        context,
+        server,
+        ca_pem,
+        json!({ "token": token }),
+        namespace,
+    )
 }
 
 /// The client-go exec plugin API version `kubenova credential` answers with.

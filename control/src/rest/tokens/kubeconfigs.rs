@@ -11,8 +11,8 @@ use kubenova_api::Role;
 use kubenova_api::crd::TokenKind;
 
 use super::super::auth::{AuditTokenId, Principal};
-use super::super::body::OptionalJson;
 use super::super::body::NoBody;
+use super::super::body::OptionalJson;
 use super::super::dto::{
     CredentialQuery, CredentialView, KubeconfigQuery, KubeconfigRequest, KubeconfigView,
 };

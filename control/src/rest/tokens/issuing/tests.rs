@@ -157,7 +157,14 @@ fn an_exec_kubeconfig_runs_the_credential_plugin_and_holds_no_token() {
     assert_eq!(
         user["exec"]["args"],
         serde_json::json!([
-            "credential", "--cluster", "main", "--tenant", "acme", "--project", "web", "--role",
+            "credential",
+            "--cluster",
+            "main",
+            "--tenant",
+            "acme",
+            "--project",
+            "web",
+            "--role",
             "readOnly"
         ])
     );
