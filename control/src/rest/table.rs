@@ -308,7 +308,7 @@ pub const ROUTES: &[Route] = &[
         => 200 TokenList),
     route!(POST "/api/v1/tokens" => tokens::create, "tokens.create", OWNERS, Own, "Mint an API token (admin; ops not admin; tenantOwner narrower in its tenant)",
         body TokenInput ["token.json"] => 201 TokenView),
-    route!(DELETE "/api/v1/tokens/{jti}" => tokens::revoke, "tokens.revoke", APP_WRITERS, Own, "Revoke a token (proxies refuse it within 2 s)"
+    route!(DELETE "/api/v1/tokens/{jti}" => tokens::revoke, "tokens.revoke", EVERYONE, Own, "Revoke a token (proxies refuse it within 2 s)"
         => 200 TokenRecordView),
     // Signing in through an identity provider.
     route!(GET "/api/v1/login/oidc" => login::providers, "login.providers", NONE, Public, "The identity providers people may sign in through (empty when none is configured)"

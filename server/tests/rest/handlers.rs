@@ -149,7 +149,14 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
             "read-project",
         ],
         ("tokens.create", _) => &["admin", "ops", "owner"],
-        ("tokens.revoke", _) => &["admin", "ops", "owner", "dev"],
+        ("tokens.revoke", _) => &[
+            "admin",
+            "ops",
+            "owner",
+            "dev",
+            "read-tenant",
+            "read-project",
+        ],
         (a, "GET") if a.starts_with("apps.") => &[
             "admin",
             "ops",
