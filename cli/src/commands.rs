@@ -444,8 +444,16 @@ async fn logout(env: &mut Env) -> Result<(), Error> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::Other("the server did not say the token's id".into()))?
                 .to_owned();
-            api::json(env.client.tokens_revoke(&jti).await?).await?;
-            Some(jti)
+            match env.client.tokens_revoke(&jti).await {
+                Ok(r) => {
+                    api::json(r).await?;
+                    Some(Ok(jti))
+                }
+                // A readOnly token may not revoke (a reader changes nothing): forgotten here,
+                // it lives until it expires unless someone above revokes it.
+                Err(Error::Api { status: 403, .. }) => Some(Err(jti)),
+                Err(e) => return Err(e),
+            }
         }
         Err(Error::Api { status: 401, .. }) => None,
         Err(e) => return Err(e),
@@ -459,7 +467,12 @@ async fn logout(env: &mut Env) -> Result<(), Error> {
     }
     config.save(&path)?;
     match revoked {
-        Some(jti) => println!(
+        Some(Err(jti)) => println!(
+            "Logged out of {name:?} on this machine; {forgotten} cached credential(s) deleted. \
+             A readOnly token cannot revoke itself: token {jti} works until it expires unless \
+             a tenant owner or an admin revokes it (`kubenova token revoke {jti}`)"
+        ),
+        Some(Ok(jti)) => println!(
             "Logged out of {name:?}: token {jti} and every token it issued are revoked; \
              {forgotten} cached credential(s) deleted"
         ),

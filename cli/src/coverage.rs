@@ -25,6 +25,10 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("clusters.kubeconfig", "cluster kubeconfig"),
     ("clusters.list", "cluster list"),
     ("credentials.project", "credential --project"),
+    (
+        "credentials.projectByQuery",
+        "credential --project --role readOnly",
+    ),
     ("credentials.tenant", "credential"),
     ("kubeconfigs.project", "kubeconfig project"),
     (

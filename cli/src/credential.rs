@@ -142,6 +142,14 @@ pub(crate) async fn run(env: &mut Env, args: CredentialArgs) -> Result<(), Error
             };
             c.credentials_tenant(&cluster, &args.tenant, &query).await
         }
+        // readOnly callers may only use the GET form; everyone else the POST form.
+        Some(p) if args.role.as_deref() == Some("readOnly") => {
+            let query = crate::api::CredentialsProjectByQueryQuery {
+                role: args.role.clone(),
+            };
+            c.credentials_project_by_query(&cluster, &args.tenant, p, &query)
+                .await
+        }
         Some(p) => {
             let query = crate::api::CredentialsProjectQuery {
                 role: args.role.clone(),

@@ -300,7 +300,10 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/api/v1/clusters/{c}/tenants/{t}/credential" => tokens::kubeconfigs::tenant_credential, "credentials.tenant", OWNERS, Tenant,
         "Mint a short-lived tenant proxy token for the caller (the exec plugin's; revoked with the caller's token)",
         takes NoBody, query CredentialQuery => 201 CredentialView),
-    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/credential" => tokens::kubeconfigs::project_credential, "credentials.project", EVERYONE, Project,
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/credential" => tokens::kubeconfigs::project_credential, "credentials.project", EVERYONE, Project,
+        "Mint a short-lived project proxy token for the caller (?role=projectDev|readOnly; the exec plugin's, revoked with the caller's token)",
+        op "credentials.projectByQuery", takes NoBody, query CredentialQuery => 201 CredentialView),
+    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/credential" => tokens::kubeconfigs::project_credential, "credentials.project", APP_WRITERS, Project,
         "Mint a short-lived project proxy token for the caller (the exec plugin's; revoked with the caller's token)",
         takes NoBody, query CredentialQuery => 201 CredentialView),
     // Tokens.
@@ -308,7 +311,7 @@ pub const ROUTES: &[Route] = &[
         => 200 TokenList),
     route!(POST "/api/v1/tokens" => tokens::create, "tokens.create", OWNERS, Own, "Mint an API token (admin; ops not admin; tenantOwner narrower in its tenant)",
         body TokenInput ["token.json"] => 201 TokenView),
-    route!(DELETE "/api/v1/tokens/{jti}" => tokens::revoke, "tokens.revoke", EVERYONE, Own, "Revoke a token (proxies refuse it within 2 s)"
+    route!(DELETE "/api/v1/tokens/{jti}" => tokens::revoke, "tokens.revoke", APP_WRITERS, Own, "Revoke a token (proxies refuse it within 2 s)"
         => 200 TokenRecordView),
     // Signing in through an identity provider.
     route!(GET "/api/v1/login/oidc" => login::providers, "login.providers", NONE, Public, "The identity providers people may sign in through (empty when none is configured)"

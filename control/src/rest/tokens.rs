@@ -247,8 +247,8 @@ pub async fn list(
     }))
 }
 
-/// `DELETE /api/v1/tokens/{jti}`: revokes a token in the caller's scope (a projectDev or a
-/// reader only its own: everyone can sign out), and every token it issued. Kubeconfig tokens go into their cluster's revocation
+/// `DELETE /api/v1/tokens/{jti}`: revokes a token in the caller's scope (a projectDev only its
+/// own), and every token it issued. Kubeconfig tokens go into their cluster's revocation
 /// ConfigMap first, so a 503 leaves nothing half-done.
 pub async fn revoke(
     State(state): State<AppState>,
@@ -268,7 +268,7 @@ pub async fn revoke(
         && record.spec.subject != caller.sub()
     {
         return Err(ApiError::forbidden(
-            "a projectDev or readOnly caller revokes only its own tokens",
+            "a projectDev revokes only its own tokens",
         ));
     }
     // Also when the token itself was revoked already: what it issued may not be (yet).

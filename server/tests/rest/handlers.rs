@@ -132,7 +132,7 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
         ],
         ("kubeconfigs.project", _) => &["admin", "ops", "owner", "dev"],
         ("credentials.tenant", _) => &["admin", "ops", "owner"],
-        ("credentials.project", _) => &[
+        ("credentials.project", "GET") => &[
             "admin",
             "ops",
             "owner",
@@ -140,6 +140,7 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
             "read-tenant",
             "read-project",
         ],
+        ("credentials.project", _) => &["admin", "ops", "owner", "dev"],
         ("tokens.list" | "tokens.me", _) => &[
             "admin",
             "ops",
@@ -149,14 +150,7 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
             "read-project",
         ],
         ("tokens.create", _) => &["admin", "ops", "owner"],
-        ("tokens.revoke", _) => &[
-            "admin",
-            "ops",
-            "owner",
-            "dev",
-            "read-tenant",
-            "read-project",
-        ],
+        ("tokens.revoke", _) => &["admin", "ops", "owner", "dev"],
         (a, "GET") if a.starts_with("apps.") => &[
             "admin",
             "ops",
