@@ -143,8 +143,12 @@ fn id_token_of(user: &str) -> String {
     let h = harness();
     let dex = h.env.dex.as_ref().expect("dex");
     let person = dex.user(user).expect("a Dex user");
+    // A browser of its own per sign-in: tests run in parallel, and two sharing a cookie jar and
+    // a body file read each other's pages.
+    static SIGN_INS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SIGN_INS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     authorization_code(
-        &Browser::new(h.env, user),
+        &Browser::new(h.env, &format!("{user}-{n}")),
         dex,
         &dex.client_id,
         &person.email,
