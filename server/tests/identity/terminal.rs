@@ -181,6 +181,15 @@ fn finish(mut child: Child) -> (i32, String) {
     }
 }
 
+/// The rest of a finished process's stderr lines (until its reader sees the end of the pipe).
+fn drain(rx: &Receiver<String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        lines.push(line);
+    }
+    lines
+}
+
 /// `query`'s parameter `name` of `url`, decoded.
 fn param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
@@ -243,7 +252,7 @@ fn login_oidc_signs_in_through_the_browser() {
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "400");
     let (code, _) = finish(child);
-    let rest: Vec<String> = rx.try_iter().collect();
+    let rest = drain(&rx);
     assert_eq!(code, 1, "{seen:?} {rest:?}");
     assert!(
         rest.iter().any(|l| l.contains("state does not match")),
@@ -279,7 +288,7 @@ fn login_oidc_signs_in_through_the_browser() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Signed in"), "{page}");
     let (code, out) = finish(child);
-    assert_eq!(code, 0, "{seen:?} {:?}", rx.try_iter().collect::<Vec<_>>());
+    assert_eq!(code, 0, "{seen:?} {:?}", drain(&rx));
     assert!(out.contains("bob@example.test"), "{out}");
     let (code, out, err) = t.run(&["whoami", "-o", "json"], None);
     assert_eq!(code, 0, "{err}");
@@ -330,7 +339,7 @@ fn login_device_signs_in_from_a_headless_terminal() {
         &alice.password,
     );
     let (code, out) = finish(child);
-    assert_eq!(code, 0, "{seen:?} {:?}", rx.try_iter().collect::<Vec<_>>());
+    assert_eq!(code, 0, "{seen:?} {:?}", drain(&rx));
     assert!(out.contains("alice@example.test"), "{out}");
     assert!(out.contains("admin"), "{out}");
     let config = std::fs::read_to_string(t.config()).expect("config");
