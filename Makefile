@@ -59,7 +59,7 @@ bench: upstream ## Benchmark kubenova-proxy against apiserver direct and a no-op
 
 .PHONY: dev
 dev: upstream dev-build ## Run the whole platform on a local cluster in the foreground (Ctrl-C stops it)
-	target/debug/kubenova-testenv up --dir .kubenova/dev/run --env-file .kubenova/dev/env --dex \
+	target/debug/kubenova-testenv up --dir .kubenova/dev/run --env-file .kubenova/dev/env \
 		--proxy-binary target/debug/kubenova-proxy --control-binary target/debug/kubenova-control
 
 .PHONY: dev-build

@@ -93,6 +93,14 @@ pub(crate) enum Command {
     Kubeconfig(KubeconfigCmd),
     /// The recent audit events of every control replica, newest first (admin).
     Audit(AuditArgs),
+    /// The exec plugin of `kubeconfig ... --exec` kubeconfigs (kubectl runs it): prints a
+    /// client-go ExecCredential with a short-lived proxy token from your session, cached in
+    /// $XDG_CACHE_HOME/kubenova until shortly before it expires.
+    Credential(CredentialArgs),
+    /// Revoke the context's token (your session, and every token it got: kubectl with an
+    /// `--exec` kubeconfig stops within seconds), forget its cached credentials and delete the
+    /// context.
+    Logout,
     /// Shell completions.
     Completion {
         /// The shell.
@@ -130,8 +138,23 @@ pub(crate) struct AuditArgs {
     pub(crate) limit: Option<i64>,
 }
 
+/// `credential`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialArgs {
+    /// The tenant.
+    #[arg(long)]
+    pub(crate) tenant: String,
+    /// The project (a project credential).
+    #[arg(long)]
+    pub(crate) project: Option<String>,
+    /// The role: tenantOwner or readOnly (tenant); projectDev or readOnly (project).
+    #[arg(long)]
+    pub(crate) role: Option<String>,
+}
+
 /// `login`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("identity").args(["id_token_stdin", "oidc", "device"])))]
 pub(crate) struct Login {
     /// Read the token from standard input.
     #[arg(long, conflicts_with = "token")]
@@ -140,14 +163,35 @@ pub(crate) struct Login {
     /// token (`POST /api/v1/login/oidc`; docs/identity.md), e.g. a CI system's OIDC token.
     #[arg(long, conflicts_with_all = ["token", "token_stdin"])]
     pub(crate) id_token_stdin: bool,
-    /// With `--id-token-stdin`: the tenant to sign in to, when your groups give several.
-    #[arg(long, requires = "id_token_stdin")]
+    /// Sign in through the server's identity provider in a browser: the authorization-code
+    /// flow with PKCE, redirected to this machine (http://127.0.0.1:<port>/callback).
+    #[arg(long, conflicts_with_all = ["token", "token_stdin"])]
+    pub(crate) oidc: bool,
+    /// Sign in through the server's identity provider with the device flow (for machines
+    /// without a browser): open the URL shown on any device and enter the code.
+    #[arg(long, conflicts_with_all = ["token", "token_stdin"])]
+    pub(crate) device: bool,
+    /// With `--oidc` or `--device`: the provider's name, when the server trusts several.
+    #[arg(long)]
+    pub(crate) provider: Option<String>,
+    /// With `--oidc`: print the sign-in URL only, do not open a browser.
+    #[arg(long, requires = "oidc")]
+    pub(crate) no_browser: bool,
+    /// A PEM file with the CA that signed the identity provider's certificate (default: the
+    /// public roots).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) provider_ca: Option<PathBuf>,
+    /// How long to wait for the sign-in in the browser or on the other device.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub(crate) timeout: std::time::Duration,
+    /// With an identity provider: the tenant to sign in to, when your groups give several.
+    #[arg(long, requires = "identity")]
     pub(crate) tenant: Option<String>,
-    /// With `--id-token-stdin` and `--tenant`: the project.
+    /// With an identity provider and `--tenant`: the project.
     #[arg(long, requires = "tenant")]
     pub(crate) project: Option<String>,
     /// List the identity providers the server trusts (`GET /api/v1/login/oidc`) and stop.
-    #[arg(long, conflicts_with_all = ["token", "token_stdin", "id_token_stdin"])]
+    #[arg(long, conflicts_with_all = ["token", "token_stdin", "id_token_stdin", "oidc", "device"])]
     pub(crate) list_providers: bool,
     /// The context's name (default: the server's host and port).
     #[arg(long)]
@@ -682,13 +726,17 @@ pub(crate) enum TokenCmd {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct KubeconfigOut {
     /// Who it is for (default: you).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "exec")]
     pub(crate) subject: Option<String>,
+    /// A kubeconfig that never expires on its own: its user runs `kubenova credential` (a
+    /// client-go exec plugin) for short-lived tokens from your session, with this context.
+    #[arg(long)]
+    pub(crate) exec: bool,
     /// The role: tenantOwner or readOnly (tenant); projectDev or readOnly (project).
     #[arg(long)]
     pub(crate) role: Option<String>,
     /// Its lifetime (`8h`).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, conflicts_with = "exec")]
     pub(crate) ttl: Option<std::time::Duration>,
     /// Write it to this file (mode 0600) instead of printing it.
     #[arg(long = "file", value_name = "FILE", conflicts_with = "merge")]

@@ -20,6 +20,10 @@ pub(crate) struct Env {
     pub(crate) client: Client,
     /// The context's default cluster.
     pub(crate) cluster: Option<String>,
+    /// The context's name (none with `--server` and `--token` alone).
+    pub(crate) context_name: Option<String>,
+    /// Names the session (server and token) in the credential cache.
+    pub(crate) session: String,
     me: Option<Value>,
 }
 
@@ -76,10 +80,13 @@ impl Env {
             format: global.output,
             no_headers: global.no_headers,
         };
-        let (client, cluster) = match (&global.server, &global.token) {
+        let (client, cluster, context_name, server, token) = match (&global.server, &global.token) {
             (Some(server), Some(token)) if global.context.is_none() => (
                 Client::new(server, Some(token.clone()), &tls(&global, None)?)?,
                 None,
+                None,
+                server.clone(),
+                token.clone(),
             ),
             _ => {
                 let path = config::path()?;
@@ -94,8 +101,11 @@ impl Env {
                     .clone()
                     .unwrap_or_else(|| context.token.clone());
                 (
-                    Client::new(&server, Some(token), &tls(&global, Some(context))?)?,
+                    Client::new(&server, Some(token.clone()), &tls(&global, Some(context))?)?,
                     context.cluster.clone(),
+                    Some(context.name.clone()),
+                    server,
+                    token,
                 )
             }
         };
@@ -104,6 +114,8 @@ impl Env {
             printer,
             client,
             cluster,
+            context_name,
+            session: crate::credential::session_prefix(server.trim_end_matches('/'), &token),
             me: None,
         })
     }
@@ -279,6 +291,8 @@ async fn dispatch(env: &mut Env, command: Command) -> Result<(), Error> {
             };
             env.print(Kind::Other, &api::json(c.audit_list(&query).await?).await?)
         }
+        Command::Credential(args) => crate::credential::run(env, args).await,
+        Command::Logout => logout(env).await,
         Command::Login(_)
         | Command::Context(_)
         | Command::Completion { .. }
@@ -321,16 +335,36 @@ async fn login(global: &Global, login: crate::args::Login) -> Result<(), Error> 
     }
     let token = if let Some(t) = &global.token {
         t.clone()
-    } else if login.id_token_stdin {
-        let mut id_token = String::new();
-        std::io::stdin()
-            .read_to_string(&mut id_token)
-            .map_err(|e| Error::Usage(format!("reading the ID token from standard input: {e}")))?;
-        let id_token = id_token.trim();
+    } else if login.id_token_stdin || login.oidc || login.device {
+        let client = Client::new(&server, None, &tls(global, None)?)?;
+        let id_token = if login.id_token_stdin {
+            let mut id_token = String::new();
+            std::io::stdin()
+                .read_to_string(&mut id_token)
+                .map_err(|e| {
+                    Error::Usage(format!("reading the ID token from standard input: {e}"))
+                })?;
+            id_token.trim().to_owned()
+        } else {
+            let provider_ca = match &login.provider_ca {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Error::Usage(format!("reading --provider-ca {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            crate::oidc::id_token(crate::oidc::SignIn {
+                server: &client,
+                provider: login.provider.as_deref(),
+                provider_ca,
+                device: login.device,
+                no_browser: login.no_browser,
+                timeout: login.timeout,
+            })
+            .await?
+        };
         if id_token.is_empty() {
             return Err(Error::Usage("the ID token is empty".into()));
         }
-        let client = Client::new(&server, None, &tls(global, None)?)?;
         let mut body = serde_json::json!({ "idToken": id_token });
         if let Some(t) = &login.tenant {
             body["tenant"] = Value::String(t.clone());
@@ -403,6 +437,59 @@ async fn login(global: &Global, login: crate::args::Login) -> Result<(), Error> 
             .unwrap_or_default(),
         path.display()
     );
+    Ok(())
+}
+
+/// `logout`: revokes the context's token (everything it issued goes with it), forgets its
+/// cached credentials and deletes the context. A token the server no longer accepts (expired or
+/// revoked already) is only forgotten.
+async fn logout(env: &mut Env) -> Result<(), Error> {
+    let name = env.context_name.clone().ok_or_else(|| {
+        Error::Usage("logout works on a saved context (`kubenova context list`)".into())
+    })?;
+    let revoked = match env.me().await {
+        Ok(me) => {
+            let jti = me
+                .get("jti")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::Other("the server did not say the token's id".into()))?
+                .to_owned();
+            match env.client.tokens_revoke(&jti).await {
+                Ok(r) => {
+                    api::json(r).await?;
+                    Some(Ok(jti))
+                }
+                // A readOnly token may not revoke (a reader changes nothing): forgotten here,
+                // it lives until it expires unless someone above revokes it.
+                Err(Error::Api { status: 403, .. }) => Some(Err(jti)),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Api { status: 401, .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let forgotten = crate::credential::forget_session(&env.session);
+    let path = config::path()?;
+    let mut config = Config::load(&path)?;
+    config.contexts.retain(|c| c.name != name);
+    if config.current_context.as_deref() == Some(name.as_str()) {
+        config.current_context = None;
+    }
+    config.save(&path)?;
+    match revoked {
+        Some(Err(jti)) => println!(
+            "Logged out of {name:?} on this machine; {forgotten} cached credential(s) deleted. \
+             A readOnly token cannot revoke itself: token {jti} works until it expires unless \
+             a tenant owner or an admin revokes it (`kubenova token revoke {jti}`)"
+        ),
+        Some(Ok(jti)) => println!(
+            "Logged out of {name:?}: token {jti} and every token it issued are revoked; \
+             {forgotten} cached credential(s) deleted"
+        ),
+        None => println!(
+            "Logged out of {name:?}: its token no longer worked; {forgotten} cached credential(s) deleted"
+        ),
+    }
     Ok(())
 }
 
@@ -904,6 +991,11 @@ async fn token(env: &mut Env, cmd: TokenCmd) -> Result<(), Error> {
     }
 }
 
+/// The kubeconfig endpoints' `mode`.
+fn mode(out: &crate::args::KubeconfigOut) -> Option<String> {
+    out.exec.then(|| "exec".to_owned())
+}
+
 async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
     let c = env.client.clone();
     let (v, out) = match cmd {
@@ -913,6 +1005,7 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
                 subject: out.subject.clone(),
                 ttl_seconds: out.ttl.map(|d| d.as_secs() as i64),
                 format: None,
+                mode: mode(&out),
             };
             let v = match env.cluster_flag() {
                 Some(cluster) => {
@@ -921,6 +1014,7 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
                         subject: query.subject,
                         ttl_seconds: query.ttl_seconds,
                         format: None,
+                        mode: query.mode,
                     };
                     api::json(c.kubeconfigs_tenant(&cluster, &name, &query, None).await?).await?
                 }
@@ -941,6 +1035,7 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
                     subject: out.subject.clone(),
                     ttl_seconds: out.ttl.map(|d| d.as_secs() as i64),
                     format: None,
+                    mode: mode(&out),
                 };
                 api::json(
                     c.kubeconfigs_project_by_query(&cl, &t, &name, &query, None)
@@ -948,7 +1043,10 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
                 )
                 .await?
             } else {
-                let query = crate::api::KubeconfigsProjectQuery::default();
+                let query = crate::api::KubeconfigsProjectQuery {
+                    mode: mode(&out),
+                    ..Default::default()
+                };
                 let mut body = json!({});
                 if let Some(r) = &out.role {
                     body["role"] = json!(r);
@@ -972,13 +1070,41 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
         .get("kubeconfig")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::Other("the answer holds no kubeconfig".into()))?;
-    let about = format!(
-        "kubeconfig for {} ({}), expires {}, token id {}",
-        v.get("subject").and_then(Value::as_str).unwrap_or("?"),
-        v.get("role").and_then(Value::as_str).unwrap_or("?"),
-        v.get("expiresAt").and_then(Value::as_str).unwrap_or("?"),
-        v.get("jti").and_then(Value::as_str).unwrap_or("?"),
-    );
+    // An exec kubeconfig runs `kubenova credential` with this context (and this config file,
+    // when it is not the default one), whatever the current context is when kubectl runs.
+    let pinned;
+    let text = if out.exec {
+        let context = env.context_name.clone().ok_or_else(|| {
+            Error::Usage(
+                "an --exec kubeconfig uses a saved context: `kubenova login` first (not --server with --token)"
+                    .into(),
+            )
+        })?;
+        let config_file = std::env::var_os("KUBENOVA_CONFIG")
+            .filter(|p| !p.is_empty())
+            .map(|_| config::path())
+            .transpose()?;
+        pinned = crate::kubeconfig::pin_exec(text, &context, config_file.as_deref())?;
+        pinned.as_str()
+    } else {
+        text
+    };
+    let about = if out.exec {
+        format!(
+            "kubeconfig for {} ({}): kubectl gets short-lived tokens from context {:?} while its session lasts",
+            v.get("subject").and_then(Value::as_str).unwrap_or("?"),
+            v.get("role").and_then(Value::as_str).unwrap_or("?"),
+            env.context_name.as_deref().unwrap_or("?"),
+        )
+    } else {
+        format!(
+            "kubeconfig for {} ({}), expires {}, token id {}",
+            v.get("subject").and_then(Value::as_str).unwrap_or("?"),
+            v.get("role").and_then(Value::as_str).unwrap_or("?"),
+            v.get("expiresAt").and_then(Value::as_str).unwrap_or("?"),
+            v.get("jti").and_then(Value::as_str).unwrap_or("?"),
+        )
+    };
     if out.merge {
         let (path, context) = crate::kubeconfig::merge(text, out.use_context)?;
         println!(
@@ -997,7 +1123,7 @@ async fn kubeconfig(env: &mut Env, cmd: KubeconfigCmd) -> Result<(), Error> {
         eprintln!("{about}");
     } else {
         match env.printer.format {
-            Format::Json | Format::Yaml => env.print(Kind::Other, &v)?,
+            Format::Json | Format::Yaml if !out.exec => env.print(Kind::Other, &v)?,
             _ => {
                 print!("{text}");
                 if !text.ends_with('\n') {

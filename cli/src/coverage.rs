@@ -25,6 +25,12 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("clusters.get", "cluster get"),
     ("clusters.kubeconfig", "cluster kubeconfig"),
     ("clusters.list", "cluster list"),
+    ("credentials.project", "credential --project"),
+    (
+        "credentials.projectByQuery",
+        "credential --project --role readOnly",
+    ),
+    ("credentials.tenant", "credential"),
     ("kubeconfigs.project", "kubeconfig project"),
     (
         "kubeconfigs.projectByQuery",
@@ -32,7 +38,7 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ),
     ("kubeconfigs.tenant", "kubeconfig tenant --cluster C"),
     ("kubeconfigs.tenantByName", "kubeconfig tenant"),
-    ("login.oidc", "login --id-token-stdin"),
+    ("login.oidc", "login --oidc"),
     ("login.providers", "login --list-providers"),
     ("meta.healthz", "health"),
     ("meta.jwks", "server jwks"),

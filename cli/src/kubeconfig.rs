@@ -83,6 +83,51 @@ pub(crate) fn merged(
     Ok((doc, context))
 }
 
+/// Pins the `kubenova credential` exec entries of `kubeconfig` to `context` (and to the config
+/// file `config_file`, when given), so kubectl's plugin uses this sign-in whatever the current
+/// context is later.
+pub(crate) fn pin_exec(
+    kubeconfig: &str,
+    context: &str,
+    config_file: Option<&std::path::Path>,
+) -> Result<String, Error> {
+    let mut doc: Value = serde_yaml::from_str(kubeconfig)
+        .map_err(|e| Error::Other(format!("the kubeconfig from the server is not YAML: {e}")))?;
+    let users = doc
+        .get_mut("users")
+        .and_then(Value::as_sequence_mut)
+        .ok_or_else(|| Error::Other("the kubeconfig from the server has no users".into()))?;
+    let mut pinned = 0;
+    for user in users {
+        let Some(exec) = user.get_mut("user").and_then(|u| u.get_mut("exec")) else {
+            continue;
+        };
+        let Some(args) = exec.get_mut("args").and_then(Value::as_sequence_mut) else {
+            continue;
+        };
+        if args.first().and_then(Value::as_str) != Some("credential") {
+            continue;
+        }
+        args.insert(1, Value::from("--context"));
+        args.insert(2, Value::from(context));
+        if let Some(path) = config_file
+            && let Some(map) = exec.as_mapping_mut()
+        {
+            let mut var = Mapping::new();
+            var.insert("name".into(), "KUBENOVA_CONFIG".into());
+            var.insert("value".into(), path.display().to_string().into());
+            map.insert("env".into(), Value::Sequence(vec![Value::Mapping(var)]));
+        }
+        pinned += 1;
+    }
+    if pinned == 0 {
+        return Err(Error::Other(
+            "the server answered a kubeconfig without the `kubenova credential` exec entry".into(),
+        ));
+    }
+    serde_yaml::to_string(&doc).map_err(|e| Error::Other(e.to_string()))
+}
+
 /// Merges `new` into kubectl's file (written 0600, atomically).
 pub(crate) fn merge(new: &str, use_context: bool) -> Result<(PathBuf, String), Error> {
     let path = target()?;
@@ -116,6 +161,40 @@ mod tests {
         assert_eq!(doc["users"][0]["user"]["token"], Value::from("keep"));
         let (doc, _) = merged(Some(existing), NEW, true).expect("merge");
         assert_eq!(doc["current-context"], Value::from("local-acme-shop"));
+    }
+
+    #[test]
+    fn exec_entries_are_pinned_to_the_context() {
+        let kubeconfig = "users:\n- name: u\n  user:\n    exec:\n      command: kubenova\n      args: [credential, --cluster, main, --tenant, acme]\n";
+        let pinned = pin_exec(
+            kubeconfig,
+            "corp",
+            Some(std::path::Path::new("/home/me/kn.yaml")),
+        )
+        .expect("pinned");
+        let v: Value = serde_yaml::from_str(&pinned).expect("yaml");
+        let exec = &v["users"][0]["user"]["exec"];
+        let args: Vec<&str> = exec["args"]
+            .as_sequence()
+            .expect("args")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "credential",
+                "--context",
+                "corp",
+                "--cluster",
+                "main",
+                "--tenant",
+                "acme"
+            ]
+        );
+        assert_eq!(exec["env"][0]["name"], Value::from("KUBENOVA_CONFIG"));
+        assert_eq!(exec["env"][0]["value"], Value::from("/home/me/kn.yaml"));
+        assert!(pin_exec(NEW, "corp", None).is_err(), "a token kubeconfig");
     }
 
     #[test]

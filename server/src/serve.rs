@@ -48,6 +48,8 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
     let max_kubeconfig_ttl = duration("max-kubeconfig-ttl", &args.max_kubeconfig_ttl);
     let api_token_ttl = duration("api-token-ttl", &args.api_token_ttl);
     let max_api_token_ttl = duration("max-api-token-ttl", &args.max_api_token_ttl);
+    let session_ttl = duration("session-ttl", &args.session_ttl);
+    let credential_ttl = duration("credential-ttl", &args.credential_ttl);
     let request_timeout = duration("request-timeout", &args.request_timeout);
     let clock_skew = duration("clock-skew", &args.clock_skew);
     let rotation_period = duration("key-rotation-period", &args.key_rotation_period);
@@ -67,6 +69,18 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
             .map_err(|e| errors.push(e))
             .ok()
     };
+    if session_ttl > max_api_token_ttl {
+        errors.push("--session-ttl is longer than --max-api-token-ttl".into());
+    }
+    if credential_ttl > max_kubeconfig_ttl {
+        errors.push("--credential-ttl is longer than --max-kubeconfig-ttl".into());
+    }
+    if credential_ttl < Duration::from_secs(10) && parse_duration(&args.credential_ttl).is_ok() {
+        errors.push(
+            "--credential-ttl must be at least 10s (kubectl would ask for a token on every call)"
+                .into(),
+        );
+    }
     if request_timeout.is_zero() && parse_duration(&args.request_timeout).is_ok() {
         errors.push("--request-timeout must be more than 0".into());
     }
@@ -137,6 +151,8 @@ pub fn settings(args: &ServeArgs) -> Result<(Settings, SocketAddr), String> {
             max_kubeconfig_ttl,
             api_token_ttl,
             max_api_token_ttl,
+            session_ttl,
+            credential_ttl,
             rate_per_second: args.rate_limit,
             rate_burst: args.rate_burst,
             request_timeout,

@@ -1,5 +1,7 @@
 //! `kubenova-testenv`: runs the test environment outside of tests, for `make dev`.
 
+mod dev_oidc;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,10 +44,9 @@ enum Cmd {
         /// Do not start capsule-proxy (the proxy then runs in direct mode).
         #[arg(long)]
         no_capsule_proxy: bool,
-        /// Also start Dex (an identity provider with the users of `testenv::dex::USERS`) and let
-        /// people sign in to control through it (`--oidc-config`): the web UI offers it.
+        /// Do not start Dex (people then cannot sign in through an identity provider).
         #[arg(long)]
-        dex: bool,
+        no_dex: bool,
         /// The proxy's `--mode`: `capsule-proxy` (in front of the environment's capsule-proxy,
         /// the default when it runs) or `direct` (in front of kube-apiserver).
         #[arg(long, value_parser = ["direct", "capsule-proxy"])]
@@ -98,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         no_capsule,
         no_vela,
         no_capsule_proxy,
-        dex,
+        no_dex,
         proxy_mode,
         proxy_binary,
         control_binary,
@@ -109,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
             no_capsule,
             no_vela,
             no_capsule_proxy,
-            dex,
+            no_dex,
             proxy_mode,
             proxy_binary,
             control_binary,
@@ -119,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
             no_capsule,
             no_vela,
             no_capsule_proxy,
-            dex,
+            no_dex,
             proxy_mode,
             proxy_binary,
             control_binary,
@@ -166,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
         capsule: !no_capsule,
         vela: !no_vela,
         capsule_proxy: with_capsule_proxy,
-        dex: dex.then(testenv::dex::DexOptions::default),
+        dex: (!no_dex).then(testenv::dex::DexOptions::default),
         ..Options::default()
     };
     let env = tokio::select! {
@@ -174,6 +175,18 @@ async fn main() -> anyhow::Result<()> {
         _ = terminate.recv() => anyhow::bail!("stopped before the environment was ready"),
         _ = interrupt.recv() => anyhow::bail!("stopped before the environment was ready"),
     };
+    let dex_users = match &env.dex {
+        Some(dex) => Some(dev_oidc::write_users(&env, dex)?),
+        None => None,
+    };
+    let mut control_args = vec![
+        "--app-chart-hosts=127.0.0.1".to_owned(),
+        "--app-chart-plain-http".to_owned(),
+    ];
+    if let Some(dex) = &env.dex {
+        let config = dev_oidc::write_config(&env, dex)?;
+        control_args.push(format!("--oidc-config={}", config.display()));
+    }
     let control = match &control_binary {
         Some(binary) => Some(
             env.start_control(
@@ -181,15 +194,9 @@ async fn main() -> anyhow::Result<()> {
                 ControlOptions {
                     // `make dev` serves example charts from loopback HTTP servers (a chart
                     // repository, an OCI registry): allowed here explicitly; the default refuses
-                    // loopback hosts and plain HTTP (docs/security.md).
-                    // With Dex, people sign in through it too.
-                    extra_args: [
-                        "--app-chart-hosts=127.0.0.1".to_owned(),
-                        "--app-chart-plain-http".to_owned(),
-                    ]
-                    .into_iter()
-                    .chain(dev_oidc_config(&env)?.map(|f| format!("--oidc-config={}", f.display())))
-                    .collect(),
+                    // loopback hosts and plain HTTP (docs/security.md). With Dex, people sign in
+                    // through it (docs/identity.md).
+                    extra_args: control_args,
                     ..ControlOptions::default()
                 },
             )
@@ -249,6 +256,12 @@ async fn main() -> anyhow::Result<()> {
         &env_file,
         started.elapsed(),
     );
+    if let (Some(dex), Some(users), Some(control)) = (&env.dex, &dex_users, &control) {
+        eprintln!(
+            "\n{}",
+            dev_oidc::usage(dex, &control.url, &env.ca_path(), users)
+        );
+    }
 
     let mut check = tokio::time::interval(Duration::from_secs(2));
     let outcome = loop {
@@ -307,28 +320,6 @@ fn write_pids(env: &TestEnv) -> anyhow::Result<()> {
     }
     let path = env.dir().join("pids");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-/// With Dex: control's `--oidc-config` for it, written into the environment's directory. Its
-/// provider is `dex`; `kubenova-platform` members are admins, `tenant-acme-owners` own `acme`.
-fn dev_oidc_config(env: &TestEnv) -> anyhow::Result<Option<PathBuf>> {
-    let Some(dex) = &env.dex else {
-        return Ok(None);
-    };
-    let config = serde_json::json!({"issuers": [{
-        "name": "dex",
-        "issuerUrl": dex.issuer,
-        "clientId": dex.client_id,
-        "caFile": env.ca_path(),
-        "mapping": [
-            {"group": testenv::dex::PLATFORM_GROUP, "role": "admin"},
-            {"group": "tenant-acme-owners", "role": "tenantOwner", "tenant": "acme"},
-        ],
-    }]});
-    let path = env.dir().join("oidc.yaml");
-    std::fs::write(&path, config.to_string())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(Some(path))
 }
 
 /// The user and password of the dev chart repository: the ones `docs/examples/wordpress-app.json`
@@ -393,17 +384,11 @@ fn write_env_file(
             .dex
             .as_ref()
             .map(|d| {
-                // Who may sign in through Dex (`<user>@example.test`) and their passwords, made
-                // at start: KUBENOVA_DEX_PASSWORD_ALICE, ...
-                let mut lines = format!("export KUBENOVA_DEX_ISSUER={}\n", shell_quote(&d.issuer));
-                for u in &d.users {
-                    lines.push_str(&format!(
-                        "export KUBENOVA_DEX_PASSWORD_{}={}\n",
-                        u.username.to_ascii_uppercase(),
-                        shell_quote(&u.password)
-                    ));
-                }
-                lines
+                format!(
+                    "export KUBENOVA_DEX_ISSUER={}\nexport KUBENOVA_DEX_USERS_FILE={}\n",
+                    shell_quote(&d.issuer),
+                    shell_quote(&env.dir().join("dex-users.txt").display().to_string())
+                )
             })
             .unwrap_or_default();
     if let Some(parent) = env_file.parent() {

@@ -4,8 +4,8 @@
 //
 // Env: KUBENOVA_API_URL (control, serving the UI), KUBENOVA_ADMIN_TOKEN, KUBENOVA_CHART_REPO (the
 // dev chart repository with the WordPress fixture), KUBECONFIG and kubectl on PATH (the platform's
-// part of the chart app: a volume), KUBENOVA_DEX_ISSUER and KUBENOVA_DEX_PASSWORD_<USER> (Dex, the
-// identity provider people sign in through), UI_SHOTS (screenshot directory), CHROMIUM (default
+// part of the chart app: a volume), KUBENOVA_DEX_ISSUER and KUBENOVA_DEX_USERS_FILE (Dex, the
+// identity provider people sign in through, and its people's logins and passwords: make dev's file), UI_SHOTS (screenshot directory), CHROMIUM (default
 // /usr/bin/chromium), UI_PREFIX (names made here start with it).
 // server/tests/ui runs it with `cargo test -p kubenova-server --test ui`.
 import { readFileSync, mkdirSync } from "node:fs";
@@ -26,6 +26,18 @@ const BLOG = `${PREFIX}-blog`;
 const CHART_REPO = process.env.KUBENOVA_CHART_REPO;
 const DEX = need("KUBENOVA_DEX_ISSUER");
 const DEX_ORIGIN = new URL(DEX).origin;
+// make dev's file of Dex's people: `login<TAB>password<TAB>what their groups give` per line.
+const DEX_PASSWORDS = new Map(
+  readFileSync(need("KUBENOVA_DEX_USERS_FILE"), "utf8")
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split("\t").slice(0, 2)),
+);
+function dexPassword(login) {
+  const password = DEX_PASSWORDS.get(login);
+  if (!password) throw new Error(`no password for ${login} in KUBENOVA_DEX_USERS_FILE`);
+  return password;
+}
 const WAIT = 180_000;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -439,7 +451,7 @@ async function story() {
       await page.getByRole("button", { name: "Sign in with dex" }).click();
       await page.waitForURL((u) => u.origin === DEX_ORIGIN);
       await page.locator('input[name="login"]').fill(`${user}@example.test`);
-      await page.locator('input[name="password"]').fill(need(`KUBENOVA_DEX_PASSWORD_${user.toUpperCase()}`));
+      await page.locator('input[name="password"]').fill(dexPassword(`${user}@example.test`));
       await page.locator('button[type="submit"]').click();
       await page.waitForURL((u) => u.origin === new URL(BASE).origin);
     };

@@ -332,21 +332,57 @@ pub struct KubeconfigQuery {
     /// `json` (default) or `yaml`: answer with the kubeconfig file itself (`application/yaml`) instead of JSON.
     #[serde(default)]
     pub format: Option<String>,
+    /// `token` (default): the kubeconfig carries a token. `exec`: no token is issued; the
+    /// kubeconfig's user runs `kubenova credential` (a client-go exec plugin) that gets a
+    /// short-lived proxy token from the caller's session whenever one is needed (for the
+    /// caller only: no `subject` or `ttlSeconds`).
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// Query of the credential endpoints.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialQuery {
+    /// `tenantOwner` (default) or `readOnly` for a tenant; `projectDev` (default) or
+    /// `readOnly` for a project.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// A short-lived proxy token for the caller (what `kubenova credential` hands to kubectl).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialView {
+    /// The bearer token for the cluster's proxy.
+    pub token: String,
+    /// Its id; it is recorded as issued by the caller's token, so revoking that token revokes it.
+    pub jti: String,
+    /// Who it is for (the caller).
+    pub subject: String,
+    /// Its role.
+    pub role: Role,
+    /// When it stops working (RFC 3339): the server's credential lifetime, at most what the
+    /// caller's token has left.
+    pub expires_at: String,
 }
 
 /// An issued kubeconfig.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubeconfigView {
-    /// The kubeconfig file (YAML): the cluster's proxy URL and CA, and the token.
+    /// The kubeconfig file (YAML): the cluster's proxy URL and CA, and the token (or, with
+    /// `mode=exec`, the `kubenova credential` command).
     pub kubeconfig: String,
-    /// The token's id (revoke it with `DELETE /api/v1/tokens/{jti}`).
+    /// The token's id (revoke it with `DELETE /api/v1/tokens/{jti}`); with `mode=exec`, the
+    /// caller's token's (the session the plugin gets its tokens from).
     pub jti: String,
     /// Who it is for.
     pub subject: String,
     /// Its role.
     pub role: Role,
-    /// When it stops working (RFC 3339).
+    /// When it stops working (RFC 3339); with `mode=exec`, when the caller's token (the
+    /// session) expires.
     pub expires_at: String,
 }
 

@@ -58,7 +58,8 @@ pub struct LoginInput {
     /// The project (with `tenant`).
     #[serde(default)]
     pub project: Option<String>,
-    /// The API token's lifetime in seconds (default: the server's API token lifetime).
+    /// The API token's lifetime in seconds (default: the server's session lifetime,
+    /// `--session-ttl`).
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
 }
@@ -155,7 +156,7 @@ pub async fn oidc(
     let settings = state.settings();
     let ttl_seconds = ttl(
         input.ttl_seconds,
-        settings.api_token_ttl,
+        settings.session_ttl,
         settings.max_api_token_ttl,
         i64::MAX,
     )?;

@@ -296,6 +296,16 @@ pub const ROUTES: &[Route] = &[
         op "kubeconfigs.projectByQuery", optional KubeconfigRequest, query KubeconfigQuery => 201 KubeconfigView),
     route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/kubeconfig" => tokens::kubeconfigs::project, "kubeconfigs.project", APP_WRITERS, Project, "Issue a project-scoped kubeconfig",
         optional KubeconfigRequest ["kubeconfig-project.json"], query KubeconfigQuery => 201 KubeconfigView),
+    // Credentials: short-lived proxy tokens for `kubenova credential` (exec kubeconfigs).
+    route!(POST "/api/v1/clusters/{c}/tenants/{t}/credential" => tokens::kubeconfigs::tenant_credential, "credentials.tenant", OWNERS, Tenant,
+        "Mint a short-lived tenant proxy token for the caller (the exec plugin's; revoked with the caller's token)",
+        takes NoBody, query CredentialQuery => 201 CredentialView),
+    route!(GET "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/credential" => tokens::kubeconfigs::project_credential, "credentials.project", EVERYONE, Project,
+        "Mint a short-lived project proxy token for the caller (?role=projectDev|readOnly; the exec plugin's, revoked with the caller's token)",
+        op "credentials.projectByQuery", takes NoBody, query CredentialQuery => 201 CredentialView),
+    route!(POST "/api/v1/clusters/{c}/tenants/{t}/projects/{p}/credential" => tokens::kubeconfigs::project_credential, "credentials.project", APP_WRITERS, Project,
+        "Mint a short-lived project proxy token for the caller (the exec plugin's; revoked with the caller's token)",
+        takes NoBody, query CredentialQuery => 201 CredentialView),
     // Tokens.
     route!(GET "/api/v1/tokens" => tokens::list, "tokens.list", EVERYONE, Own, "List issued tokens in the caller's scope"
         => 200 TokenList),

@@ -36,6 +36,12 @@ pub struct Settings {
     pub api_token_ttl: Duration,
     /// The longest API token lifetime.
     pub max_api_token_ttl: Duration,
+    /// Lifetime of the API token a sign-in through an identity provider gives (the person's
+    /// session) when the request names none.
+    pub session_ttl: Duration,
+    /// Lifetime of the proxy tokens the exec plugin gets from a session
+    /// (`POST .../credential`).
+    pub credential_ttl: Duration,
     /// Requests per second per principal (sustained).
     pub rate_per_second: f64,
     /// Burst per principal.
@@ -61,6 +67,8 @@ impl Default for Settings {
             max_kubeconfig_ttl: Duration::from_secs(24 * 3600),
             api_token_ttl: Duration::from_secs(3600),
             max_api_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+            credential_ttl: Duration::from_secs(5 * 60),
             rate_per_second: 20.0,
             rate_burst: 100.0,
             request_timeout: Duration::from_secs(30),

@@ -94,6 +94,14 @@ pub struct ServeArgs {
         default_value = "30d"
     )]
     pub max_api_token_ttl: String,
+    /// Lifetime of a sign-in through an identity provider (the person's session: the API
+    /// token `POST /api/v1/login/oidc` gives) when the request names none.
+    #[arg(long, env = "KUBENOVA_CONTROL_SESSION_TTL", default_value = "12h")]
+    pub session_ttl: String,
+    /// Lifetime of the short-lived proxy tokens `kubenova credential` (the exec plugin of
+    /// `mode=exec` kubeconfigs) gets from a session.
+    #[arg(long, env = "KUBENOVA_CONTROL_CREDENTIAL_TTL", default_value = "5m")]
+    pub credential_ttl: String,
     /// Sustained requests per second per principal.
     #[arg(long, env = "KUBENOVA_CONTROL_RATE_LIMIT", default_value_t = 20.0)]
     pub rate_limit: f64,

@@ -62,3 +62,28 @@ fn durations() {
     assert!(parse_duration("h").is_err());
     assert!(parse_duration("5y").is_err());
 }
+
+#[test]
+fn session_and_credential_lifetimes() {
+    let (s, _) = settings(&args(&["--issuer=https://k.example"])).expect("valid");
+    assert_eq!(s.session_ttl, Duration::from_secs(12 * 3600));
+    assert_eq!(s.credential_ttl, Duration::from_secs(300));
+    let (s, _) = settings(&args(&[
+        "--issuer=https://k.example",
+        "--session-ttl=2h",
+        "--credential-ttl=20s",
+    ]))
+    .expect("valid");
+    assert_eq!(
+        (s.session_ttl, s.credential_ttl),
+        (Duration::from_secs(7200), Duration::from_secs(20))
+    );
+    for (flag, want) in [
+        ("--credential-ttl=5s", "at least 10s"),
+        ("--credential-ttl=25h", "longer than --max-kubeconfig-ttl"),
+        ("--session-ttl=31d", "longer than --max-api-token-ttl"),
+    ] {
+        let err = settings(&args(&["--issuer=https://k.example", flag])).expect_err(flag);
+        assert!(err.contains(want), "{flag}: {err}");
+    }
+}

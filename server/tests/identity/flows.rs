@@ -205,6 +205,54 @@ pub(crate) fn authorization_code(
     tokens["id_token"].as_str().expect("an ID token").to_owned()
 }
 
+/// What a person does with a device code a terminal showed: opens the verification page
+/// (`complete_url`, the code pre-filled), submits the code, signs in.
+pub(crate) fn approve_device(
+    browser: &Browser,
+    dex: &Dex,
+    complete_url: &str,
+    user_code: &str,
+    email: &str,
+    password: &str,
+) {
+    let shown = browser.request(complete_url, &[]);
+    assert_eq!(shown.status, 200, "the device page: {}", shown.body);
+    assert!(shown.body.contains(user_code), "the code is pre-filled");
+    let verified = browser.request(
+        &format!("{}/device/auth/verify_code", dex.issuer),
+        &[("user_code", user_code)],
+    );
+    assert!(
+        (300..400).contains(&verified.status),
+        "the code was not accepted: {}",
+        verified.body
+    );
+    let (form_url, form) = browser.follow(verified.location, None);
+    assert!(form.body.contains("name=\"password\""), "{}", form.body);
+    let done = browser.sign_in(&form_url, email, password, None);
+    assert_eq!(done.status, 200, "the device callback: {}", done.body);
+}
+
+/// What a person does with the sign-in URL a terminal printed: opens it, fills in the login
+/// form, and lets the browser follow every redirect, the last one to the terminal's loopback
+/// listener; that page's status and body.
+pub(crate) fn approve_in_browser(
+    browser: &Browser,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> (u16, String) {
+    let (form_url, form) = browser.follow(url.to_owned(), None);
+    assert_eq!(form.status, 200, "the login page: {}", form.body);
+    assert!(
+        form.body.contains("name=\"password\""),
+        "not a login form: {}",
+        form.body
+    );
+    let last = browser.sign_in(&form_url, email, password, None);
+    (last.status, last.body)
+}
+
 /// The device flow: the terminal asks for a code, a browser session enters it and signs in,
 /// the terminal polls until it gets the ID token.
 pub(crate) fn device_flow(browser: &Browser, dex: &Dex, email: &str, password: &str) -> String {
@@ -223,28 +271,16 @@ pub(crate) fn device_flow(browser: &Browser, dex: &Dex, email: &str, password: &
         .expect("device_code")
         .to_owned();
     let user_code = grant["user_code"].as_str().expect("user_code").to_owned();
-    // The person opens the verification page and submits the code shown to them.
-    let shown = browser.request(
+    approve_device(
+        browser,
+        dex,
         grant["verification_uri_complete"]
             .as_str()
             .expect("verification_uri_complete"),
-        &[],
+        &user_code,
+        email,
+        password,
     );
-    assert_eq!(shown.status, 200, "the device page: {}", shown.body);
-    assert!(shown.body.contains(&user_code), "the code is pre-filled");
-    let verified = browser.request(
-        &format!("{}/device/auth/verify_code", dex.issuer),
-        &[("user_code", &user_code)],
-    );
-    assert!(
-        (300..400).contains(&verified.status),
-        "the code was not accepted: {}",
-        verified.body
-    );
-    let (form_url, form) = browser.follow(verified.location, None);
-    assert!(form.body.contains("name=\"password\""), "{}", form.body);
-    let done = browser.sign_in(&form_url, email, password, None);
-    assert_eq!(done.status, 200, "the device callback: {}", done.body);
     // The terminal polls.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -5,6 +5,7 @@
 //! keeps cookies and follows the provider's redirects), and the device flow.
 
 mod flows;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,12 +15,20 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testenv::control::{ControlOptions, RunningControl};
 use testenv::dex::{DexOptions, OTHER_CLIENT_ID};
+use testenv::proxy::ProxyOptions;
 use testenv::{Options, TestEnv};
 
 use flows::{Browser, authorization_code, device_flow};
 
 /// ID tokens live this long here, so one test can watch one expire.
 const ID_TOKEN_TTL: Duration = Duration::from_secs(20);
+
+/// The proxy tokens `kubenova credential` gets live this long here (`--credential-ttl`), so a
+/// test can watch kubectl go through several.
+const CREDENTIAL_TTL: Duration = Duration::from_secs(20);
+
+/// The name the environment is registered under as a workload cluster.
+const MAIN: &str = "main";
 
 struct Harness {
     env: &'static TestEnv,
@@ -29,9 +38,9 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
+        // Capsule and the agent: the exec-plugin test runs kubectl in a real tenant's project.
         let env = TestEnv::shared_with(Options {
             label: "identity".into(),
-            capsule: false,
             dex: Some(DexOptions {
                 id_token_ttl: ID_TOKEN_TTL,
             }),
@@ -56,18 +65,39 @@ fn harness() -> &'static Harness {
         )
         .expect("oidc config");
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control"));
-        let control = tokio::runtime::Runtime::new()
-            .expect("runtime")
-            .block_on(env.start_control(
-                &binary,
-                ControlOptions {
-                    no_agent: true,
-                    extra_args: vec![format!("--oidc-config={}", config.display())],
-                    ..ControlOptions::default()
-                },
-            ))
-            .expect("kubenova-control");
-        Harness { env, control }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let proxy_binary = testenv::workspace_binary(&root, "kubenova-proxy", "kubenova-proxy")
+            .expect("kubenova-proxy builds");
+        testenv::block_on(async move {
+            let control = env
+                .start_control(
+                    &binary,
+                    ControlOptions {
+                        extra_args: vec![
+                            format!("--oidc-config={}", config.display()),
+                            format!("--credential-ttl={}s", CREDENTIAL_TTL.as_secs()),
+                        ],
+                        ..ControlOptions::default()
+                    },
+                )
+                .await
+                .expect("kubenova-control");
+            let proxy = env
+                .start_proxy_with(
+                    &proxy_binary,
+                    ProxyOptions {
+                        jwks_url: Some(format!("{}/.well-known/jwks.json", control.url)),
+                        cluster: Some(MAIN.into()),
+                        extra_args: vec!["--clock-skew=1s".into()],
+                        ..ProxyOptions::default()
+                    },
+                )
+                .await
+                .expect("kubenova-proxy");
+            // The proxy verifies control's tokens; the exec plugin's tokens go there.
+            control.register(MAIN, env, &proxy).expect("register");
+            Harness { env, control }
+        })
     })
 }
 
@@ -113,8 +143,12 @@ fn id_token_of(user: &str) -> String {
     let h = harness();
     let dex = h.env.dex.as_ref().expect("dex");
     let person = dex.user(user).expect("a Dex user");
+    // A browser of its own per sign-in: tests run in parallel, and two sharing a cookie jar and
+    // a body file read each other's pages.
+    static SIGN_INS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SIGN_INS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     authorization_code(
-        &Browser::new(h.env, user),
+        &Browser::new(h.env, &format!("{user}-{n}")),
         dex,
         &dex.client_id,
         &person.email,

@@ -131,6 +131,16 @@ fn allowed_in_scope(route: &Route) -> &'static [&'static str] {
             "read-project",
         ],
         ("kubeconfigs.project", _) => &["admin", "ops", "owner", "dev"],
+        ("credentials.tenant", _) => &["admin", "ops", "owner"],
+        ("credentials.project", "GET") => &[
+            "admin",
+            "ops",
+            "owner",
+            "dev",
+            "read-tenant",
+            "read-project",
+        ],
+        ("credentials.project", _) => &["admin", "ops", "owner", "dev"],
         ("tokens.list" | "tokens.me", _) => &[
             "admin",
             "ops",

@@ -38,7 +38,6 @@ impl Dev {
             .arg(dir.join("run"))
             .arg("--env-file")
             .arg(&env_file)
-            .arg("--dex")
             .arg("--proxy-binary")
             .arg(bin("kubenova-proxy", "kubenova-proxy"))
             .arg("--control-binary")

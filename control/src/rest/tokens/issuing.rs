@@ -276,6 +276,67 @@ pub fn render_kubeconfig(
     token: &str,
     namespace: Option<&str>,
 ) -> String {
+    render_with_user(
+        context,
+        server,
+        ca_pem,
+        json!({ "token": token }),
+        namespace,
+    )
+}
+
+/// The client-go exec plugin API version `kubenova credential` answers with.
+pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1";
+
+/// The arguments of `kubenova credential` for a cluster, tenant, optional project and role.
+pub fn credential_args(
+    cluster: &str,
+    tenant: &str,
+    project: Option<&str>,
+    role: Role,
+) -> Vec<String> {
+    let mut args = vec![
+        "credential".to_owned(),
+        "--cluster".to_owned(),
+        cluster.to_owned(),
+        "--tenant".to_owned(),
+        tenant.to_owned(),
+    ];
+    if let Some(p) = project {
+        args.extend(["--project".to_owned(), p.to_owned()]);
+    }
+    args.extend(["--role".to_owned(), role.as_str().to_owned()]);
+    args
+}
+
+/// Like [`render_kubeconfig`], but the user runs `kubenova <args>` as a client-go exec plugin
+/// (ExecCredential `client.authentication.k8s.io/v1`) instead of carrying a token.
+pub fn render_exec_kubeconfig(
+    context: &str,
+    server: &str,
+    ca_pem: &str,
+    args: &[String],
+    namespace: Option<&str>,
+) -> String {
+    let exec = json!({ "exec": {
+        "apiVersion": EXEC_API_VERSION,
+        "command": "kubenova",
+        "args": args,
+        "interactiveMode": "Never",
+        "provideClusterInfo": false,
+        "installHint": "kubectl runs `kubenova credential` for a short-lived token: install the \
+            kubenova CLI on your PATH and sign in with `kubenova login --oidc` (docs/identity.md)",
+    }});
+    render_with_user(context, server, ca_pem, exec, namespace)
+}
+
+fn render_with_user(
+    context: &str,
+    server: &str,
+    ca_pem: &str,
+    user: serde_json::Value,
+    namespace: Option<&str>,
+) -> String {
     let mut in_context = json!({ "cluster": context, "user": context });
     if let Some(ns) = namespace {
         in_context["namespace"] = json!(ns);
@@ -287,7 +348,7 @@ pub fn render_kubeconfig(
             "server": server,
             "certificate-authority-data": STANDARD.encode(ca_pem),
         }}],
-        "users": [{ "name": context, "user": { "token": token } }],
+        "users": [{ "name": context, "user": user }],
         "contexts": [{ "name": context, "context": in_context }],
         "current-context": context,
     });

@@ -143,3 +143,30 @@ fn ttl_is_bounded() {
     );
     assert_eq!(new_jti().len(), 32);
 }
+
+#[test]
+fn an_exec_kubeconfig_runs_the_credential_plugin_and_holds_no_token() {
+    let args = credential_args("main", "acme", Some("web"), Role::ReadOnly);
+    let text = render_exec_kubeconfig("main-acme-web", "https://p", "ca", &args, Some("acme-web"));
+    let v: serde_json::Value = serde_yaml::from_str(&text).expect("yaml");
+    let user = &v["users"][0]["user"];
+    assert!(user.get("token").is_none(), "{text}");
+    assert_eq!(user["exec"]["apiVersion"], EXEC_API_VERSION);
+    assert_eq!(user["exec"]["command"], "kubenova");
+    assert_eq!(user["exec"]["interactiveMode"], "Never");
+    assert_eq!(
+        user["exec"]["args"],
+        serde_json::json!([
+            "credential",
+            "--cluster",
+            "main",
+            "--tenant",
+            "acme",
+            "--project",
+            "web",
+            "--role",
+            "readOnly"
+        ])
+    );
+    assert_eq!(v["contexts"][0]["context"]["namespace"], "acme-web");
+}
