@@ -687,21 +687,29 @@ fn readiness_url(container: &Value) -> String {
 
 /// A rendered Deployment's pod, running.
 struct Running {
+    namespace: &'static str,
+    /// The Deployment (to start its pod again).
+    deployment: Value,
     pod: Pod,
     /// The pod template it runs (a new one replaces the process).
     template: String,
     spec: Value,
 }
 
+/// How often a pod that exits before it is ready is started again ([`Pods::ready`]).
+const RESTARTS: u64 = 5;
+
 /// The releases the page installs whose pods [`Pods`] runs: (namespace, release).
 const RELEASES: &[(&str, &str)] = &[(NAMESPACE, RELEASE), ("capsule-system", "capsule-proxy")];
 
 /// The stand-in for the kubelets: the Deployments of the [`RELEASES`] each run as one process
 /// (one replica: the ports are the pod's own), replaced when their pod template changes,
-/// a process that exits fails the test, stopped when the Deployment goes; mounted Secrets and
-/// ConfigMaps follow their objects. [`Pods::sync`] runs between the page's commands and returns
-/// once every pod passes its readiness probe, as `kubectl rollout status` would wait on real
-/// nodes. Deployment names are unique across the releases.
+/// stopped when the Deployment goes; mounted Secrets and ConfigMaps follow their objects.
+/// [`Pods::sync`] runs between the page's commands and returns once every pod passes its
+/// readiness probe, as `kubectl rollout status` would wait on real nodes. A process that exits
+/// before it is ready is started again a few times, as a kubelet restarts a crashing container
+/// (kubenova-proxy exits when control does not serve its JWKS yet); one that exits after it was
+/// ready fails the test. Deployment names are unique across the releases.
 struct Pods<'a> {
     env: &'a TestEnv,
     hosts: PathBuf,
@@ -748,6 +756,8 @@ impl Pods<'_> {
                 self.running.insert(
                     name,
                     Running {
+                        namespace,
+                        deployment,
                         pod,
                         template,
                         spec,
@@ -766,16 +776,50 @@ impl Pods<'_> {
                 r.pod.stop();
             }
         }
-        for r in self.running.values() {
-            let url = readiness_url(&r.spec["containers"][0]);
-            wait_for(&format!("{} ready ({url})", r.pod.name), &[&r.pod], || {
-                Command::new("curl")
-                    .args(["-skf", "--max-time", "5", &url])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            });
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            self.ready(&name);
         }
         self.trust();
+    }
+
+    /// Waits for the pod of `deployment` to pass its readiness probe, starting it again (at most
+    /// [`RESTARTS`] times, after 1, 2, ... s) when it exits first.
+    fn ready(&mut self, deployment: &str) {
+        let env = self.env;
+        let r = self.running.get_mut(deployment).expect("running");
+        let url = readiness_url(&r.spec["containers"][0]);
+        let mut restarts = 0;
+        let mut deadline = Instant::now() + Duration::from_secs(90);
+        while !Command::new("curl")
+            .args(["-skf", "--max-time", "5", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            if !r.pod.alive() {
+                let log = r.pod.log_tail(env);
+                assert!(
+                    restarts < RESTARTS,
+                    "{deployment} exited {} times before it was ready:\n{log}",
+                    restarts + 1
+                );
+                restarts += 1;
+                eprintln!("{deployment} exited before it was ready; restart {restarts}:\n{log}");
+                std::thread::sleep(Duration::from_secs(restarts));
+                self.started += 1;
+                let pod_name = format!("{deployment}-{}", self.started);
+                r.pod = run_pod(env, r.namespace, &r.deployment, &pod_name, &self.hosts);
+                deadline = Instant::now() + Duration::from_secs(90);
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} ready ({url}) did not happen within 90 s\n{}",
+                    r.pod.name,
+                    r.pod.log_tail(env)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// The reader reaches the API through an Ingress whose certificate their machine trusts;
@@ -895,7 +939,9 @@ fn capsule_proxy_chart_repository(env: &TestEnv) {
     let _ = std::fs::remove_dir_all(&repo);
     std::fs::create_dir_all(&repo).expect("repository dir");
     let version = Module::CapsuleProxy.version().trim_start_matches('v');
-    let chart = Module::CapsuleProxy.path("chart").expect("capsule-proxy's chart");
+    let chart = Module::CapsuleProxy
+        .path("chart")
+        .expect("capsule-proxy's chart");
     let repo_dir = repo.display().to_string();
     must(
         helm(env),
@@ -956,9 +1002,8 @@ fn serve_file(mut client: std::net::TcpStream, dir: &Path) {
                 .as_bytes(),
             )
             .and_then(|()| client.write_all(&body)),
-        None => client.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        ),
+        None => client
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     };
 }
 
@@ -1156,7 +1201,11 @@ fn the_install_page_runs_as_written() {
     pods.sync();
     // KubeNova is gone; capsule-proxy, a prerequisite, stays installed.
     let left: Vec<&String> = pods.running.keys().collect();
-    assert_eq!(left, ["capsule-proxy"], "the page ends with KubeNova uninstalled");
+    assert_eq!(
+        left,
+        ["capsule-proxy"],
+        "the page ends with KubeNova uninstalled"
+    );
     if let Some(r) = pods.running.remove("capsule-proxy") {
         r.pod.stop();
     }
