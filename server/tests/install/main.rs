@@ -6,16 +6,20 @@
 //!   the Prometheus Operator's and Gateway API's kinds are accepted through minimal CRDs (any
 //!   `spec`) applied here: their objects' shape is not checked by their real schemas.
 //! - bad values fail with the schema's (or the chart's own) message.
-//! - the install: `helm install` into testenv (in capsule-proxy mode, in front of testenv's
-//!   capsule-proxy), then the rendered pods run as local processes (kwok runs no containers):
-//!   exactly the command, args and env of each Deployment's pod, with its mounted Secrets,
-//!   ConfigMaps and projected token written under a directory of its own (`pods/<name>/<mount
-//!   path>`), as the chart's ServiceAccount. What differs from a real node, and only that: paths
-//!   are under that directory; Service URLs (`kubenova-control.<ns>.svc`, capsule-proxy's) are
-//!   mapped to the loopback ports the processes listen on; in-cluster configuration (the
-//!   ServiceAccount token the kubelet mounts) is a kubeconfig with a TokenRequest token for the
-//!   same ServiceAccount, passed as KUBECONFIG. Then the guide's flow, `helm upgrade` to a new
-//!   chart version (issued kubeconfig still works, keys survive), and `helm uninstall`.
+//! - the install: docs/install.md run as written (ADR 0027): capsule-proxy's own chart (from its
+//!   source tree, served as the page's `projectcapsule` repository) and then `charts/kubenova`
+//!   installed with `helm install` into testenv (in capsule-proxy mode, in front of that
+//!   capsule-proxy), the rendered pods run as local processes (kwok runs no containers):
+//!   exactly the command, args and env of each Deployment's pod (capsule-proxy's binary from
+//!   `make upstream` for its image), with its mounted Secrets, ConfigMaps and projected token
+//!   written under a directory of its own (`pods/<name>/<mount path>`), as the chart's
+//!   ServiceAccount. What differs from a real node, and only that: paths are under that
+//!   directory; Service names (`kubenova-control.<ns>.svc`, `capsule-proxy.capsule-system.svc`)
+//!   resolve to loopback, where the processes listen on the Services' ports; in-cluster
+//!   configuration (the ServiceAccount token the kubelet mounts) is a kubeconfig with a
+//!   TokenRequest token for the same ServiceAccount, passed as KUBECONFIG. Then the guide's
+//!   flow, `helm upgrade` to a new chart version (issued kubeconfig still works, keys survive),
+//!   and `helm uninstall`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
