@@ -6,16 +6,20 @@
 //!   the Prometheus Operator's and Gateway API's kinds are accepted through minimal CRDs (any
 //!   `spec`) applied here: their objects' shape is not checked by their real schemas.
 //! - bad values fail with the schema's (or the chart's own) message.
-//! - the install: `helm install` into testenv (in capsule-proxy mode, in front of testenv's
-//!   capsule-proxy), then the rendered pods run as local processes (kwok runs no containers):
-//!   exactly the command, args and env of each Deployment's pod, with its mounted Secrets,
-//!   ConfigMaps and projected token written under a directory of its own (`pods/<name>/<mount
-//!   path>`), as the chart's ServiceAccount. What differs from a real node, and only that: paths
-//!   are under that directory; Service URLs (`kubenova-control.<ns>.svc`, capsule-proxy's) are
-//!   mapped to the loopback ports the processes listen on; in-cluster configuration (the
-//!   ServiceAccount token the kubelet mounts) is a kubeconfig with a TokenRequest token for the
-//!   same ServiceAccount, passed as KUBECONFIG. Then the guide's flow, `helm upgrade` to a new
-//!   chart version (issued kubeconfig still works, keys survive), and `helm uninstall`.
+//! - the install: docs/install.md run as written (ADR 0027): capsule-proxy's own chart (from its
+//!   source tree, served as the page's `projectcapsule` repository) and then `charts/kubenova`
+//!   installed with `helm install` into testenv (in capsule-proxy mode, in front of that
+//!   capsule-proxy), the rendered pods run as local processes (kwok runs no containers):
+//!   exactly the command, args and env of each Deployment's pod (capsule-proxy's binary from
+//!   `make upstream` for its image), with its mounted Secrets, ConfigMaps and projected token
+//!   written under a directory of its own (`pods/<name>/<mount path>`), as the chart's
+//!   ServiceAccount. What differs from a real node, and only that: paths are under that
+//!   directory; Service names (`kubenova-control.<ns>.svc`, `capsule-proxy.capsule-system.svc`)
+//!   resolve to loopback, where the processes listen on the Services' ports; in-cluster
+//!   configuration (the ServiceAccount token the kubelet mounts) is a kubeconfig with a
+//!   TokenRequest token for the same ServiceAccount, passed as KUBECONFIG. Then the guide's
+//!   flow, `helm upgrade` to a new chart version (issued kubeconfig still works, keys survive),
+//!   and `helm uninstall`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,7 +52,9 @@ fn chart() -> PathBuf {
 fn env() -> &'static TestEnv {
     TestEnv::shared_with(Options {
         label: "install".into(),
-        capsule_proxy: true,
+        // docs/install.md installs capsule-proxy from its own chart; testenv's would hold its
+        // fixed health port (:8081).
+        capsule_proxy: false,
         ..Options::default()
     })
 }
@@ -335,8 +341,8 @@ fn kubectl_json(env: &TestEnv, args: &[&str]) -> Value {
     serde_json::from_str(&must(env.kubectl(), &all)).expect("JSON")
 }
 
-/// A token for `account` from a TokenRequest (`kubectl create token`).
-fn token(env: &TestEnv, account: &str, seconds: u64) -> String {
+/// A token for `account` of `namespace` from a TokenRequest (`kubectl create token`).
+fn token(env: &TestEnv, namespace: &str, account: &str, seconds: u64) -> String {
     must(
         env.kubectl(),
         &[
@@ -344,7 +350,7 @@ fn token(env: &TestEnv, account: &str, seconds: u64) -> String {
             "token",
             account,
             "-n",
-            NAMESPACE,
+            namespace,
             &format!("--duration={seconds}s"),
         ],
     )
@@ -370,6 +376,7 @@ fn write_if_changed(file: &Path, bytes: &[u8]) {
 /// files it has while an object is gone.
 fn write_entries(
     env: &TestEnv,
+    namespace: &str,
     kind: &str,
     name: &str,
     items: Option<&Value>,
@@ -380,7 +387,7 @@ fn write_entries(
     let object: Value = loop {
         match run(
             env.kubectl(),
-            &["get", kind, name, "-n", NAMESPACE, "-o", "json"],
+            &["get", kind, name, "-n", namespace, "-o", "json"],
         ) {
             Ok(json) => break serde_json::from_str(&json).expect("JSON"),
             Err(_) if !starting => return,
@@ -419,12 +426,13 @@ fn text(value: &Value) -> &str {
         .unwrap_or_else(|| panic!("a string in the rendered pod, not {value}"))
 }
 
-/// Writes the files of the volumes `container` mounts under `dir` (`<dir><mountPath>`), as the
-/// kubelet does: on start (`tokens`) everything, ServiceAccount tokens (TokenRequest, for
-/// `account`) included; afterwards the Secrets' and ConfigMaps' current contents.
-/// Returns the mount paths.
+/// Writes the files of the volumes `container` (of a pod in `namespace`) mounts under `dir`
+/// (`<dir><mountPath>`), as the kubelet does: on start (`tokens`) everything, ServiceAccount
+/// tokens (TokenRequest, for `account`) included; afterwards the Secrets' and ConfigMaps'
+/// current contents. Returns the mount paths.
 fn mount_volumes(
     env: &TestEnv,
+    namespace: &str,
     spec: &Value,
     container: &Value,
     dir: &Path,
@@ -447,10 +455,26 @@ fn mount_volumes(
             .expect("volume of a mount");
         if let Some(secret) = volume.get("secret") {
             let name = text(&secret["secretName"]);
-            write_entries(env, "secret", name, secret.get("items"), &target, tokens);
+            write_entries(
+                env,
+                namespace,
+                "secret",
+                name,
+                secret.get("items"),
+                &target,
+                tokens,
+            );
         } else if let Some(map) = volume.get("configMap") {
             let name = text(&map["name"]);
-            write_entries(env, "configmap", name, map.get("items"), &target, tokens);
+            write_entries(
+                env,
+                namespace,
+                "configmap",
+                name,
+                map.get("items"),
+                &target,
+                tokens,
+            );
         } else if let Some(projected) = volume.get("projected") {
             for source in projected["sources"]
                 .as_array()
@@ -460,11 +484,13 @@ fn mount_volumes(
                     if tokens {
                         let seconds = t["expirationSeconds"].as_u64().unwrap_or(3600);
                         let file = target.join(text(&t["path"]));
-                        std::fs::write(file, token(env, account, seconds)).expect("token");
+                        std::fs::write(file, token(env, namespace, account, seconds))
+                            .expect("token");
                     }
                 } else if let Some(s) = source.get("secret") {
                     write_entries(
                         env,
+                        namespace,
                         "secret",
                         text(&s["name"]),
                         s.get("items"),
@@ -474,6 +500,7 @@ fn mount_volumes(
                 } else if let Some(m) = source.get("configMap") {
                     write_entries(
                         env,
+                        namespace,
                         "configmap",
                         text(&m["name"]),
                         m.get("items"),
@@ -542,26 +569,26 @@ fn with_hosts(hosts: &Path) -> Vec<String> {
     .collect()
 }
 
-/// Starts the pod of the Deployment `deployment` (its current template) as the process `name`.
-fn run_pod(
-    env: &TestEnv,
-    deployment: &Value,
-    name: &str,
-    hosts: &Path,
-    urls: &[(String, String)],
-) -> Pod {
+/// The image capsule-proxy's chart runs (`make upstream` builds its binary from the same tag).
+fn capsule_proxy_image() -> String {
+    format!(
+        "ghcr.io/projectcapsule/capsule-proxy:{}",
+        Module::CapsuleProxy.version()
+    )
+}
+
+/// Starts the pod of the Deployment `deployment` of `namespace` (its current template) as the
+/// process `name`.
+fn run_pod(env: &TestEnv, namespace: &str, deployment: &Value, name: &str, hosts: &Path) -> Pod {
     let spec = &deployment["spec"]["template"]["spec"];
     let container = &spec["containers"][0];
     let account = text(&spec["serviceAccountName"]);
     let dir = env.dir().join("pods").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("pod dir");
-    let mounts = mount_volumes(env, spec, container, &dir, true);
+    let mounts = mount_volumes(env, namespace, spec, container, &dir, true);
     let rewrite = |value: &str| -> String {
         let mut out = value.to_owned();
-        for (from, to) in urls {
-            out = out.replace(from.as_str(), to);
-        }
         for path in &mounts {
             out = out.replace(path.as_str(), &format!("{}{path}", dir.display()));
         }
@@ -575,27 +602,38 @@ fn run_pod(
         "in-cluster",
         env.server(),
         env.ca_pem(),
-        testenv::kubeconfig::Credential::Token(&token(env, account, 24 * 3600)),
+        testenv::kubeconfig::Credential::Token(&token(env, namespace, account, 24 * 3600)),
     )
     .expect("kubeconfig");
 
     let command: Vec<&str> = container["command"]
         .as_array()
-        .expect("command")
-        .iter()
-        .map(text)
-        .collect();
-    // The image's entrypoint, built from this workspace.
-    let binary = match command[0] {
-        "/kubenova-control" => PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control")),
-        "/kubenova-proxy" => testenv::workspace_binary(&root(), "kubenova-proxy", "kubenova-proxy")
-            .expect("proxy binary"),
-        other => panic!("no local program for the image command {other}"),
+        .map(|c| c.iter().map(text).collect())
+        .unwrap_or_default();
+    // The image's entrypoint: ours built from this workspace; capsule-proxy's (its chart gives
+    // no command, so the image's own) built by `make upstream` from the tag the image names.
+    let image = text(&container["image"]);
+    let (binary, rest) = match command.split_first() {
+        Some((&"/kubenova-control", rest)) => {
+            (PathBuf::from(env!("CARGO_BIN_EXE_kubenova-control")), rest)
+        }
+        Some((&"/kubenova-proxy", rest)) => (
+            testenv::workspace_binary(&root(), "kubenova-proxy", "kubenova-proxy")
+                .expect("proxy binary"),
+            rest,
+        ),
+        None if image == capsule_proxy_image() => (
+            Module::CapsuleProxy
+                .path("capsule-proxy")
+                .expect("capsule-proxy (make upstream)"),
+            &[][..],
+        ),
+        other => panic!("no local program for the image {image} with the command {other:?}"),
     };
     let wrapper = with_hosts(hosts);
     let mut cmd = Command::new(&wrapper[0]);
     cmd.args(&wrapper[1..]).arg(binary);
-    cmd.args(command[1..].iter().map(|c| rewrite(c)));
+    cmd.args(rest.iter().map(|c| rewrite(c)));
     for arg in container["args"].as_array().cloned().unwrap_or_default() {
         cmd.arg(rewrite(text(&arg)));
     }
@@ -611,7 +649,7 @@ fn run_pod(
             match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
                 // The pod's name, as the kubelet would give it.
                 Some("metadata.name") => name.to_owned(),
-                Some("metadata.namespace") => NAMESPACE.to_owned(),
+                Some("metadata.namespace") => namespace.to_owned(),
                 other => panic!("env {var_name}: unsupported {other:?}"),
             }
         };
@@ -653,21 +691,32 @@ fn readiness_url(container: &Value) -> String {
 
 /// A rendered Deployment's pod, running.
 struct Running {
+    namespace: &'static str,
+    /// The Deployment (to start its pod again).
+    deployment: Value,
     pod: Pod,
     /// The pod template it runs (a new one replaces the process).
     template: String,
     spec: Value,
 }
 
-/// The stand-in for the kubelets: the release's Deployments in [`NAMESPACE`] each run as one
-/// process (one replica: the ports are the pod's own), replaced when their pod template changes,
-/// restarted when they exit, stopped when the Deployment goes; mounted Secrets and ConfigMaps
-/// follow their objects. [`Pods::sync`] runs between the page's commands and returns once
-/// every pod passes its readiness probe, as `kubectl rollout status` would wait on real nodes.
+/// How often a pod that exits before it is ready is started again ([`Pods::ready`]).
+const RESTARTS: u64 = 5;
+
+/// The releases the page installs whose pods [`Pods`] runs: (namespace, release).
+const RELEASES: &[(&str, &str)] = &[(NAMESPACE, RELEASE), ("capsule-system", "capsule-proxy")];
+
+/// The stand-in for the kubelets: the Deployments of the [`RELEASES`] each run as one process
+/// (one replica: the ports are the pod's own), replaced when their pod template changes,
+/// stopped when the Deployment goes; mounted Secrets and ConfigMaps follow their objects.
+/// [`Pods::sync`] runs between the page's commands and returns once every pod passes its
+/// readiness probe, as `kubectl rollout status` would wait on real nodes. A process that exits
+/// before it is ready is started again a few times, as a kubelet restarts a crashing container
+/// (kubenova-proxy exits when control does not serve its JWKS yet); one that exits after it was
+/// ready fails the test. Deployment names are unique across the releases.
 struct Pods<'a> {
     env: &'a TestEnv,
     hosts: PathBuf,
-    urls: Vec<(String, String)>,
     running: std::collections::BTreeMap<String, Running>,
     started: usize,
     /// What the reader's machine trusts (see [`Pods::trust`]).
@@ -677,43 +726,48 @@ struct Pods<'a> {
 impl Pods<'_> {
     fn sync(&mut self) {
         let env = self.env;
-        let selector = format!("app.kubernetes.io/instance={RELEASE}");
-        let list = kubectl_json(
-            env,
-            &["get", "deployments", "-n", NAMESPACE, "-l", &selector],
-        );
         let mut seen = Vec::new();
-        for deployment in list["items"].as_array().cloned().unwrap_or_default() {
-            let name = text(&deployment["metadata"]["name"]).to_owned();
-            if deployment["spec"]["replicas"] == 0 {
-                continue;
-            }
-            seen.push(name.clone());
-            let template = deployment["spec"]["template"].to_string();
-            let spec = deployment["spec"]["template"]["spec"].clone();
-            match self.running.get(&name) {
-                Some(r) if r.template == template && r.pod.alive() => {
-                    // The kubelet keeps mounted Secrets and ConfigMaps current.
-                    mount_volumes(env, &spec, &spec["containers"][0], &r.pod.dir, false);
+        for &(namespace, release) in RELEASES {
+            let selector = format!("app.kubernetes.io/instance={release}");
+            let list = kubectl_json(
+                env,
+                &["get", "deployments", "-n", namespace, "-l", &selector],
+            );
+            for deployment in list["items"].as_array().cloned().unwrap_or_default() {
+                let name = text(&deployment["metadata"]["name"]).to_owned();
+                if deployment["spec"]["replicas"] == 0 {
                     continue;
                 }
-                Some(r) if r.template == template => {
-                    panic!("{name} exited:\n{}", r.pod.log_tail(env));
+                seen.push(name.clone());
+                let template = deployment["spec"]["template"].to_string();
+                let spec = deployment["spec"]["template"]["spec"].clone();
+                match self.running.get(&name) {
+                    Some(r) if r.template == template && r.pod.alive() => {
+                        // The kubelet keeps mounted Secrets and ConfigMaps current.
+                        let container = &spec["containers"][0];
+                        mount_volumes(env, namespace, &spec, container, &r.pod.dir, false);
+                        continue;
+                    }
+                    Some(r) if r.template == template => {
+                        panic!("{name} exited:\n{}", r.pod.log_tail(env));
+                    }
+                    Some(r) => r.pod.stop(),
+                    None => {}
                 }
-                Some(r) => r.pod.stop(),
-                None => {}
+                self.started += 1;
+                let pod_name = format!("{name}-{}", self.started);
+                let pod = run_pod(env, namespace, &deployment, &pod_name, &self.hosts);
+                self.running.insert(
+                    name,
+                    Running {
+                        namespace,
+                        deployment,
+                        pod,
+                        template,
+                        spec,
+                    },
+                );
             }
-            self.started += 1;
-            let pod_name = format!("{name}-{}", self.started);
-            let pod = run_pod(env, &deployment, &pod_name, &self.hosts, &self.urls);
-            self.running.insert(
-                name,
-                Running {
-                    pod,
-                    template,
-                    spec,
-                },
-            );
         }
         let gone: Vec<String> = self
             .running
@@ -726,16 +780,50 @@ impl Pods<'_> {
                 r.pod.stop();
             }
         }
-        for r in self.running.values() {
-            let url = readiness_url(&r.spec["containers"][0]);
-            wait_for(&format!("{} ready ({url})", r.pod.name), &[&r.pod], || {
-                Command::new("curl")
-                    .args(["-skf", "--max-time", "5", &url])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            });
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            self.ready(&name);
         }
         self.trust();
+    }
+
+    /// Waits for the pod of `deployment` to pass its readiness probe, starting it again (at most
+    /// [`RESTARTS`] times, after 1, 2, ... s) when it exits first.
+    fn ready(&mut self, deployment: &str) {
+        let env = self.env;
+        let r = self.running.get_mut(deployment).expect("running");
+        let url = readiness_url(&r.spec["containers"][0]);
+        let mut restarts = 0;
+        let mut deadline = Instant::now() + Duration::from_secs(90);
+        while !Command::new("curl")
+            .args(["-skf", "--max-time", "5", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            if !r.pod.alive() {
+                let log = r.pod.log_tail(env);
+                assert!(
+                    restarts < RESTARTS,
+                    "{deployment} exited {} times before it was ready:\n{log}",
+                    restarts + 1
+                );
+                restarts += 1;
+                eprintln!("{deployment} exited before it was ready; restart {restarts}:\n{log}");
+                std::thread::sleep(Duration::from_secs(restarts));
+                self.started += 1;
+                let pod_name = format!("{deployment}-{}", self.started);
+                r.pod = run_pod(env, r.namespace, &r.deployment, &pod_name, &self.hosts);
+                deadline = Instant::now() + Duration::from_secs(90);
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} ready ({url}) did not happen within 90 s\n{}",
+                    r.pod.name,
+                    r.pod.log_tail(env)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     /// The reader reaches the API through an Ingress whose certificate their machine trusts;
@@ -835,13 +923,93 @@ fn on_disk(pod: &Pod) -> String {
 
 /// The page's names for what the reader reaches: the API through an Ingress at
 /// kubenova.example.com (TLS passed through to control's Service), the proxy's LoadBalancer at
-/// k8s.example.com, and the in-cluster names of control's Service and the apiserver.
+/// k8s.example.com, and the in-cluster names of control's and capsule-proxy's Services (their
+/// pods listen on the Services' ports) and the apiserver.
 const HOSTS: &str = "127.0.0.1 localhost
 127.0.0.1 k8s.example.com
 127.0.0.1 kubenova-control.kubenova-system.svc
+127.0.0.1 capsule-proxy.capsule-system.svc
 127.0.0.2 kubenova.example.com
 127.0.0.3 kubernetes.default.svc kubernetes.default.svc.cluster.local
 ";
+
+/// The stand-in for the page's `helm repo add projectcapsule https://projectcapsule.github.io/charts`
+/// (in its skipped prerequisites block): capsule-proxy's chart from the source tree `make
+/// upstream` builds the binary from, packaged at that version as its release does (the tree's
+/// Chart.yaml says 0.0.0; its release sets version and appVersion, hence the image tag), served
+/// by a chart repository on loopback and added under the page's repository name.
+fn capsule_proxy_chart_repository(env: &TestEnv) {
+    let repo = env.dir().join("capsule-proxy-charts");
+    let _ = std::fs::remove_dir_all(&repo);
+    std::fs::create_dir_all(&repo).expect("repository dir");
+    let version = Module::CapsuleProxy.version().trim_start_matches('v');
+    let chart = Module::CapsuleProxy
+        .path("chart")
+        .expect("capsule-proxy's chart");
+    let repo_dir = repo.display().to_string();
+    must(
+        helm(env),
+        &[
+            "package",
+            &chart.display().to_string(),
+            "--version",
+            version,
+            "--app-version",
+            version,
+            "--destination",
+            &repo_dir,
+        ],
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    must(helm(env), &["repo", "index", &repo_dir, "--url", &url]);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let repo = repo.clone();
+            std::thread::spawn(move || serve_file(client, &repo));
+        }
+    });
+    must(
+        helm(env),
+        &["repo", "add", "projectcapsule", &url, "--force-update"],
+    );
+}
+
+/// Answers one HTTP GET with a file of `dir` (a chart repository: `index.yaml`, `*.tgz`).
+fn serve_file(mut client: std::net::TcpStream, dir: &Path) {
+    use std::io::{BufRead as _, Write as _};
+    let mut reader = std::io::BufReader::new(client.try_clone().expect("clone"));
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if header.trim().is_empty() => break,
+            Ok(_) => {}
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let name = path.trim_start_matches('/');
+    let file = (!name.contains('/') && !name.is_empty())
+        .then(|| std::fs::read(dir.join(name)).ok())
+        .flatten();
+    let _ = match file {
+        Some(body) => client
+            .write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .and_then(|()| client.write_all(&body)),
+        None => client
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    };
+}
 
 /// The Secrets an upgrade must leave as they are.
 const KEPT: &[&str] = &[
@@ -905,20 +1073,10 @@ fn the_install_page_runs_as_written() {
         .trim_end_matches('/')
         .to_owned();
     relay("127.0.0.3:443", apiserver);
-    let capsule_proxy = env
-        .capsule_proxy
-        .as_ref()
-        .expect("capsule-proxy")
-        .url
-        .clone();
+    capsule_proxy_chart_repository(env);
     let mut pods = Pods {
         env,
         hosts: hosts.clone(),
-        // testenv's capsule-proxy stands in for its chart's Service.
-        urls: vec![(
-            "https://capsule-proxy.capsule-system.svc:9001".to_owned(),
-            capsule_proxy,
-        )],
         running: std::collections::BTreeMap::new(),
         started: 0,
         trust: dir.join(".trusted.pem"),
@@ -1054,7 +1212,16 @@ fn the_install_page_runs_as_written() {
         "the page upgrades, then renews the certificates"
     );
     pods.sync();
-    assert!(pods.running.is_empty(), "the page ends uninstalled");
+    // KubeNova is gone; capsule-proxy, a prerequisite, stays installed.
+    let left: Vec<&String> = pods.running.keys().collect();
+    assert_eq!(
+        left,
+        ["capsule-proxy"],
+        "the page ends with KubeNova uninstalled"
+    );
+    if let Some(r) = pods.running.remove("capsule-proxy") {
+        r.pod.stop();
+    }
     eprintln!("{} steps of {page} in {:?}", steps.len(), started.elapsed());
 
     // The bootstrap tokens (the first, and the one the page replaced it with) were issued like
