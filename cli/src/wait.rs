@@ -1,7 +1,7 @@
 //! `--wait`: poll until an object is ready (or failed), a spinner and the phase on a terminal,
 //! one line per change otherwise; a failure or a timeout ends with the reason.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -37,8 +37,13 @@ struct Progress {
 
 impl Progress {
     fn new() -> Progress {
+        Progress::on(std::io::stderr().is_terminal())
+    }
+
+    /// A spinner on a terminal (`tty`), plain lines otherwise.
+    fn on(tty: bool) -> Progress {
         Progress {
-            tty: std::io::stderr().is_terminal(),
+            tty,
             last: String::new(),
             tick: 0,
             started: Instant::now(),
@@ -46,25 +51,35 @@ impl Progress {
     }
 
     fn show(&mut self, line: &str) {
-        let mut err = std::io::stderr();
+        self.show_to(&mut std::io::stderr(), line);
+    }
+
+    /// On a terminal: the line in place, after a spinner and the seconds so far; otherwise the
+    /// line once, when it changes.
+    fn show_to(&mut self, out: &mut impl std::io::Write, line: &str) {
         if self.tty {
             self.tick += 1;
             let _ = write!(
-                err,
+                out,
                 "\r\x1b[2K{} {line} ({}s)",
                 SPINNER[self.tick % SPINNER.len()],
                 self.started.elapsed().as_secs()
             );
-            let _ = err.flush();
+            let _ = out.flush();
         } else if line != self.last {
-            let _ = writeln!(err, "{line}");
+            let _ = writeln!(out, "{line}");
         }
         self.last = line.to_owned();
     }
 
     fn end(&self) {
+        self.end_to(&mut std::io::stderr());
+    }
+
+    /// Clears the spinner's line on a terminal.
+    fn end_to(&self, out: &mut impl std::io::Write) {
         if self.tty {
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+            let _ = write!(out, "\r\x1b[2K");
         }
     }
 }
@@ -228,5 +243,41 @@ pub(crate) async fn app(
             )));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    fn shown(tty: bool, lines: &[&str]) -> String {
+        let mut out = Vec::new();
+        let mut progress = Progress::on(tty);
+        for line in lines {
+            progress.show_to(&mut out, line);
+        }
+        progress.end_to(&mut out);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn a_terminal_gets_a_spinner_in_place_and_a_pipe_one_line_per_change() {
+        let steps = [
+            "app/web: deploying",
+            "app/web: deploying",
+            "app/web: running",
+        ];
+        let tty = shown(true, &steps);
+        // Every poll redraws the one line (a new spinner frame), and the end clears it.
+        assert_eq!(tty.matches("\r\x1b[2K").count(), 4, "{tty:?}");
+        assert!(tty.contains("⠙ app/web: deploying (0s)"), "{tty:?}");
+        assert!(tty.contains("⠹ app/web: deploying (0s)"), "{tty:?}");
+        assert!(tty.contains("⠸ app/web: running (0s)"), "{tty:?}");
+        assert!(!tty.contains('\n'), "{tty:?}");
+        // Not a terminal: no control characters, a line only when the phase changes.
+        assert_eq!(
+            shown(false, &steps),
+            "app/web: deploying\napp/web: running\n"
+        );
     }
 }

@@ -297,12 +297,33 @@ pub async fn authorize(
         tracing::error!(path = matched.as_str(), %method, "route missing from the authorization table");
         return ApiError::forbidden("this route is not in the authorization table").into_response();
     };
+    let mutating = table::is_mutating(&method);
     if route.level == Level::Public {
         let response = next.run(req).await;
-        state.count(route.action, response.status().as_u16());
+        let status = response.status().as_u16();
+        state.count(route.action, status);
+        // A public route that changes something is a sign-in: recorded under the person a token
+        // was issued to, or `anonymous` when it was refused.
+        if mutating {
+            let issued = response.extensions().get::<AuditTokenId>().cloned();
+            let subject = issued.as_ref().and_then(|t| t.1.clone());
+            state.audit().record(&Event {
+                time: rfc3339_now(),
+                request_id: &request_id,
+                client_request_id: client_request_id.as_deref(),
+                subject: subject.as_deref().unwrap_or("anonymous"),
+                roles: Vec::new(),
+                scope: "none".into(),
+                action: route.action,
+                target,
+                result: status,
+                token_id: issued.as_ref().map(|t| t.0.clone()),
+                minted_by: None,
+                issued_to: subject.as_deref(),
+            });
+        }
         return response;
     }
-    let mutating = table::is_mutating(&method);
     let audit_failure = |err: ApiError, principal: Option<&Principal>| {
         state.count(route.action, err.status.as_u16());
         if mutating || route.action.starts_with("kubeconfigs.") {

@@ -206,7 +206,11 @@ pub async fn oidc(
         project: grant.project,
         provider: person.issuer,
     };
-    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+    // The audit log names the sign-in by the token it issued and the person it went to.
+    let audit = super::auth::AuditTokenId(view.jti.clone(), Some(view.subject.clone()));
+    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
+    response.extensions_mut().insert(audit);
+    Ok(response)
 }
 
 fn already_used() -> ApiError {

@@ -458,4 +458,40 @@ fn the_cli_signs_in_with_an_id_token() {
         ),
         "{me}"
     );
+
+    // The audit log from the CLI: refused to an owner; an admin reads the sign-ins.
+    let (code, _, err) = kubenova(&["audit"], None);
+    assert_eq!(code, 4, "an owner reads no audit log: {err}");
+    assert!(err.contains("KN-403"), "{err}");
+    let (code, _, err) = kubenova(
+        &[
+            "login",
+            "--server",
+            server,
+            "--id-token-stdin",
+            "--name",
+            "corp-admin",
+        ],
+        Some(&id_token_of("alice")),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = kubenova(&["audit", "--limit", "200", "-o", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    let list: Value = serde_json::from_str(&out).expect("json");
+    let items = list["items"].as_array().expect("items");
+    assert!(
+        items.iter().any(|e| e["action"] == "login.oidc"
+            && e["result"] == 201
+            && e["subject"] == "bob@example.test"
+            && e["issuedTo"] == "bob@example.test"),
+        "no sign-in of bob in the audit log: {list}"
+    );
+    assert!(!out.contains("eyJ"), "a token in the audit log: {out}");
+    let (code, out, err) = kubenova(
+        &["audit", "--actor", "nobody@example.test", "-o", "json"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let list: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(list["items"], json!([]), "{list}");
 }

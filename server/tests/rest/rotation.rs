@@ -94,6 +94,8 @@ fn keys_are_published_before_they_sign_and_retired_after_the_longest_token_lifet
             "--max-kubeconfig-ttl=20s",
             "--api-token-ttl=20s",
             "--max-api-token-ttl=20s",
+            "--session-ttl=20s",
+            "--credential-ttl=10s",
             "--clock-skew=1s",
         ],
     );

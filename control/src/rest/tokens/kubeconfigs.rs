@@ -88,40 +88,13 @@ async fn kubeconfig_for(
         caller.remaining(),
     )?;
     let (record, _) = state.cluster(cluster).await?;
-    let objects = scope_objects(state, cluster, tenant, project).await?;
-    may_issue(
+    let (token, claims) = issue_for_scope(
+        state,
         caller,
+        (cluster, tenant, project),
         &subject,
         role,
-        &objects.owners,
-        objects.access.as_ref(),
-    )?;
-    let (token, claims) = issue(
-        &state.token_records(),
-        state.keys(),
-        &state.settings().issuer,
-        Issue {
-            kind: TokenKind::Kubeconfig,
-            subject: subject.clone(),
-            roles: vec![role],
-            tenant: Some(tenant.to_owned()),
-            project: project.map(str::to_owned),
-            cluster: Some(cluster.to_owned()),
-            ttl_seconds,
-            issued_by: caller.sub().to_owned(),
-            issued_by_jti: Some(caller.claims.jti.clone()),
-            not_after: Some(caller.claims.exp),
-        },
-    )
-    .await?;
-    confirm_scope(
-        state,
-        cluster,
-        tenant,
-        project,
-        &objects,
-        &claims.jti,
-        caller.sub(),
+        ttl_seconds,
     )
     .await?;
     let subject_for_audit = subject.clone();
@@ -217,6 +190,56 @@ async fn exec_kubeconfig_for(
     Ok(response)
 }
 
+/// A proxy token for `subject` in the scope `(cluster, tenant, project)`, if `caller` may give
+/// `subject` that `role` there: recorded as issued by the caller's token and never outliving it,
+/// and refused (revoked at once) if the scope went away while it was issued.
+async fn issue_for_scope(
+    state: &AppState,
+    caller: &Principal,
+    (cluster, tenant, project): (&str, &str, Option<&str>),
+    subject: &str,
+    role: Role,
+    ttl_seconds: u64,
+) -> Result<(String, kubenova_api::Claims), ApiError> {
+    let objects = scope_objects(state, cluster, tenant, project).await?;
+    may_issue(
+        caller,
+        subject,
+        role,
+        &objects.owners,
+        objects.access.as_ref(),
+    )?;
+    let (token, claims) = issue(
+        &state.token_records(),
+        state.keys(),
+        &state.settings().issuer,
+        Issue {
+            kind: TokenKind::Kubeconfig,
+            subject: subject.to_owned(),
+            roles: vec![role],
+            tenant: Some(tenant.to_owned()),
+            project: project.map(str::to_owned),
+            cluster: Some(cluster.to_owned()),
+            ttl_seconds,
+            issued_by: caller.sub().to_owned(),
+            issued_by_jti: Some(caller.claims.jti.clone()),
+            not_after: Some(caller.claims.exp),
+        },
+    )
+    .await?;
+    confirm_scope(
+        state,
+        cluster,
+        tenant,
+        project,
+        &objects,
+        &claims.jti,
+        caller.sub(),
+    )
+    .await?;
+    Ok((token, claims))
+}
+
 /// A short-lived proxy token for the caller, recorded as issued by the caller's token (so
 /// revoking that token, the person's session, revokes it and every other one it got).
 async fn credential_for(
@@ -237,40 +260,13 @@ async fn credential_for(
     )?;
     // The cluster must be registered (its proxy is where the token goes).
     state.cluster(cluster).await?;
-    let objects = scope_objects(state, cluster, tenant, project).await?;
-    may_issue(
+    let (token, claims) = issue_for_scope(
+        state,
         caller,
+        (cluster, tenant, project),
         caller.sub(),
         role,
-        &objects.owners,
-        objects.access.as_ref(),
-    )?;
-    let (token, claims) = issue(
-        &state.token_records(),
-        state.keys(),
-        &settings.issuer,
-        Issue {
-            kind: TokenKind::Kubeconfig,
-            subject: caller.sub().to_owned(),
-            roles: vec![role],
-            tenant: Some(tenant.to_owned()),
-            project: project.map(str::to_owned),
-            cluster: Some(cluster.to_owned()),
-            ttl_seconds,
-            issued_by: caller.sub().to_owned(),
-            issued_by_jti: Some(caller.claims.jti.clone()),
-            not_after: Some(caller.claims.exp),
-        },
-    )
-    .await?;
-    confirm_scope(
-        state,
-        cluster,
-        tenant,
-        project,
-        &objects,
-        &claims.jti,
-        caller.sub(),
+        ttl_seconds,
     )
     .await?;
     let mut response = (
