@@ -362,6 +362,32 @@ fn bad_id_tokens_are_refused_and_nothing_is_issued() {
     );
 }
 
+/// Runs `cmd` to the end with `stdin` written to it: (exit code, stdout, stderr).
+fn finish(mut cmd: Command, stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubenova");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("kubenova");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn parts(jwt: &str) -> (String, String, String) {
     let mut it = jwt.split('.').map(str::to_owned);
     (
@@ -395,30 +421,9 @@ fn the_cli_signs_in_with_an_id_token() {
     let cli = testenv::workspace_binary(&root, "kubenova-cli", "kubenova").expect("kubenova");
     let config = h.env.dir().join("cli-config.yaml");
     let kubenova = |args: &[&str], stdin: Option<&str>| {
-        use std::io::Write as _;
-        let mut child = Command::new(&cli)
-            .env("KUBENOVA_CONFIG", &config)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubenova");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("kubenova");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let mut cmd = Command::new(&cli);
+        cmd.env("KUBENOVA_CONFIG", &config).args(args);
+        finish(cmd, stdin)
     };
     let server = h.control.url.as_str();
     let (code, out, err) = kubenova(&["login", "--server", server, "--list-providers"], None);

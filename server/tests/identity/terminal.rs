@@ -68,31 +68,10 @@ impl Terminal {
 
     /// Runs `kubenova args` to the end: (exit code, stdout, stderr).
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-        use std::io::Write as _;
         let mut cmd = Command::new(&self.cli);
         self.env(&mut cmd);
-        let mut child = cmd
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubenova");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("kubenova");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        cmd.args(args);
+        super::finish(cmd, stdin)
     }
 
     /// Starts `kubenova args`; its stderr lines arrive on the receiver as it prints them.
