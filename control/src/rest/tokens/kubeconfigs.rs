@@ -106,24 +106,14 @@ async fn kubeconfig_for(
         &token,
         namespace.as_deref(),
     );
-    let mut response = if yaml {
-        let mut r = kubeconfig.into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/yaml"),
-        );
-        r
-    } else {
-        axum::Json(KubeconfigView {
-            kubeconfig,
-            jti: claims.jti.clone(),
-            subject: subject.clone(),
-            role,
-            expires_at: rfc3339(claims.exp),
-        })
-        .into_response()
+    let view = KubeconfigView {
+        kubeconfig,
+        jti: claims.jti.clone(),
+        subject: subject.clone(),
+        role,
+        expires_at: rfc3339(claims.exp),
     };
-    *response.status_mut() = StatusCode::CREATED;
+    let mut response = created(view, yaml);
     response
         .extensions_mut()
         .insert(AuditTokenId(claims.jti, Some(subject_for_audit)));
@@ -169,25 +159,30 @@ async fn exec_kubeconfig_for(
         &credential_args(cluster, tenant, project, role),
         namespace.as_deref(),
     );
+    let view = KubeconfigView {
+        kubeconfig,
+        jti: caller.claims.jti.clone(),
+        subject: caller.sub().to_owned(),
+        role,
+        expires_at: rfc3339(caller.claims.exp),
+    };
+    Ok(created(view, yaml))
+}
+
+/// 201 with the kubeconfig file itself (`format=yaml`) or `view` as JSON.
+fn created(view: KubeconfigView, yaml: bool) -> Response {
     let mut response = if yaml {
-        let mut r = kubeconfig.into_response();
+        let mut r = view.kubeconfig.into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/yaml"),
         );
         r
     } else {
-        axum::Json(KubeconfigView {
-            kubeconfig,
-            jti: caller.claims.jti.clone(),
-            subject: caller.sub().to_owned(),
-            role,
-            expires_at: rfc3339(caller.claims.exp),
-        })
-        .into_response()
+        axum::Json(view).into_response()
     };
     *response.status_mut() = StatusCode::CREATED;
-    Ok(response)
+    response
 }
 
 /// A proxy token for `subject` in the scope `(cluster, tenant, project)`, if `caller` may give
